@@ -1,0 +1,56 @@
+"""The `memwh` command line: a thin Typer layer; every command calls a Python function.
+
+Each stage registers its commands from its own module here (memwh/cli/<stage>.py), so the
+CLI stays argument parsing only. Heavy imports (torch, dbt) happen inside commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from memwh.errors import MemwhError
+
+app = typer.Typer(
+    name="memwh",
+    help="Warehouse for verbatim memorization in language models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+err_console = Console(stderr=True)
+
+# Command modules; each defines `register(app)`.
+_COMMAND_MODULES = ("suite", "infer", "sweep", "ingest", "build", "report", "query", "demo")
+for _name in _COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f"memwh.cli.{_name}")
+    except ModuleNotFoundError as e:  # a stage not written yet
+        if e.name != f"memwh.cli.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def main() -> None:
+    """Entry point: MemwhError -> one red line on stderr and exit code 2, no traceback."""
+    try:
+        app(standalone_mode=False)
+    except MemwhError as e:
+        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[yellow]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
