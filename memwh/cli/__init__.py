@@ -38,7 +38,7 @@ for _name in _COMMAND_MODULES:
 def main() -> None:
     """Entry point: MemwhError -> one red line on stderr and exit code 2, no traceback."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
     except MemwhError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
@@ -54,3 +54,5 @@ def main() -> None:
             e.show()
             sys.exit(e.exit_code)
         raise
+    if isinstance(rc, int) and rc:
+        sys.exit(rc)
