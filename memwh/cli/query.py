@@ -1,0 +1,44 @@
+"""`memwh sql` and `memwh tables`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)")
+]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sql")
+    def sql_cmd(
+        statement: Annotated[str, typer.Argument(metavar="QUERY", help="SQL to run (read-only); - reads stdin")],
+        db: DbOpt = None,
+        fmt: Annotated[str, typer.Option("--format", "-f", help="table|csv|json|parquet")] = "table",
+        out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to FILE")] = None,
+    ) -> None:
+        """Ask the warehouse an ad-hoc question (read-only; never blocks ingest or dbt)."""
+        from memwh import query
+
+        text = sys.stdin.read() if statement == "-" else statement
+        rendered = query.export(query.sql(text, db), fmt, out)
+        if rendered is not None:
+            typer.echo(rendered)
+
+    @app.command("tables")
+    def tables_cmd(db: DbOpt = None) -> None:
+        """List the warehouse's tables and views with their descriptions."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from memwh import query
+
+        t = Table("schema", "name", "kind", "rows", "description")
+        for r in query.tables(db).iter_rows(named=True):
+            rows = "" if r["rows"] is None else f"{r['rows']:,}"
+            t.add_row(r["schema"], r["name"], r["kind"], rows, r["description"])
+        Console().print(t)

@@ -1,0 +1,143 @@
+"""`memwh demo`: the whole pipeline on the embedded default (tiny models memwh trains itself).
+
+suite build -> score every model x checkpoint (fast mode; the final checkpoints in generate
+mode, which also yields the paper's fractional score) -> ingest -> dbt build -> report.
+Every stage is cached or incremental, so a second run only re-checks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from memwh.config import data_dir, resolve_db
+
+
+@dataclass
+class DemoSummary:
+    """What `memwh demo` did and where its results are."""
+
+    suite_dir: Path
+    scores_root: Path
+    db: Path
+    report: Path | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _suite_checkpoints(suite_dir: Path) -> list[dict]:
+    entries = json.loads((suite_dir / "suite_manifest.json").read_text())
+    return entries["checkpoints"] if isinstance(entries, dict) else entries
+
+
+def run_demo(
+    home: str | os.PathLike | None = None,
+    *,
+    db: str | os.PathLike | None = None,
+    report: bool = True,
+    console: Console | None = None,
+) -> DemoSummary:
+    """Run (or bring up to date) the demo pipeline under `home` (default: data/)."""
+    from demo_suite import build_suite
+    from ingest import ingest_root
+    from warehouse.build import build
+
+    console = console or Console()
+    home = Path(home) if home else data_dir()
+    db_path = Path(db) if db else (home / "memwh.duckdb" if home != data_dir() else resolve_db(None))
+    seconds: dict[str, float] = {}
+
+    t = time.perf_counter()
+    suite_dir = build_suite(home / "demo-suite")
+    seconds["suite"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scores_root = home / "runs"
+    score_suite(suite_dir, scores_root, console=console)
+    seconds["score"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ingest_root(scores_root, db_path)
+    seconds["ingest"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    build(db_path)
+    seconds["build"] = time.perf_counter() - t
+
+    report_path = None
+    if report:
+        from reports import render_report
+
+        t = time.perf_counter()
+        report_path = render_report(db_path, home / "report").html
+        seconds["report"] = time.perf_counter() - t
+
+    summary = DemoSummary(suite_dir, scores_root, db_path, report_path, seconds)
+    print_summary(summary, console)
+    return summary
+
+
+def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
+    """Score every checkpoint of the suite on its corpus; final checkpoints in generate mode."""
+    from inference_jobs import score
+
+    checkpoints = _suite_checkpoints(suite_dir)
+    final_step = {}
+    for c in checkpoints:
+        final_step[c["model"]] = max(final_step.get(c["model"], -1), int(c["step"]))
+    for c in checkpoints:
+        final = int(c["step"]) == final_step[c["model"]]
+        score(
+            str(suite_dir / c["model"]),
+            str(suite_dir / "corpus.parquet"),
+            out,
+            revision=c["revision"],
+            name=c["model"],
+            mode="generate" if final else "fast",
+            suppress_eos=True,
+            device="cpu",
+        )
+
+
+def print_summary(summary: DemoSummary, console: Console) -> None:
+    """Units, memorized counts, and each model predicting the largest one."""
+    from memwh.query import sql
+
+    rates = sql(
+        "SELECT model, revision, n_scored, n_memorized, memorization_rate "
+        "FROM memorization_rates ORDER BY n_params, step",
+        summary.db,
+    )
+    t = Table("model", "revision", "scored", "memorized", "rate", title="Memorization per unit")
+    for r in rates.iter_rows(named=True):
+        t.add_row(
+            r["model"], r["revision"], f"{r['n_scored']:,}", f"{r['n_memorized']:,}",
+            f"{r['memorization_rate']:.2%}",
+        )
+    console.print(t)
+    pr = sql(
+        "SELECT predictor_model, predictor_revision, target_model, target_revision, tp, fp, fn, "
+        "precision, recall FROM prediction_precision_recall "
+        "WHERE is_final_target AND predictor_kind = 'smaller_model' ORDER BY predictor_params",
+        summary.db,
+    )
+    if pr.height:
+        first = pr.row(0, named=True)
+        t = Table(
+            "predictor", "tp", "fp", "fn", "precision", "recall",
+            title=f"Predicting {first['target_model']} @ {first['target_revision']}",
+        )
+        for r in pr.iter_rows(named=True):
+            prec = "n/a" if r["precision"] is None else f"{r['precision']:.3f}"
+            rec = "n/a" if r["recall"] is None else f"{r['recall']:.3f}"
+            t.add_row(r["predictor_model"], str(r["tp"]), str(r["fp"]), str(r["fn"]), prec, rec)
+        console.print(t)
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
+    console.print(f"[bold green]demo done[/] ({times}); warehouse: {summary.db}")
+    if summary.report:
+        console.print(f"report: [bold]{summary.report}[/]  (open it in a browser: file://{summary.report})")

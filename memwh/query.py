@@ -1,0 +1,79 @@
+"""Ad-hoc, read-only questions to the warehouse (`memwh sql`, `memwh tables`).
+
+Connections are opened read-only and closed right after the query, so a query never holds
+the DuckDB file longer than it runs (DuckDB allows one writer and no readers beside it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from memwh.db import connect
+from memwh.errors import MemwhError
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def sql(query: str, db: str | os.PathLike | None = None) -> pl.DataFrame:
+    """Run one read-only query and return its result as a polars DataFrame."""
+    con = connect(db, read_only=True, hint="run `memwh demo` or `memwh ingest ROOT` first")
+    try:
+        return con.sql(query).pl()
+    except duckdb.CatalogException as e:
+        first = str(e).splitlines()[0]
+        hint = ""
+        if "does not exist" in first:
+            hint = "; run `memwh build` to create the marts, `memwh tables` lists what exists"
+        raise MemwhError(f"query failed: {first}{hint}") from None
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0]
+        if "read-only" in first.lower():
+            raise MemwhError(
+                "memwh sql is read-only (it must never block ingest or dbt); "
+                "use a DuckDB shell for writes"
+            ) from None
+        raise MemwhError(f"query failed: {first}") from None
+    finally:
+        con.close()
+
+
+def export(df: pl.DataFrame, fmt: str, out: str | os.PathLike | None = None) -> str | None:
+    """Write `df` as csv/json/parquet to `out` (or return the text when out is None)."""
+    if fmt not in FORMATS:
+        raise MemwhError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        if out is None:
+            raise MemwhError("--format parquet needs --out FILE")
+        df.write_parquet(out)
+        return None
+    if fmt == "csv":
+        text = df.write_csv()
+    elif fmt == "json":
+        text = df.write_json()
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
+            text = str(df)
+    if out is not None:
+        Path(out).write_text(text)
+        return None
+    return text
+
+
+def tables(db: str | os.PathLike | None = None) -> pl.DataFrame:
+    """Tables and views with their row counts and descriptions (dbt docs persisted as comments)."""
+    return sql(
+        """
+        SELECT t.schema_name AS schema, t.table_name AS name, 'table' AS kind,
+               t.estimated_size AS rows, coalesce(t.comment, '') AS description
+        FROM duckdb_tables() t WHERE NOT t.internal
+        UNION ALL
+        SELECT v.schema_name, v.view_name, 'view', NULL, coalesce(v.comment, '')
+        FROM duckdb_views() v WHERE NOT v.internal
+        ORDER BY schema, name
+        """,
+        db,
+    )
