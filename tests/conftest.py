@@ -1,0 +1,49 @@
+"""Session-wide fixtures: the real demo pipeline, run once and shared by every area's tests.
+
+Set MEMWH_TEST_HOME to a folder to reuse a demo run between local pytest sessions (the suite
+and the scores are cached there); CI starts from a fresh temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests must never reach for a hub: everything is local.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Files worth keeping after a test run (screenshots, reports)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    env = os.environ.get("MEMWH_TEST_HOME")
+    if env:
+        Path(env).mkdir(parents=True, exist_ok=True)
+        return Path(env)
+    return tmp_path_factory.mktemp("demo-home")
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_home: Path):
+    """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once."""
+    from memwh.demo import run_demo
+
+    return run_demo(demo_home, db=demo_home / "memwh.duckdb")
+
+
+@pytest.fixture(scope="session")
+def demo_db(demo_run) -> Path:
+    return demo_run.db
