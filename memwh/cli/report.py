@@ -1,0 +1,38 @@
+"""`memwh report`: draw the marts into an offline HTML report and PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        db: Path | None = typer.Option(
+            None, "--db", help="Warehouse file (default: MEMWH_DB or data/memwh.duckdb)."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help="Output folder (default: <data dir>/report)."
+        ),
+        png: bool = typer.Option(True, "--png/--no-png", help="Also write charts/*.png."),
+    ) -> None:
+        """Write OUT/report.html (self-contained, opens offline) and OUT/charts/*.png from
+        the warehouse marts. Run `memwh build` first."""
+        from rich.console import Console
+
+        from reports import MAX_REPORT_BYTES, render_report
+
+        res = render_report(db, out, png=png, progress=True)
+        console = Console()
+        for key, note in res.notes.items():
+            console.print(f"[yellow]note[/] {key}: {note}", highlight=False)
+        size = f"{res.html_bytes / 1e6:.2f} MB"
+        if not res.within_budget:
+            size += f" [red](over the {MAX_REPORT_BYTES / 1e6:.0f} MB budget)[/]"
+        console.print(
+            f"report: {res.html} ({size}, {len(res.charts)} charts, {len(res.pngs)} PNGs) "
+            f"in {res.seconds:.1f}s",
+            highlight=False,
+        )

@@ -1,0 +1,100 @@
+"""The report from real warehouses built by `warehouse.build.build` (not fixture marts):
+the real Pythia PR #161 data (one model, nine early checkpoints) and the demo suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from report_browser import find_chromium, open_report
+
+from reports import MAX_REPORT_BYTES, render_report
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+REPO = Path(__file__).resolve().parents[2]
+PR161 = Path(
+    os.environ.get(
+        "MEMWH_PR161_FILE",
+        REPO.parent / "shared" / "data" / "pythia_pr161_early_checkpoints.parquet",
+    )
+)
+
+
+def _chromium() -> str:
+    exe = find_chromium()
+    if exe is None:
+        pytest.fail(
+            "chromium is not installed: apt-get install chromium (scripts/ci_system_deps.sh)"
+        )
+    return exe
+
+
+def _check_page(html: Path, shot: Path, drawn: list[str]) -> dict:
+    page = open_report(html, shot, chromium=_chromium())
+    assert page.errors == [], page.errors
+    assert page.warnings == [], page.warnings
+    assert all(u.startswith(("file:", "data:")) for u in page.requests), page.requests
+    assert page.dom["rendered"] == str(len(drawn))
+    for c in page.dom["charts"]:
+        assert c["state"] == "ok" and c["svg"] and c["marks"] > 0, c
+    return page.dom
+
+
+@pytest.fixture(scope="session")
+def pr161_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real PR #161 rows -> raw (ingest's importer) -> marts (the dbt project)."""
+    build = pytest.importorskip("warehouse.build", reason="warehouse.build not written yet").build
+    from ingest.importers import import_pythia_analysis
+
+    if not PR161.is_file():
+        pytest.fail(f"{PR161}: the shared PR #161 data file is missing (set MEMWH_PR161_FILE)")
+    db = tmp_path_factory.mktemp("pr161") / "memwh.duckdb"
+    import_pythia_analysis(PR161, model="pythia-pr161", db=db)
+    build(db)
+    return db
+
+
+def test_pr161_report(pr161_db: Path, artifacts_dir: Path, tmp_path: Path) -> None:
+    r = render_report(pr161_db, tmp_path / "report", png=True)
+    assert r.html_bytes < MAX_REPORT_BYTES
+    # one model: size comparisons say so, the checkpoint analyses are drawn
+    assert {"01_rate_vs_params", "02_precision_recall_vs_params"} <= set(r.notes)
+    assert "07_rate_vs_duplication" in r.notes  # the Pile's duplication counts are not in it
+    for key in (
+        "01b_rate_over_training",
+        "03_checkpoint_precision_recall",
+        "05_score_distribution",
+        "06_agreement_heatmap",
+    ):
+        assert key in r.charts, (key, r.notes.get(key))
+    html = r.html.read_text()
+    assert "step1000" in html and "step9000" in html
+    dom = _check_page(r.html, artifacts_dir / "report-pr161.png", r.charts)
+    assert len(dom["notes"]) >= 3
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(request: pytest.FixtureRequest) -> Path:
+    """The session's demo warehouse (tests/conftest.py), once the dbt project exists."""
+    pytest.importorskip("warehouse.build", reason="warehouse.build not written yet")
+    return request.getfixturevalue("demo_db")
+
+
+def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) -> None:
+    """The demo suite (>= 4 sizes, checkpoints, a corpus with duplicates): every chart."""
+    r = render_report(demo_warehouse, tmp_path / "report", png=True)
+    assert r.html_bytes < MAX_REPORT_BYTES
+    assert r.charts == [
+        "01_rate_vs_params",
+        "01b_rate_over_training",
+        "02_precision_recall_vs_params",
+        "03_checkpoint_precision_recall",
+        "04_recall_vs_compute",
+        "05_score_distribution",
+        "06_agreement_heatmap",
+        "07_rate_vs_duplication",
+    ], r.notes
+    assert len(r.pngs) == len(r.charts)
+    _check_page(r.html, artifacts_dir / "report-demo.png", r.charts)
