@@ -1,4 +1,29 @@
 """ingest: load completed score shards (and other tools' results) into DuckDB's raw layer.
 
 Never imports torch or inference_jobs: loading results must not need a GPU stack.
+
+Public API:
+
+* ``ingest_root(root, db=None, *, strict=False, progress=True, ...) -> IngestReport``
+* ``import_pythia_csv``, ``import_memorized_index``, ``import_pythia_analysis`` -> ``ImportResult``
 """
+
+from ingest.importers import (
+    ImportResult,
+    import_memorized_index,
+    import_pythia_analysis,
+    import_pythia_csv,
+)
+from ingest.loader import IngestError, IngestReport, ingest_root
+from ingest.validate import FileProblem
+
+__all__ = [
+    "FileProblem",
+    "ImportResult",
+    "IngestError",
+    "IngestReport",
+    "import_memorized_index",
+    "import_pythia_analysis",
+    "import_pythia_csv",
+    "ingest_root",
+]

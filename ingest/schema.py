@@ -1,17 +1,48 @@
-"""DDL of the raw layer: the tables dbt's sources read (warehouse/models/__sources.yml)."""
+"""DDL of the raw layer: the tables dbt's sources read (warehouse/models/__sources.yml).
+
+Storage layout (why ``raw.scores`` is a view):
+
+* ``raw.score_rows`` holds the per-sequence metrics plus an INTEGER ``run_key``. Writing
+  the three constant-per-shard strings (model, revision, run_id) into every one of tens of
+  millions of rows costs about a third of the load time and most of the storage; an
+  integer key costs almost nothing.
+* ``raw.scores`` is a view joining ``raw.score_rows`` to ``raw.runs`` and exposes exactly the
+  columns the warehouse reads: model, revision, seq_idx, the metrics, run_id. Read it;
+  only ingest writes ``raw.score_rows``.
+* ``raw.runs`` has one row per shard manifest or per imported unit (provenance) keyed by
+  ``run_id`` (the manifest's uuid) and ``run_key`` (the integer used by score rows).
+
+Conventions: a *unit* is (model, revision). Replacing a shard (a ``--force`` rerun with a
+new run_id) deletes the old run's rows and its ``raw.runs`` row in the same transaction.
+``population`` is the number of sequences a run scored: ``n_rows``, except for
+memorized-index imports (``rows_are_sparse``) where only memorized rows are stored and the
+population is every seq_idx in ``[seq_start, seq_end)``.
+"""
 
 from __future__ import annotations
 
 import duckdb
 
+from memwh.errors import MemwhError
+
 RAW_SCHEMA = "raw"
 
-# One row per (unit, sequence). Metrics are nullable because imported results from other
+# Metric columns of raw.scores, in order. Nullable because imported results from other
 # tools carry only some of them (e.g. Pythia's eval CSVs have only the fractional score).
-SCORES_DDL = """
-CREATE TABLE IF NOT EXISTS raw.scores (
-    model               VARCHAR  NOT NULL,
-    revision            VARCHAR  NOT NULL,
+SCORE_METRICS: tuple[str, ...] = (
+    "prefix_match_len",
+    "exact_match",
+    "memorization_score",
+    "tf_token_accuracy",
+    "loss",
+    "min_k_logprob",
+    "zlib_ratio",
+)
+
+# Physical per-sequence rows; run_key references raw.runs.run_key.
+SCORE_ROWS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.score_rows (
+    run_key             INTEGER  NOT NULL,
     seq_idx             BIGINT   NOT NULL,
     prefix_match_len    SMALLINT,
     exact_match         BOOLEAN,
@@ -19,15 +50,34 @@ CREATE TABLE IF NOT EXISTS raw.scores (
     tf_token_accuracy   REAL,
     loss                REAL,
     min_k_logprob       REAL,
-    zlib_ratio          REAL,
-    run_id              VARCHAR  NOT NULL
+    zlib_ratio          REAL
 )
 """
 
-# One row per shard manifest (or per import): provenance of every score row.
+# One row per (unit, sequence): what dbt's staging reads.
+SCORES_VIEW_DDL = """
+CREATE VIEW IF NOT EXISTS raw.scores AS
+SELECT
+    r.model,
+    r.revision,
+    s.seq_idx,
+    s.prefix_match_len,
+    s.exact_match,
+    s.memorization_score,
+    s.tf_token_accuracy,
+    s.loss,
+    s.min_k_logprob,
+    s.zlib_ratio,
+    r.run_id
+FROM raw.score_rows AS s
+JOIN raw.runs AS r USING (run_key)
+"""
+
+# One row per shard manifest (or per imported unit): provenance of every score row.
 RUNS_DDL = """
 CREATE TABLE IF NOT EXISTS raw.runs (
     run_id               VARCHAR PRIMARY KEY,
+    run_key              INTEGER NOT NULL UNIQUE,
     source               VARCHAR NOT NULL,   -- memwh | pythia-csv | memorized-index | pythia-analysis
     model                VARCHAR NOT NULL,
     revision             VARCHAR NOT NULL,
@@ -66,6 +116,7 @@ CREATE TABLE IF NOT EXISTS raw.runs (
     versions             JSON,
     git_sha              VARCHAR,
     manifest             JSON,
+    source_path          VARCHAR, -- the shard's Parquet file, or the imported file/folder
     ingested_at          TIMESTAMP NOT NULL
 )
 """
@@ -80,6 +131,9 @@ CREATE TABLE IF NOT EXISTS raw.sequences (
 )
 """
 
+# What has been loaded: lets a second `memwh ingest` skip unchanged files without reading
+# them. `path` is the absolute Parquet path for shards and sequence files; for imports it
+# is "<absolute input path>#<model>@<revision>" (one row per imported unit).
 INGESTED_FILES_DDL = """
 CREATE TABLE IF NOT EXISTS raw.ingested_files (
     path        VARCHAR PRIMARY KEY,
@@ -93,11 +147,30 @@ CREATE TABLE IF NOT EXISTS raw.ingested_files (
 )
 """
 
-ALL_DDL = (SCORES_DDL, RUNS_DDL, SEQUENCES_DDL, INGESTED_FILES_DDL)
+RUN_KEY_SEQ_DDL = "CREATE SEQUENCE IF NOT EXISTS raw.run_key_seq START 1"
+
+ALL_DDL = (
+    RUN_KEY_SEQ_DDL,
+    RUNS_DDL,
+    SCORE_ROWS_DDL,
+    SCORES_VIEW_DDL,
+    SEQUENCES_DDL,
+    INGESTED_FILES_DDL,
+)
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and tables if missing (idempotent)."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+    kinds = dict(
+        con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    )
+    if kinds.get("scores") == "BASE TABLE":
+        raise MemwhError(
+            "raw.scores is a table written by an older memwh (now a view over raw.score_rows); "
+            "delete the database file and run `memwh ingest` again"
+        )
     for ddl in ALL_DDL:
         con.execute(ddl)

@@ -16,18 +16,26 @@ def lock_message(db: Path, err: Exception) -> str:
     """DuckDB allows one writer process per file, and no readers beside it."""
     text = str(err)
     holder = ""
-    m = re.search(r"\(PID (\d+)\)", text) or re.search(r"PID (\d+)", text)
+    # DuckDB: 'Conflicting lock is held in /usr/bin/python3.11 (PID 8578)'
+    m = re.search(r"held in (.+?) \(PID (\d+)\)", text)
     if m:
-        holder = f" (held by process {m.group(1)})"
+        holder = f" (held by PID {m.group(2)}, {Path(m.group(1)).name})"
+    elif m := re.search(r"PID (\d+)", text):
+        holder = f" (held by PID {m.group(1)})"
     return (
-        f"{db}: database is locked by another process{holder}; DuckDB allows one writer "
-        "and no other connection at the same time: close the other DuckDB shell/notebook/"
-        "dbt run and retry"
+        f"{db}: database is locked by another process{holder}, nothing was changed; DuckDB "
+        "allows one writer and no other connection at the same time: close the other DuckDB "
+        "shell/notebook/dbt run (or wait for it to finish) and retry"
     )
 
 
 def is_lock_error(err: Exception) -> bool:
-    return "lock" in str(err).lower() and "conflict" not in str(err).lower()
+    """DuckDB says 'Could not set lock on file ...: Conflicting lock is held in ...'.
+
+    (A transaction write-write conflict also mentions "conflict" but never "set lock".)
+    """
+    text = str(err).lower()
+    return "could not set lock" in text or "conflicting lock" in text
 
 
 def connect(

@@ -47,12 +47,20 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # usage errors (typer bundles its own click; accept either)
+        if _is_click_exception(e):
             e.show()
             sys.exit(e.exit_code)
         raise
     if isinstance(rc, int) and rc:
         sys.exit(rc)
+
+
+def _is_click_exception(e: Exception) -> bool:
+    classes = []
+    for mod in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            classes.append(importlib.import_module(mod).ClickException)
+        except (ModuleNotFoundError, AttributeError):
+            continue
+    return isinstance(e, tuple(classes))

@@ -1,0 +1,307 @@
+"""Checks a score shard must pass before any of its rows reach the database.
+
+Cheap checks run first and per file (manifest fields, file present, checksum, Parquet
+footer: columns, types, row count); the row-level checks then run as ONE DuckDB aggregate
+query over all candidate files (``read_parquet([...], file_row_number=true)`` grouped by
+``file_index``, no join), so validating 500 files costs one parallel scan, not 500 Python
+loops; each file's aggregates are then compared with its manifest in Python.
+
+Row-level rules (per file; ``m`` = its manifest):
+
+* no NULLs in the contract's non-nullable columns;
+* ``m.seq_start <= seq_idx < m.seq_end`` and seq_idx unique. Fast path: a file whose rows
+  are exactly ``seq_start + row_number`` (how memwh jobs write) is unique by construction;
+  only other files pay for a GROUP BY duplicate search;
+* ``0 <= prefix_match_len <= m.cont_len`` and ``exact_match == (prefix_match_len >= cont_len)``;
+* ``memorization_score`` (NULL allowed: fast mode) and ``tf_token_accuracy`` in [0, 1], not NaN;
+* ``m.n_exact`` (when present) equals the number of exact matches.
+
+Type rule: the file may use a narrower or wider type of the same kind than the contract
+(any integer type for the integer columns, float16/32/64 for float columns) because the
+value checks above bound what is stored; a different kind (e.g. strings) is rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from memwh import contract
+
+RERUN = "rerun the shard with --force"
+
+
+@dataclass
+class FileProblem:
+    """One line for the user: which file, what is wrong, what to do."""
+
+    path: Path
+    problem: str
+    action: str
+    kind: str = "bad"  # bad | incomplete | gone
+
+    def line(self) -> str:
+        return f"{self.path}: {self.problem}" + (f"; {self.action}" if self.action else "")
+
+
+class Invalid(Exception):
+    """Raised by a check; carries the problem and the advice."""
+
+    def __init__(self, problem: str, action: str = RERUN) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.action = action
+
+
+@dataclass
+class Shard:
+    """A completed shard that is new or changed since the last ingest."""
+
+    manifest_path: Path
+    parquet_path: Path
+    manifest: dict[str, Any]
+    size: int
+    mtime: float
+    replaces: tuple[int, str] | None = None  # (run_key, run_id) of the run it supersedes
+    run: dict[str, Any] = field(default_factory=dict)  # raw.runs row (run_key set at load)
+    sha256: str | None = None
+    arrow_schema: pa.Schema | None = None
+
+    @property
+    def unit(self) -> tuple[str, str]:
+        return self.manifest["model"], self.manifest["revision"]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.manifest["n_rows"])
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
+    """Field sanity of a manifest already parsed by contract.read_manifest; returns its Parquet path."""
+    version = m["contract_version"]
+    if not _is_int(version) or version > contract.CONTRACT_VERSION:
+        raise Invalid(
+            f"contract_version {version!r} is newer than this memwh understands "
+            f"({contract.CONTRACT_VERSION})",
+            "upgrade memwh before ingesting these results",
+        )
+    for key in ("shard", "num_shards", "seq_start", "seq_end", "n_rows", "prompt_len", "cont_len"):
+        if not _is_int(m[key]):
+            raise Invalid(f"manifest field {key!r} = {m[key]!r} is not an integer")
+    if not (0 <= m["seq_start"] <= m["seq_end"]):
+        raise Invalid(f"manifest range [{m['seq_start']}, {m['seq_end']}) is empty or negative")
+    if not (0 <= m["n_rows"] <= m["seq_end"] - m["seq_start"]):
+        raise Invalid(
+            f"manifest n_rows {m['n_rows']} does not fit its range "
+            f"[{m['seq_start']}, {m['seq_end']})"
+        )
+    if not (0 < m["cont_len"] <= 32767):
+        raise Invalid(f"manifest cont_len {m['cont_len']} is outside 1..32767")
+    folder = man_path.parent
+    for key, part in (("model", folder.parent.name), ("revision", folder.name)):
+        expected = part.split("=", 1)[1] if "=" in part else None
+        if str(m[key]) != expected:
+            raise Invalid(
+                f"manifest says {key} {m[key]!r} but the folder says {expected!r}",
+                "move the shard to the folder of its unit or rerun it there",
+            )
+    pq_name = man_path.name.removesuffix(".manifest.json") + ".parquet"
+    if m["parquet_file"] != pq_name:
+        raise Invalid(
+            f"manifest names Parquet file {m['parquet_file']!r}, expected {pq_name!r}",
+            "each manifest must describe its own part file: " + RERUN,
+        )
+    try:
+        stem = contract.part_stem(m["shard"], m["num_shards"])
+    except contract.ContractError as e:
+        raise Invalid(str(e)) from None
+    if not man_path.name.startswith(stem + "."):
+        raise Invalid(f"manifest shard {m['shard']}/{m['num_shards']} does not match its file name")
+    return folder / pq_name
+
+
+def check_checksum(shard: Shard) -> None:
+    """sha256 of the bytes vs the manifest: catches truncation and overwrites after completion."""
+    want = shard.manifest.get("parquet_sha256")
+    if want and shard.sha256 != want:
+        raise Invalid(
+            f"sha256 {str(shard.sha256)[:12]}… differs from the manifest's {str(want)[:12]}… "
+            "(truncated, overwritten or copied incompletely)"
+        )
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_integer(t):
+        return "integer"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_boolean(t):
+        return "boolean"
+    return str(t)
+
+
+def check_parquet(shard: Shard) -> None:
+    """Footer-only checks: readable, required columns with compatible types, row count."""
+    try:
+        f = pq.ParquetFile(shard.parquet_path)
+        schema = f.schema_arrow
+        num_rows = f.metadata.num_rows
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise Invalid(f"unreadable Parquet ({msg})") from None
+    missing = [c for c in contract.REQUIRED_COLUMNS if c not in schema.names]
+    if missing:
+        raise Invalid(
+            f"missing column(s) {', '.join(missing)}", "rewrite it with a memwh job: " + RERUN
+        )
+    for fld in contract.SCORE_SCHEMA:
+        have = schema.field(fld.name).type
+        if _kind(have) != _kind(fld.type):
+            raise Invalid(
+                f"column {fld.name} has type {have}, the contract needs {fld.type}",
+                "rewrite it with a memwh job: " + RERUN,
+            )
+    if num_rows != shard.n_rows:
+        raise Invalid(f"file has {num_rows} rows but the manifest says n_rows={shard.n_rows}")
+    shard.arrow_schema = pa.schema([schema.field(n) for n in contract.REQUIRED_COLUMNS])
+
+
+def sql_list(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def schema_groups(shards: Sequence[Shard]) -> list[list[Shard]]:
+    """Files with identical column types, so one read_parquet call can scan them together."""
+    groups: dict[str, list[Shard]] = {}
+    for s in shards:
+        groups.setdefault(str(s.arrow_schema), []).append(s)
+    return list(groups.values())
+
+
+# Aggregates that need no per-file parameters, so the scan needs no join: range checks
+# against each manifest happen in Python on one row per file.
+_CHECKS_SQL = """
+SELECT
+    file_index,
+    count(*) - count(seq_idx) + count(*) - count(prefix_match_len) + count(*) - count(exact_match)
+      + count(*) - count(tf_token_accuracy) + count(*) - count(loss)
+      + count(*) - count(min_k_logprob)                                           AS n_null,
+    min(seq_idx)                                                                 AS min_seq,
+    max(seq_idx)                                                                 AS max_seq,
+    min(seq_idx - file_row_number)                                               AS min_offset,
+    max(seq_idx - file_row_number)                                               AS max_offset,
+    min(prefix_match_len)                                                        AS min_pml,
+    max(prefix_match_len)                                                        AS max_pml,
+    count_if(exact_match)                                                        AS n_exact,
+    min(prefix_match_len) FILTER (WHERE exact_match)                             AS min_pml_exact,
+    max(prefix_match_len) FILTER (WHERE NOT exact_match)                         AS max_pml_inexact,
+    count_if(memorization_score < 0 OR memorization_score > 1
+             OR isnan(memorization_score))                                        AS n_bad_score,
+    count_if(tf_token_accuracy < 0 OR tf_token_accuracy > 1
+             OR isnan(tf_token_accuracy))                                         AS n_bad_acc
+FROM read_parquet({files}, file_row_number = true)
+GROUP BY file_index
+"""
+
+_DUPS_SQL = """
+SELECT file_index, count(*) AS n_dup_values, min(seq_idx) AS example, max(c) AS max_copies
+FROM (
+    SELECT file_index, seq_idx, count(*) AS c
+    FROM read_parquet({files})
+    GROUP BY ALL
+    HAVING count(*) > 1
+)
+GROUP BY file_index
+"""
+
+
+def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
+    m = shard.manifest
+    lo, hi, cont = m["seq_start"], m["seq_end"], m["cont_len"]
+    if st["n_null"]:
+        return Invalid(f"{st['n_null']} NULL value(s) in columns the contract declares non-null")
+    if st["min_seq"] < lo or st["max_seq"] >= hi:
+        return Invalid(
+            f"seq_idx values outside the manifest range [{lo}, {hi}) (seen {st['min_seq']}..{st['max_seq']})"
+        )
+    if st["min_pml"] < 0 or st["max_pml"] > cont:
+        return Invalid(
+            f"prefix_match_len outside [0, cont_len={cont}] (seen {st['min_pml']}..{st['max_pml']})"
+        )
+    if (st["n_exact"] and st["min_pml_exact"] != cont) or (
+        st["max_pml_inexact"] is not None and st["max_pml_inexact"] >= cont
+    ):
+        return Invalid(
+            f"exact_match disagrees with prefix_match_len >= cont_len ({cont}) in some rows"
+        )
+    if st["n_bad_score"]:
+        return Invalid(f"{st['n_bad_score']} memorization_score value(s) outside [0, 1] or NaN")
+    if st["n_bad_acc"]:
+        return Invalid(f"{st['n_bad_acc']} tf_token_accuracy value(s) outside [0, 1] or NaN")
+    n_exact = m.get("n_exact")
+    if _is_int(n_exact) and n_exact != st["n_exact"]:
+        return Invalid(f"manifest n_exact={n_exact} but the file has {st['n_exact']} exact matches")
+    return None
+
+
+def _canonical(shard: Shard, st: dict[str, Any]) -> bool:
+    """Rows are exactly seq_start, seq_start+1, ... in file order: unique by construction."""
+    return st["min_offset"] == st["max_offset"] == shard.manifest["seq_start"]
+
+
+def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> dict[int, Invalid]:
+    """Row-level checks for many files in one scan; returns {index in `shards`: problem}."""
+    problems: dict[int, Invalid] = {}
+    position = {id(s): i for i, s in enumerate(shards)}
+    for group in schema_groups(shards):
+        try:
+            cur = con.execute(_CHECKS_SQL.format(files=sql_list([s.parquet_path for s in group])))
+        except duckdb.Error:
+            if len(group) == 1:
+                raise
+            # One unreadable file fails the whole scan: find it file by file.
+            for s in group:
+                try:
+                    sub = check_contents(con, [s])
+                except duckdb.Error as e:
+                    sub = {0: Invalid(f"unreadable Parquet ({str(e).splitlines()[0]})")}
+                if 0 in sub:
+                    problems[position[id(s)]] = sub[0]
+            continue
+        cols = [d[0] for d in cur.description]
+        stats = {row[0]: dict(zip(cols, row, strict=True)) for row in cur.fetchall()}
+        needs_dup_check = []
+        for i, s in enumerate(group):
+            st = stats.get(i)
+            if st is None:  # zero-row file: nothing to check row-wise
+                continue
+            bad = _problem_from_stats(s, st)
+            if bad:
+                problems[position[id(s)]] = bad
+            elif not _canonical(s, st):
+                needs_dup_check.append(s)
+        if needs_dup_check:
+            rows = con.execute(
+                _DUPS_SQL.format(files=sql_list([s.parquet_path for s in needs_dup_check]))
+            ).fetchall()
+            for file_index, n_values, example, copies in rows:
+                s = needs_dup_check[file_index]
+                problems[position[id(s)]] = Invalid(
+                    f"duplicate seq_idx: {n_values} value(s) appear more than once "
+                    f"(e.g. {example}, up to {copies} times)"
+                )
+    return problems
+
+
+def ranges_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]

@@ -1,0 +1,192 @@
+"""`memwh ingest ROOT` and `memwh import pythia-csv | memorized-index | pythia-analysis`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
+]
+ModelOpt = Annotated[str, typer.Option("--model", help="Model label used in the warehouse")]
+RevisionOpt = Annotated[str, typer.Option("--revision", help="Checkpoint label, e.g. step143000")]
+FamilyOpt = Annotated[
+    str | None, typer.Option("--family", help="Model family for cross-scale comparisons")
+]
+ParamsOpt = Annotated[
+    int | None, typer.Option("--n-params", help="Parameter count (enables train_flops)")
+]
+PromptOpt = Annotated[int, typer.Option("--prompt-len", help="Prompt tokens used by the tool")]
+
+
+def _print_import(result) -> None:
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    err.print(result.summary(), highlight=False, soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest_cmd(
+        root: Annotated[Path, typer.Argument(help="Output root of `memwh infer` (holds scores/)")],
+        db: DbOpt = None,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="Load nothing if any file is bad or incomplete")
+        ] = False,
+        prune: Annotated[
+            bool, typer.Option("--prune", help="Drop rows of ingested shards deleted from ROOT")
+        ] = False,
+        no_checksums: Annotated[
+            bool,
+            typer.Option("--no-checksums", help="Skip sha256 verification of new files (faster)"),
+        ] = False,
+        threads: Annotated[int | None, typer.Option("--threads", help="DuckDB threads")] = None,
+        memory_limit: Annotated[
+            str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 8GB")
+        ] = None,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
+    ) -> None:
+        """Load completed, valid shards under ROOT into the raw tables (idempotent, incremental).
+
+        Exit code 1 when some file was bad (the good ones are loaded), 2 on --strict failure.
+        """
+        from rich.console import Console
+
+        from ingest import IngestError, ingest_root
+
+        err = Console(stderr=True)
+        styles = {"bad": "red", "incomplete": "yellow", "gone": "yellow"}
+
+        def show(problems) -> None:
+            for p in problems:
+                err.print(
+                    f"[{styles[p.kind]}]{p.kind}:[/] {p.line()}", highlight=False, soft_wrap=True
+                )
+
+        try:
+            report = ingest_root(
+                root,
+                db,
+                strict=strict,
+                progress=not quiet,
+                prune=prune,
+                verify_checksums=not no_checksums,
+                threads=threads,
+                memory_limit=memory_limit,
+                console=err,
+            )
+        except IngestError as e:
+            show(e.report.problems)
+            raise
+        show(report.problems)
+        err.print(report.summary(), highlight=False, soft_wrap=True)
+        if not report.ok:
+            raise typer.Exit(1)
+
+    imp = typer.Typer(
+        help="Load results made by other tools into the same raw tables.", no_args_is_help=True
+    )
+    app.add_typer(imp, name="import")
+
+    @imp.command("pythia-csv")
+    def pythia_csv_cmd(
+        directory: Annotated[Path, typer.Argument(help="Folder of per-rank `idx,score` CSVs")],
+        model: ModelOpt,
+        revision: RevisionOpt,
+        db: DbOpt = None,
+        family: FamilyOpt = None,
+        n_params: ParamsOpt = None,
+        prompt_len: PromptOpt = 32,
+        cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
+    ) -> None:
+        """Pythia eval CSVs (one file per rank, ranks may overlap) -> one unit."""
+        from ingest import import_pythia_csv
+
+        _print_import(
+            import_pythia_csv(
+                directory,
+                model=model,
+                revision=revision,
+                db=db,
+                prompt_len=prompt_len,
+                cont_len=cont_len,
+                family=family,
+                n_params=n_params,
+            )
+        )
+
+    @imp.command("memorized-index")
+    def memorized_index_cmd(
+        file: Annotated[Path, typer.Argument(help="Parquet/CSV/TXT list of memorized indices")],
+        model: ModelOpt,
+        revision: RevisionOpt,
+        population: Annotated[
+            int, typer.Option("--population", help="Number of sequences that were scored")
+        ],
+        seq_start: Annotated[
+            int, typer.Option("--seq-start", help="First seq_idx of the scored population")
+        ] = 0,
+        db: DbOpt = None,
+        family: FamilyOpt = None,
+        n_params: ParamsOpt = None,
+        prompt_len: PromptOpt = 32,
+        cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
+    ) -> None:
+        """Memorized indices out of a stated population -> one sparse unit."""
+        from ingest import import_memorized_index
+
+        _print_import(
+            import_memorized_index(
+                file,
+                model=model,
+                revision=revision,
+                population=population,
+                db=db,
+                seq_start=seq_start,
+                prompt_len=prompt_len,
+                cont_len=cont_len,
+                family=family,
+                n_params=n_params,
+            )
+        )
+
+    @imp.command("pythia-analysis")
+    def pythia_analysis_cmd(
+        file: Annotated[Path, typer.Argument(help="EleutherAI/pythia PR #161 analysis Parquet")],
+        model: ModelOpt,
+        db: DbOpt = None,
+        family: Annotated[str | None, typer.Option("--family", help="Model family")] = "pythia",
+        n_params: ParamsOpt = None,
+        prompt_len: PromptOpt = 32,
+        cont_len: Annotated[
+            int, typer.Option("--cont-len", help="Length of the scored continuation")
+        ] = 256,
+        raw_longest_match: Annotated[
+            bool,
+            typer.Option(
+                "--raw-longest-match",
+                help="Keep longest_match=0 on fully matched rows (the source's argmax quirk)",
+            ),
+        ] = False,
+    ) -> None:
+        """PR #161 per-checkpoint measurements -> one unit per checkpoint (step<N>)."""
+        from ingest import import_pythia_analysis
+
+        _print_import(
+            import_pythia_analysis(
+                file,
+                model=model,
+                db=db,
+                family=family,
+                n_params=n_params,
+                prompt_len=prompt_len,
+                cont_len=cont_len,
+                fix_full_match=not raw_longest_match,
+            )
+        )

@@ -1,0 +1,64 @@
+"""`memwh suite build|show`: the embedded demo suite (corpus + tiny GPT-NeoX models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _print_manifest(suite_dir: Path) -> None:
+    from demo_suite.manifest import read_manifest
+
+    manifest = read_manifest(suite_dir)
+    corpus = manifest.get("corpus", {})
+    table = Table(
+        title=f"demo suite {suite_dir} (config {manifest.get('config_hash')}, "
+        f"{corpus.get('n_sequences', '?'):,} sequences)",
+        title_justify="left",
+    )
+    cols = ("model", "revision", "n_params", "non_embedding_params", "tokens_seen", "train_flops",
+            "train_loss", "path")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("model", "revision", "path") else "right")
+    for row in manifest["checkpoints"]:
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            if c == "train_flops":
+                cells.append(f"{v:.2e}")
+            elif isinstance(v, int):
+                cells.append(f"{v:,}")
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    suite = typer.Typer(help="Build and inspect the embedded demo model suite.", no_args_is_help=True)
+
+    @suite.command("build")
+    def build(
+        out: Path | None = typer.Option(None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."),
+        seed: int = typer.Option(0, "--seed", help="Seed of corpus, data order and initialisation."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Train the demo suite (cached: same settings -> returns at once) and print its manifest."""
+        from demo_suite import build_suite
+
+        path = build_suite(out, seed=seed, progress=not quiet)
+        _print_manifest(path)
+
+    @suite.command("show")
+    def show(
+        out: Path | None = typer.Option(None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."),
+    ) -> None:
+        """Print the manifest of an already built suite."""
+        from demo_suite.build import default_suite_dir
+
+        _print_manifest(out or default_suite_dir())
+
+    app.add_typer(suite, name="suite")
