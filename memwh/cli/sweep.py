@@ -15,14 +15,20 @@ def register(app: typer.Typer) -> None:
     def submit_cmd(
         spec: Annotated[Path, typer.Argument(help="Sweep spec (.toml or .yaml).")],
         dry_run: Annotated[
-            bool, typer.Option("--dry-run", help="Print the sbatch script and the units; submit nothing.")
+            bool,
+            typer.Option(
+                "--dry-run", help="Print the sbatch script and the units; submit nothing."
+            ),
         ] = False,
         executor: Annotated[
-            str, typer.Option("--executor", help="slurm (sbatch job arrays) or local (subprocesses).")
+            str,
+            typer.Option("--executor", help="slurm (sbatch job arrays) or local (subprocesses)."),
         ] = "slurm",
         max_parallel: Annotated[
             int | None,
-            typer.Option("--max-parallel", help="Array tasks running at once (%N); local: worker count."),
+            typer.Option(
+                "--max-parallel", help="Array tasks running at once (%N); local: worker count."
+            ),
         ] = None,
     ) -> None:
         """Run every unit of a sweep that has no completion manifest (safe to repeat)."""
@@ -46,8 +52,12 @@ def register(app: typer.Typer) -> None:
 
     @sweep_app.command("run-task")
     def run_task_cmd(
-        worklist: Annotated[Path, typer.Argument(help="worklist-NNNN.json written by memwh submit.")],
-        task_id: Annotated[int, typer.Argument(help="Index into the work list (SLURM array task id).")],
+        worklist: Annotated[
+            Path, typer.Argument(help="worklist-NNNN.json written by memwh submit.")
+        ],
+        task_id: Annotated[
+            int, typer.Argument(help="Index into the work list (SLURM array task id).")
+        ],
     ) -> None:
         """Score one unit of a work list. Exit 75 = preempted (requeue me)."""
         from inference_jobs.sweep import run_task

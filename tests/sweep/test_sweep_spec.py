@@ -1,0 +1,284 @@
+"""Fast tests: spec validation, the grid, work lists, sbatch script text, dry-run, status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from sweep_helpers import memwh
+
+from inference_jobs.sweep import expand, load_spec, pending, sweep_status
+from inference_jobs.sweep.slurm import array_chunks, render_script
+from inference_jobs.sweep.worklist import load_worklist, write_worklist
+from memwh import contract
+from memwh.errors import MemwhError
+
+
+@pytest.fixture
+def fake_models(tmp_path: Path) -> Path:
+    """Folders shaped like a local suite (config.json per checkpoint); enough for validation."""
+    for m in ("m1", "m2"):
+        for step in ("step1", "step2", "step3"):
+            d = tmp_path / "suite" / m / step
+            d.mkdir(parents=True)
+            (d / "config.json").write_text("{}")
+    (tmp_path / "tokens.parquet").write_bytes(b"PAR1")
+    return tmp_path
+
+
+GOOD = """
+name = "grid"
+out = "out"
+data = "tokens.parquet"
+shards = 3
+seq_range = [0, 900]
+
+[scoring]
+mode = "fast"
+batch_size = 64
+dtype = "float32"
+
+[slurm]
+partition = "gpu"
+account = "proj42"
+qos = "normal"
+gpus = 1
+cpus = 4
+mem = "16G"
+time = "02:00:00"
+max_parallel = 8
+extra = ["--constraint=a100", "#SBATCH --exclusive"]
+setup = ["module load cuda/12.1", "source ~/venvs/memwh/bin/activate"]
+memwh = "memwh"
+
+[[models]]
+label = "m1"
+source = "suite/m1"
+revisions = ["step1", "step3"]
+params = 1000
+
+[[models]]
+label = "m2"
+source = "suite/m2"
+revisions = ["step2"]
+shards = 2
+"""
+
+
+def _spec(tmp: Path, text: str, name: str = "s.toml") -> Path:
+    p = tmp / name
+    p.write_text(text)
+    return p
+
+
+def test_good_spec_expands_to_the_grid(fake_models: Path) -> None:
+    spec = load_spec(_spec(fake_models, GOOD))
+    assert spec.out == fake_models / "out"
+    assert spec.slurm.extra == ("--constraint=a100", "--exclusive")
+    units = expand(spec)
+    assert len(units) == 2 * 3 + 1 * 2
+    assert units[0].key == "m1/step1/part-00000-of-00003"
+    assert units[-1].key == "m2/step2/part-00001-of-00002"
+    assert all(u.seq_range == (0, 900) and u.batch_size == 64 for u in units)
+    # A unit completed by anyone (here: by hand) is no longer pending.
+    u = units[1]
+    pq_path, man_path = u.outputs(spec.out)
+    pq_path.parent.mkdir(parents=True)
+    pq_path.write_bytes(b"x")
+    man_path.write_text("{}")
+    assert u not in pending(spec) and len(pending(spec)) == len(units) - 1
+
+
+def test_yaml_spec_is_equivalent(fake_models: Path) -> None:
+    yaml_text = """
+name: grid
+out: out
+data: tokens.parquet
+shards: 3
+seq_range: [0, 900]
+scoring: {mode: fast, batch_size: 64, dtype: float32}
+models:
+  - {label: m1, source: suite/m1, revisions: [step1, step3]}
+  - {label: m2, source: suite/m2, revisions: [step2], shards: 2}
+"""
+    a = expand(load_spec(_spec(fake_models, GOOD)))
+    b = expand(load_spec(_spec(fake_models, yaml_text, "s.yaml")))
+    assert a == b
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"),
+    [
+        ('name = "grid"', 'name = "grid"\nshardz = 2', "shardz: unknown key"),
+        ('qos = "normal"', 'qos = "normal"\npartitions = "x"', "slurm.partitions: unknown key"),
+        ("params = 1000", 'params = 1000\nrevision = "x"', "models[0].revision: unknown key"),
+        ('source = "suite/m1"', 'source = "./suite/missing"', "models[0].source: model folder"),
+        ("shards = 3", "shards = 0", "shards: must be >= 1"),
+        ("shards = 2", "shards = 0", "models[1].shards: must be >= 1"),
+        ('revisions = ["step2"]', "revisions = []", "models[1].revisions: is empty"),
+        (
+            'revisions = ["step1", "step3"]',
+            'revisions = ["step1", "step9"]',
+            "models[0].revisions[1]: 'step9' not found",
+        ),
+        ('data = "tokens.parquet"', 'data = "nope.parquet"', "data: "),
+        ('mode = "fast"', 'mode = "greedy"', "scoring.mode: 'greedy' unknown"),
+        ('time = "02:00:00"', 'time = "two hours"', "slurm.time:"),
+        ('label = "m2"', 'label = "m1"', "models[1].label: 'm1' is used by models[0]"),
+        ("seq_range = [0, 900]", "seq_range = [900, 10]", "seq_range: needs 0 <= start < end"),
+        ('"--constraint=a100"', '"--array=0-3"', "slurm.extra[0]: --array is set by memwh"),
+    ],
+)
+def test_bad_specs_name_the_key(fake_models: Path, old: str, new: str, key: str) -> None:
+    assert old in GOOD
+    path = _spec(fake_models, GOOD.replace(old, new, 1))
+    with pytest.raises(MemwhError) as e:
+        load_spec(path)
+    msg = str(e.value)
+    assert key in msg and str(path) in msg and "\n" not in msg
+
+
+def test_missing_sections_and_bad_syntax(fake_models: Path) -> None:
+    with pytest.raises(MemwhError, match="models: missing"):
+        load_spec(_spec(fake_models, 'out = "o"\ndata = "tokens.parquet"\n'))
+    with pytest.raises(MemwhError, match="invalid TOML"):
+        load_spec(_spec(fake_models, "out = \n"))
+    with pytest.raises(MemwhError, match="invalid YAML"):
+        load_spec(_spec(fake_models, "out: [\n", "s.yaml"))
+    with pytest.raises(MemwhError, match="not found"):
+        load_spec(fake_models / "none.toml")
+
+
+def test_hub_ids_are_not_checked_locally(fake_models: Path) -> None:
+    text = GOOD.replace('source = "suite/m1"', 'source = "EleutherAI/pythia-70m"')
+    spec = load_spec(_spec(fake_models, text))
+    assert spec.models[0].source == "EleutherAI/pythia-70m" and not spec.models[0].is_local
+
+
+def test_worklists_are_numbered_and_never_shift(fake_models: Path) -> None:
+    spec = load_spec(_spec(fake_models, GOOD))
+    units = expand(spec)
+    wl1 = write_worklist(spec, units, "slurm")
+    wl2 = write_worklist(spec, units[3:5], "slurm")
+    assert (wl1.submission, wl2.submission) == (1, 2)
+    assert wl1.path.name == "worklist-0001.json" and wl2.path.name == "worklist-0002.json"
+    # The first list is untouched by the second submission: task ids keep their units.
+    again = load_worklist(wl1.path)
+    assert [again.unit(i) for i in range(len(units))] == units
+    assert load_worklist(wl2.path).unit(0) == units[3]
+    with pytest.raises(MemwhError, match="task id 2 is outside"):
+        wl2.unit(2)
+
+
+def test_sbatch_script_and_array_splitting(fake_models: Path, tmp_path: Path) -> None:
+    spec = load_spec(_spec(fake_models, GOOD))
+    wl = tmp_path / "worklist-0001.json"
+    text = render_script(
+        spec, wl, 7, tmp_path / "logs", max_parallel=3, max_size=1001, command=["memwh"]
+    )
+    for line in (
+        "#SBATCH --array=0-6%3",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj42",
+        "#SBATCH --qos=normal",
+        "#SBATCH --gpus=1",
+        "#SBATCH --cpus-per-task=4",
+        "#SBATCH --mem=16G",
+        "#SBATCH --time=02:00:00",
+        "#SBATCH --signal=B:USR1@120",
+        "#SBATCH --requeue",
+        "#SBATCH --open-mode=append",
+        "#SBATCH --constraint=a100",
+        "#SBATCH --exclusive",
+        f"#SBATCH --output={tmp_path / 'logs'}/%A_%a.log",
+        "module load cuda/12.1",
+        'scontrol requeue "$SLURM_JOB_ID"',
+        'memwh) sweep run-task "$WORKLIST" "$TASK_ID"',
+    ):
+        assert line.split(")")[-1].strip() in text, line
+    # All #SBATCH lines come before the first command (sbatch stops reading them there).
+    lines = text.splitlines()
+    first_cmd = next(i for i, line in enumerate(lines) if line and not line.startswith("#"))
+    assert not any(line.startswith("#SBATCH") for line in lines[first_cmd:])
+    # Valid bash.
+    script = tmp_path / "s.sbatch"
+    script.write_text(text)
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    # MaxArraySize: indexes must stay below it -> chunks with offsets.
+    assert array_chunks(7, 3) == [(0, 3), (3, 3), (6, 1)]
+    assert array_chunks(2500, 1001) == [(0, 1001), (1001, 1001), (2002, 498)]
+    split = render_script(spec, wl, 7, tmp_path / "logs", max_size=3, command=["memwh"])
+    assert "#SBATCH --array=0-2%8" in split and "MEMWH_TASK_OFFSET" in split
+
+
+def test_dry_run_prints_script_and_units_and_writes_nothing(fake_models: Path) -> None:
+    path = _spec(fake_models, GOOD)
+    proc = memwh("submit", str(path), "--dry-run", timeout=60)
+    assert proc.stdout.startswith("# ") and "#!/bin/bash" in proc.stdout
+    assert "#SBATCH --array=0-7%8" in proc.stdout
+    assert "m2/step2/part-00001-of-00002" in proc.stdout
+    assert not (fake_models / "out").exists()
+    local = memwh("submit", str(path), "--dry-run", "--executor", "local", timeout=60)
+    assert "#!/bin/bash" not in local.stdout and "8 unit(s)" in local.stdout
+
+
+def test_cli_bad_spec_is_one_line_error(fake_models: Path) -> None:
+    path = _spec(fake_models, GOOD.replace("shards = 3", "shards = 0"))
+    proc = memwh("submit", str(path), check=False, timeout=60)
+    assert proc.returncode == 2
+    assert "shards: must be >= 1" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (fake_models / "out").exists()
+
+
+def test_status_from_markers_without_slurm(fake_models: Path) -> None:
+    """A local submission whose worker died: status says failed + last log line + command."""
+    spec = load_spec(_spec(fake_models, GOOD))
+    units = expand(spec)
+    wl = write_worklist(spec, units[:2], "local")
+    (spec.sweep_dir / "submit-0001.json").write_text(json.dumps({"executor": "local"}))
+    (wl.log_dir / "task-00000.log").write_text(
+        "memwh: task 0 -> ...\nRuntimeError: CUDA out of memory\n\n"
+    )
+    marker = spec.sweep_dir / "tasks" / f"{units[0].file_key}.json"
+    marker.write_text(
+        json.dumps({"state": "running", "submission": 1, "pid": 2**22 + 1, "host": "gone"})
+    )
+    d = contract.unit_dir(spec.out, units[1].model, units[1].revision)
+    pq_path, man_path = units[1].outputs(spec.out)
+    d.mkdir(parents=True, exist_ok=True)
+    pq_path.write_bytes(b"x")
+    man_path.write_text("{}")
+    st = sweep_status(spec)
+    states = {s.unit.key: s for s in st.units}
+    assert states[units[0].key].state == "failed"
+    assert states[units[0].key].last_log_line == "RuntimeError: CUDA out of memory"
+    assert states[units[1].key].state == "done"
+    assert st.counts() == {"done": 1, "running": 0, "queued": 0, "failed": 1, "pending": 6}
+    assert st.resubmit_command() == f"memwh submit {spec.path} --executor local"
+
+
+def test_pythia_example_spec_parses(tmp_path: Path) -> None:
+    """examples/pythia_sweep.toml is for users (not run), but it must stay a valid spec."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "pythia_sweep.toml"
+    text = example.read_text().replace("/data/pile", str(tmp_path / "pile"))
+    for kind in ("standard", "deduped"):
+        d = tmp_path / "pile" / f"{kind}-preshuffled"
+        d.mkdir(parents=True)
+        (d / "document.bin").write_bytes(b"")
+    spec = load_spec(_spec(tmp_path, text, "pythia_sweep.toml"))
+    assert len(spec.models) == 16
+    assert (
+        spec.models[0].revisions[0] == "step13000" and spec.models[0].revisions[-1] == "step143000"
+    )
+    assert {m.data for m in spec.models[8:]} == {
+        str(tmp_path / "pile/deduped-preshuffled/document.bin")
+    }
+    units = expand(spec)
+    assert len(units) == 16 * 14 * 32
+    script = render_script(
+        spec, tmp_path / "worklist-0001.json", len(units), tmp_path, max_size=1001
+    )
+    assert "#SBATCH --array=0-1000%64" in script and "8 arrays" in script
+    assert "#SBATCH --signal=B:USR1@300" in script and "module load cuda/12.1" in script
