@@ -15,20 +15,29 @@ def _print_manifest(suite_dir: Path) -> None:
     manifest = read_manifest(suite_dir)
     corpus = manifest.get("corpus", {})
     table = Table(
-        title=f"demo suite {suite_dir} (config {manifest.get('config_hash')}, "
-        f"{corpus.get('n_sequences', '?'):,} sequences)",
+        title=f"demo suite {suite_dir}\nconfig {manifest.get('config_hash')}, "
+        f"{corpus.get('n_sequences', 0):,} sequences, built in {manifest.get('build_seconds', '?')} s",
         title_justify="left",
     )
-    cols = ("model", "revision", "n_params", "non_embedding_params", "tokens_seen", "train_flops",
-            "train_loss", "path")
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("model", "revision", "path") else "right")
+    cols = {
+        "model": "model",
+        "revision": "revision",
+        "n_params": "params",
+        "non_embedding_params": "non-emb",
+        "tokens_seen": "tokens",
+        "train_flops": "FLOPs",
+        "train_loss": "loss",
+    }
+    for c, header in cols.items():
+        table.add_column(header, justify="left" if c in ("model", "revision") else "right", no_wrap=True)
     for row in manifest["checkpoints"]:
         cells = []
         for c in cols:
             v = row.get(c)
             if c == "train_flops":
                 cells.append(f"{v:.2e}")
+            elif c == "train_loss":
+                cells.append(f"{v:.3f}")
             elif isinstance(v, int):
                 cells.append(f"{v:,}")
             else:
@@ -44,12 +53,15 @@ def register(app: typer.Typer) -> None:
     def build(
         out: Path | None = typer.Option(None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."),
         seed: int = typer.Option(0, "--seed", help="Seed of corpus, data order and initialisation."),
+        threads: int | None = typer.Option(
+            None, "--threads", help="Torch threads (default: all cores, 1 if the machine is busy)."
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Train the demo suite (cached: same settings -> returns at once) and print its manifest."""
         from demo_suite import build_suite
 
-        path = build_suite(out, seed=seed, progress=not quiet)
+        path = build_suite(out, seed=seed, progress=not quiet, threads=threads)
         _print_manifest(path)
 
     @suite.command("show")

@@ -1,0 +1,140 @@
+"""The demo training corpus: a structured stochastic language plus duplicated canaries.
+
+Background sequences come from a sparse random Markov chain with Zipfian token popularity
+and Zipfian successor probabilities: a model can learn its statistics (loss falls far below
+log(vocab)), but each background sequence is unique, so nothing there is worth memorizing.
+Canaries are drawn from the same language (their prompts look like any other text) and
+each is inserted a known number of times from a ladder (1, 2, 4, ...). All rows are shuffled
+into one training order; `seq_idx` is the position in that order, like Pythia's index, so
+checkpoint stepN has seen exactly `seq_idx < N * batch_size`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from demo_suite.settings import FIRST_WORD_ID, SuiteSettings
+
+CORPUS_FILE = "corpus.parquet"
+
+CORPUS_SCHEMA = pa.schema(
+    [
+        pa.field("seq_idx", pa.int64(), nullable=False),
+        pa.field("tokens", pa.list_(pa.int32()), nullable=False),
+        pa.field("duplicates", pa.int32(), nullable=False),
+        pa.field("is_canary", pa.bool_(), nullable=False),
+    ]
+)
+
+
+def _zipf(n: int, exponent: float) -> np.ndarray:
+    w = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent
+    return w / w.sum()
+
+
+class MarkovLanguage:
+    """Sparse first-order Markov chain over the content tokens (ids >= FIRST_WORD_ID).
+
+    Every token has `branching` successors, picked by global popularity (so frequent tokens
+    stay frequent), with Zipfian transition probabilities. Special ids (EOS=0, pad, unk)
+    never occur.
+    """
+
+    def __init__(
+        self, vocab_size: int, branching: int, exponent: float, successor_exponent: float,
+        rng: np.random.Generator,
+    ):
+        n_words = vocab_size - FIRST_WORD_ID
+        self.popularity = np.empty(n_words)
+        self.popularity[rng.permutation(n_words)] = _zipf(n_words, exponent)
+        # Successor sets favour popular tokens, but their order (hence which successor gets
+        # the high transition probability) is random, so no single token dominates the text.
+        self.successors = np.stack(
+            [rng.permutation(rng.choice(n_words, size=branching, replace=False, p=self.popularity))
+             for _ in range(n_words)]
+        )
+        self.cum_probs = np.cumsum(_zipf(branching, successor_exponent))
+        self.cum_probs[-1] = 1.0
+
+    def sample(self, n: int, length: int, rng: np.random.Generator) -> np.ndarray:
+        """`n` independent sequences of `length` token ids, shape (n, length), int32."""
+        out = np.empty((n, length), dtype=np.int64)
+        out[:, 0] = rng.choice(len(self.popularity), size=n, p=self.popularity)
+        for t in range(1, length):
+            branch = np.searchsorted(self.cum_probs, rng.random(n), side="right")
+            out[:, t] = self.successors[out[:, t - 1], np.minimum(branch, len(self.cum_probs) - 1)]
+        return (out + FIRST_WORD_ID).astype(np.int32)
+
+
+def _unique_rows(candidates: np.ndarray, taken: set[bytes], need: int) -> np.ndarray:
+    rows = []
+    for row in candidates:
+        key = row.tobytes()
+        if key not in taken:
+            taken.add(key)
+            rows.append(row)
+            if len(rows) == need:
+                break
+    if len(rows) < need:
+        raise RuntimeError("could not draw enough distinct sequences; raise branching or vocab_size")
+    return np.stack(rows) if rows else candidates[:0]
+
+
+def build_corpus(settings: SuiteSettings) -> pa.Table:
+    """The shuffled corpus as an Arrow table (deterministic in `settings`)."""
+    rng = np.random.default_rng([settings.seed, 0xC0])
+    lang = MarkovLanguage(
+        settings.vocab_size, settings.branching, settings.zipf_exponent, settings.successor_exponent, rng
+    )
+    L = settings.seq_len
+    taken: set[bytes] = set()
+    # Distinct canaries first, then background rows that collide with nothing.
+    n_canaries = settings.canaries_per_rung * len(settings.ladder)
+    canaries = _unique_rows(lang.sample(n_canaries + 16, L, rng), taken, n_canaries)
+    background = _unique_rows(
+        lang.sample(settings.n_background + 64, L, rng), taken, settings.n_background
+    )
+    copies = np.repeat(np.asarray(settings.ladder, dtype=np.int64), settings.canaries_per_rung)
+    source_rows = np.concatenate([canaries, background]) if n_canaries else background
+    row_of = np.concatenate(
+        [np.repeat(np.arange(n_canaries), copies), np.arange(n_canaries, n_canaries + len(background))]
+    )
+    row_of = row_of[rng.permutation(len(row_of))]
+    tokens = source_rows[row_of]
+    # Declared duplicates are counted on the final token lists, so they are true by construction.
+    _, inverse, counts = np.unique(tokens, axis=0, return_inverse=True, return_counts=True)
+    duplicates = counts[inverse.reshape(-1)].astype(np.int32)
+    n = len(tokens)
+    flat = pa.array(tokens.reshape(-1), type=pa.int32())
+    offsets = pa.array(np.arange(0, n * L + 1, L, dtype=np.int32), type=pa.int32())
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.arange(n, dtype=np.int64), type=pa.int64()),
+            pa.ListArray.from_arrays(offsets, flat),
+            pa.array(duplicates, type=pa.int32()),
+            pa.array(row_of < n_canaries, type=pa.bool_()),
+        ],
+        schema=CORPUS_SCHEMA,
+    )
+
+
+def write_corpus(table: pa.Table, path: str | Path) -> None:
+    """Parquet with fixed writer options (byte-identical for identical tables)."""
+    pq.write_table(table, str(path), compression="zstd", row_group_size=1 << 16)
+
+
+def read_tokens(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tokens (n, L) int64, duplicates (n,), is_canary (n,)) in seq_idx order."""
+    t = pq.read_table(str(path)).sort_by("seq_idx")
+    tok = t.column("tokens").combine_chunks()
+    n = len(tok)
+    flat = tok.flatten().to_numpy()
+    return (
+        flat.reshape(n, -1).astype(np.int64),
+        t.column("duplicates").to_numpy(),
+        t.column("is_canary").to_numpy(),
+    )

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from demo_suite.corpus import CORPUS_SCHEMA, build_corpus, write_corpus
+from demo_suite.settings import EOS_ID, SuiteSettings
+
+SMALL = {"n_background": 300, "canaries_per_rung": 3, "ladder": (1, 2, 4, 8, 16), "batch_size": 16}
+
+
+def test_same_seed_gives_byte_identical_parquet(tmp_path):
+    a, b, c = tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"
+    write_corpus(build_corpus(SuiteSettings(seed=7, **SMALL)), a)
+    write_corpus(build_corpus(SuiteSettings(seed=7, **SMALL)), b)
+    write_corpus(build_corpus(SuiteSettings(seed=8, **SMALL)), c)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+
+
+def test_declared_duplicates_are_true_and_follow_the_ladder():
+    s = SuiteSettings(seed=1, **SMALL)
+    t = build_corpus(s)
+    assert t.schema.equals(CORPUS_SCHEMA)
+    rows = t.to_pylist()
+    counts = Counter(tuple(r["tokens"]) for r in rows)
+    for r in rows:
+        assert r["duplicates"] == counts[tuple(r["tokens"])]
+    assert [r["seq_idx"] for r in rows] == list(range(len(rows)))
+    assert len(rows) == s.n_sequences
+    canary_copies = Counter(counts[tuple(r["tokens"])] for r in rows if r["is_canary"])
+    # each rung c contributes canaries_per_rung distinct sequences, c rows each
+    assert canary_copies == {c: c * s.canaries_per_rung for c in s.ladder}
+    assert all(r["duplicates"] == 1 for r in rows if not r["is_canary"])
+
+
+def test_tokens_are_content_ids_without_eos():
+    s = SuiteSettings(seed=2, **SMALL)
+    tok = np.array(build_corpus(s).column("tokens").to_pylist())
+    assert tok.shape == (s.n_sequences, 64)
+    assert tok.min() >= 3 and tok.max() < s.vocab_size
+    assert not (tok == EOS_ID).any()
+
+
+def test_canaries_are_shuffled_through_training_order():
+    t = build_corpus(SuiteSettings(seed=0, **SMALL))
+    pos = np.flatnonzero(t.column("is_canary").to_numpy())
+    n = t.num_rows
+    # not bunched at either end: both halves of the order hold canary copies
+    assert (pos < n // 2).sum() > 0.3 * len(pos) and (pos >= n // 2).sum() > 0.3 * len(pos)
+
+
+def test_background_language_is_learnable():
+    """Bigram statistics should explain the text far better than a uniform model."""
+    tok = np.array(build_corpus(SuiteSettings(seed=0, n_background=2000, canaries_per_rung=0)).column("tokens").to_pylist())
+    pairs = Counter(zip(tok[:, :-1].ravel().tolist(), tok[:, 1:].ravel().tolist(), strict=True))
+    firsts = Counter(tok[:, :-1].ravel().tolist())
+    nll = -np.mean([np.log(c / firsts[a]) for (a, _), c in pairs.items() for _ in range(c)])
+    assert nll < 0.5 * np.log(2048)
+
+
+def test_corpus_loads_with_hf_datasets(tiny_suite):
+    datasets = pytest.importorskip("datasets")
+    ds = datasets.load_dataset("parquet", data_files=str(tiny_suite / "corpus.parquet"), split="train")
+    assert set(ds.column_names) >= {"seq_idx", "tokens", "duplicates", "is_canary"}
+    assert len(ds[0]["tokens"]) == 64
+    assert ds.num_rows == pq.read_metadata(tiny_suite / "corpus.parquet").num_rows

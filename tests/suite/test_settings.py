@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from demo_suite.models import make_tokenizer, model_name, neox_config, param_counts
+from demo_suite.settings import DEFAULT_SIZES, ModelSize, SuiteSettings
+from demo_suite.train import lr_factor
+from memwh.errors import MemwhError
+
+
+@pytest.mark.parametrize("size", [*DEFAULT_SIZES, ModelSize(48, 3, 3, 1e-3)])
+def test_param_formula_matches_real_module(size):
+    from transformers import GPTNeoXForCausalLM
+
+    s = SuiteSettings()
+    model = GPTNeoXForCausalLM(neox_config(size, s))
+    total, non_emb = param_counts(size, s.vocab_size)
+    assert total == sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight.numel() + model.get_output_embeddings().weight.numel()
+    assert non_emb == total - emb
+    assert not model.config.tie_word_embeddings
+
+
+def test_default_sizes_span_the_required_range():
+    counts = [param_counts(s, 2048)[0] for s in DEFAULT_SIZES]
+    assert len(counts) >= 4 and counts == sorted(counts)
+    assert counts[-1] >= 4_000_000 and counts[-1] / counts[0] >= 30
+    assert len({model_name(c) for c in counts}) == len(counts)
+
+
+def test_default_schedule_has_four_checkpoints_ending_at_final_step():
+    s = SuiteSettings()
+    assert len(s.checkpoint_steps) == 4 and s.checkpoint_steps[-1] == s.n_steps
+
+
+def test_model_names():
+    assert model_name(143_840) == "demo-144k"
+    assert model_name(4_208_128) == "demo-4.2m"
+    assert model_name(2_000_000) == "demo-2m"
+
+
+def test_lr_schedule_warms_up_then_decays():
+    f = [lr_factor(s, 100, 0.1, 0.1) for s in range(100)]
+    assert f[0] < f[5] < f[9] <= 1.0
+    assert f[10] == pytest.approx(1.0) and f[99] == pytest.approx(0.1, abs=0.01)
+    assert all(a >= b for a, b in itertools.pairwise(f[10:]))
+
+
+def test_unknown_or_bad_settings_are_user_errors():
+    with pytest.raises(MemwhError, match="unknown setting"):
+        SuiteSettings.from_overrides(n_layers=3)
+    with pytest.raises(MemwhError, match="heads"):
+        SuiteSettings(sizes=[(30, 1, 4, 1e-3)])
+    with pytest.raises(MemwhError, match="steps"):
+        SuiteSettings(n_background=10, canaries_per_rung=0, batch_size=8)
+
+
+def test_config_hash_tracks_settings():
+    assert SuiteSettings().config_hash() == SuiteSettings().config_hash()
+    assert SuiteSettings(seed=1).config_hash() != SuiteSettings().config_hash()
+    assert SuiteSettings(batch_size=32).config_hash() != SuiteSettings().config_hash()
+
+
+def test_tokenizer_round_trips_ids():
+    tok = make_tokenizer(2048)
+    assert tok("t5 t17 t2047").input_ids == [5, 17, 2047]
+    assert tok.eos_token_id == 0 and len(tok) == 2048
+    assert tok.decode([5, 17]) == "t5 t17"
