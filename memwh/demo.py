@@ -7,7 +7,6 @@ Every stage is cached or incremental, so a second run only re-checks.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,13 +30,15 @@ class DemoSummary:
 
 
 def _suite_checkpoints(suite_dir: Path) -> list[dict]:
-    entries = json.loads((suite_dir / "suite_manifest.json").read_text())
-    return entries["checkpoints"] if isinstance(entries, dict) else entries
+    from demo_suite import read_manifest
+
+    return read_manifest(suite_dir)["checkpoints"]
 
 
 def run_demo(
     home: str | os.PathLike | None = None,
     *,
+    suite_dir: str | os.PathLike | None = None,
     db: str | os.PathLike | None = None,
     report: bool = True,
     console: Console | None = None,
@@ -53,7 +54,7 @@ def run_demo(
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
-    suite_dir = build_suite(home / "demo-suite")
+    suite_dir = build_suite(Path(suite_dir) if suite_dir else home / "demo-suite")
     seconds["suite"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -37,11 +37,20 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_run(demo_home: Path):
+def demo_suite_dir(request: pytest.FixtureRequest) -> Path:
+    """The real default demo suite, built once per machine into .pytest_cache (~2-3 min)
+    and reused through build_suite's settings-hash cache."""
+    from demo_suite import build_suite
+
+    return build_suite(request.config.cache.mkdir("memwh-demo-suite") / "suite", progress=False)
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_home: Path, demo_suite_dir: Path):
     """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once."""
     from memwh.demo import run_demo
 
-    return run_demo(demo_home, db=demo_home / "memwh.duckdb")
+    return run_demo(demo_home, suite_dir=demo_suite_dir, db=demo_home / "memwh.duckdb")
 
 
 @pytest.fixture(scope="session")

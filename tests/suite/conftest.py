@@ -31,8 +31,6 @@ def tiny_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def default_suite(request: pytest.FixtureRequest) -> Path:
-    """The real demo suite; cached across pytest runs in .pytest_cache (build ~2-3 min)."""
-    from demo_suite import build_suite
-
-    return build_suite(request.config.cache.mkdir("memwh-demo-suite") / "suite", progress=False)
+def default_suite(demo_suite_dir: Path) -> Path:
+    """The real demo suite, shared with the pipeline tests (tests/conftest.py)."""
+    return demo_suite_dir
