@@ -3,6 +3,7 @@ suite (Pythia architecture, several sizes, shared data order, stepN checkpoints)
 by memwh itself, so the whole pipeline runs without a GPU or a model hub."""
 
 from demo_suite.build import build_suite, default_suite_dir
+from demo_suite.corpus import unique_sequences
 from demo_suite.manifest import MANIFEST_CSV, MANIFEST_JSON, checkpoints_frame, read_manifest
 from demo_suite.settings import ModelSize, SuiteSettings
 
@@ -15,4 +16,5 @@ __all__ = [
     "checkpoints_frame",
     "default_suite_dir",
     "read_manifest",
+    "unique_sequences",
 ]

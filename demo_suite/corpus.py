@@ -11,6 +11,7 @@ checkpoint stepN has seen exactly `seq_idx < N * batch_size`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,35 @@ def read_tokens(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         t.column("duplicates").to_numpy(),
         t.column("is_canary").to_numpy(),
     )
+
+
+UNIQUE_FILE = "corpus_unique.parquet"
+
+
+def unique_sequences(suite_dir: str | Path) -> Path:
+    """The corpus with one row per distinct sequence, at its first position in training order.
+
+    Scoring every copy of a 256-times duplicated canary measures the same thing 256 times
+    (and makes the demo's rates say "most of the corpus is memorized"). Memorization studies
+    report rates over distinct sequences grouped by copy count (Carlini et al. 2023), so the
+    demo scores this file. seq_idx stays the first occurrence: checkpoint stepN has seen it
+    iff seq_idx < N * sequences_per_step, as for the full corpus. Written once, atomically.
+    """
+    import polars as pl
+
+    from memwh.contract import atomic_write_bytes
+
+    suite_dir = Path(suite_dir)
+    out = suite_dir / UNIQUE_FILE
+    if out.is_file():
+        return out
+    df = (
+        pl.read_parquet(suite_dir / CORPUS_FILE)
+        .sort("seq_idx")
+        .unique(subset="tokens", keep="first", maintain_order=True)
+    )
+    table = df.to_arrow().cast(CORPUS_SCHEMA)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", row_group_size=1 << 16)
+    atomic_write_bytes(out, buf.getvalue())
+    return out

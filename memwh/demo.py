@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memwh.config import data_dir, resolve_db
+from memwh.errors import MemwhError
 
 
 @dataclass
@@ -84,18 +85,21 @@ def run_demo(
 
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
-    """Score every checkpoint of the suite on its corpus; final checkpoints in generate mode."""
+    """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
+    (which also yields the paper's fractional score). Finished shards are skipped."""
+    from demo_suite import unique_sequences
     from inference_jobs import score
 
+    data = unique_sequences(suite_dir)
     checkpoints = _suite_checkpoints(suite_dir)
     final_step = {}
     for c in checkpoints:
         final_step[c["model"]] = max(final_step.get(c["model"], -1), int(c["step"]))
     for c in checkpoints:
         final = int(c["step"]) == final_step[c["model"]]
-        score(
+        result = score(
             str(suite_dir / c["model"]),
-            str(suite_dir / "corpus.parquet"),
+            str(data),
             out,
             revision=c["revision"],
             name=c["model"],
@@ -103,6 +107,10 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             suppress_eos=True,
             device="cpu",
         )
+        if result.status == "preempted":
+            raise MemwhError(
+                f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
+            )
 
 
 def print_summary(summary: DemoSummary, console: Console) -> None:

@@ -1,0 +1,49 @@
+"""`memwh build` (dbt build of the warehouse) and `memwh docs` (dbt docs generate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DbOpt = Annotated[
+    Path | None,
+    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
+]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("build")
+    def build_cmd(
+        db: DbOpt = None,
+        select: Annotated[
+            list[str] | None,
+            typer.Option("--select", "-s", help="dbt node selection (repeatable), e.g. marts"),
+        ] = None,
+        full_refresh: Annotated[
+            bool,
+            typer.Option("--full-refresh", help="Recompute incremental models from scratch"),
+        ] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only dbt errors")] = False,
+    ) -> None:
+        """Rebuild the marts with `dbt build` (models, data tests, unit tests).
+
+        Incremental: only units whose runs changed since the last build are recomputed.
+        """
+        from rich.console import Console
+
+        from warehouse.build import build
+
+        result = build(db, select=select or None, full_refresh=full_refresh, quiet=quiet)
+        Console(stderr=True).print(result.summary(), highlight=False, soft_wrap=True)
+
+    @app.command("docs")
+    def docs_cmd(db: DbOpt = None) -> None:
+        """Generate dbt docs (static single-file site) for the warehouse."""
+        from rich.console import Console
+
+        from warehouse.build import docs
+
+        out = docs(db)
+        Console(stderr=True).print(f"dbt docs: {out}", highlight=False, soft_wrap=True)

@@ -1,0 +1,115 @@
+"""Readers: GPT-NeoX MMIDIDX (.bin/.idx) written here in the exact format, Pythia memmap, .npy,
+Parquet token tables, HF datasets text; fingerprints are content-based and stable."""
+
+from __future__ import annotations
+
+import shutil
+
+import helpers
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from inference_jobs import data as D
+from memwh.errors import MemwhError
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32])
+def test_megatron_reader_on_gpt_neox_format(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 60000 if dtype == np.uint16 else 2**31 - 1, size=n) for n in (70, 64, 100, 65, 80)]
+    helpers.write_mmididx(tmp_path / "pile_text_document", docs, dtype=dtype)
+    for spec in ("pile_text_document", "pile_text_document.bin", "pile_text_document.idx"):
+        src = D.open_source(str(tmp_path / spec))
+        assert isinstance(src, D.MegatronIndexed)
+        assert src.index_range() == (0, 5)
+        np.testing.assert_array_equal(src.doc_idx, np.arange(6))
+        got = src.read(np.array([4, 0, 2]), 64)
+        for row, i in zip(got, [4, 0, 2], strict=True):
+            np.testing.assert_array_equal(row, docs[i][:64].astype(np.int64))
+    with pytest.raises(MemwhError, match="sequence 1 has 64 tokens"):
+        src.read(np.array([0, 1]), 65)
+
+
+def test_megatron_reader_rejects_bad_files(tmp_path):
+    helpers.write_mmididx(tmp_path / "d", [np.arange(10)], dtype=np.uint16)
+    idx = tmp_path / "d.idx"
+    raw = bytearray(idx.read_bytes())
+    raw[0:1] = b"X"
+    idx.write_bytes(bytes(raw))
+    with pytest.raises(MemwhError, match="bad magic"):
+        D.open_source(str(tmp_path / "d"))
+    helpers.write_mmididx(tmp_path / "e", [np.arange(10), np.arange(10)], dtype=np.uint16)
+    (tmp_path / "e.bin").write_bytes(b"\x00" * 8)
+    with pytest.raises(MemwhError, match="shorter than its index"):
+        D.open_source(str(tmp_path / "e"))
+
+
+def test_pythia_memmap_and_npy(tmp_path):
+    rows = np.random.default_rng(1).integers(0, 50000, size=(3, D.PYTHIA_ROW_LEN)).astype(np.uint16)
+    rows.tofile(tmp_path / "pile.bin")
+    src = D.open_source(str(tmp_path / "pile.bin"))
+    assert src.index_range() == (0, 3)
+    np.testing.assert_array_equal(src.read(np.array([2, 1]), 64), rows[[2, 1], :64])
+    (tmp_path / "bad.bin").write_bytes(b"\x00" * 10)
+    with pytest.raises(MemwhError, match="not a multiple"):
+        D.open_source(str(tmp_path / "bad.bin"))
+    np.save(tmp_path / "rows.npy", rows[:, :70].astype(np.int32))
+    src = D.open_source(str(tmp_path / "rows.npy"))
+    np.testing.assert_array_equal(src.read(np.array([0]), 70), rows[:1, :70])
+
+
+def test_parquet_table_with_gaps_and_row_groups(tmp_path):
+    seqs = np.arange(10 * 66).reshape(10, 66) % 200
+    p = helpers.write_token_table(tmp_path / "t.parquet", seqs, start=50)
+    # shuffle rows and drop one index: the reader sorts by seq_idx and tolerates gaps
+    t = pq.read_table(p)
+    t = t.take(np.array([3, 1, 0, 9, 8, 2, 4, 5, 6])).filter(np.ones(9, bool))
+    pq.write_table(t, p, row_group_size=2)
+    src = D.open_source(str(p))
+    assert src.index_range() == (50, 60)
+    np.testing.assert_array_equal(src.indices_in(50, 60), [50, 51, 52, 53, 54, 55, 56, 58, 59])
+    np.testing.assert_array_equal(src.read(np.array([59, 50, 53]), 64), seqs[[9, 0, 3], :64])
+    meta = src.sequence_meta()
+    assert meta.column_names == ["seq_idx", "duplicates", "is_canary"]
+    assert meta.column("seq_idx").to_pylist() == [50, 51, 52, 53, 54, 55, 56, 58, 59]
+
+
+def test_duplicate_seq_idx_is_an_error(tmp_path):
+    p = helpers.write_token_table(tmp_path / "t.parquet", np.ones((3, 64), int))
+    t = pq.read_table(p)
+    import pyarrow as pa
+
+    pq.write_table(t.set_column(0, "seq_idx", pa.array([1, 1, 2], pa.int64())), p)
+    with pytest.raises(MemwhError, match="seq_idx 1 appears more than once"):
+        D.open_source(str(p))
+
+
+def test_text_dataset_jsonl(tmp_path):
+    tok = helpers.make_tokenizer()
+    lines = [" ".join(f"t{3 + (i * 7 + j) % 250}" for j in range(70)) for i in range(4)]
+    f = tmp_path / "docs.jsonl"
+    f.write_text("".join(f'{{"text": "{t}", "duplicates": {i + 1}}}\n' for i, t in enumerate(lines)))
+    src = D.open_source(str(f), lambda: tok)
+    assert src.index_range() == (0, 4)
+    got = src.read(np.array([1, 3]), 64)
+    np.testing.assert_array_equal(got[0], [3 + (7 + j) % 250 for j in range(64)])
+    assert src.fingerprint.startswith("text-")
+    assert src.sequence_meta().column("duplicates").to_pylist() == [1, 2, 3, 4]
+
+
+def test_fingerprint_is_content_based(tmp_path):
+    p = helpers.write_token_table(tmp_path / "a.parquet", np.ones((3, 64), int))
+    q = tmp_path / "copy" / "b.parquet"
+    q.parent.mkdir()
+    shutil.copy(p, q)
+    assert D.open_source(str(p)).fingerprint == D.open_source(str(q)).fingerprint
+    helpers.write_token_table(q, np.full((3, 64), 2))
+    assert D.open_source(str(p)).fingerprint != D.open_source(str(q)).fingerprint
+    # large files: sampled (size + 3 windows), still sensitive to the size
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\x01" * (D._FULL_HASH_LIMIT + 10))
+    f1 = D.file_fingerprint(big)
+    with open(big, "ab") as fh:
+        fh.write(b"\x01")
+    assert D.file_fingerprint(big) != f1

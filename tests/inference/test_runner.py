@@ -1,0 +1,145 @@
+"""score(): contract layout, manifest provenance, sharding, skip/force, preemption + resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import inference_jobs
+from inference_jobs import runner, scoring
+from memwh import contract
+
+
+def _run(tiny_suite, data, out, **kw):
+    kw.setdefault("revision", "step2")
+    kw.setdefault("progress", False)
+    kw.setdefault("device", "cpu")
+    return inference_jobs.score(str(tiny_suite), str(data), out, **kw)
+
+
+def test_fast_and_generate_shards_follow_the_contract(tiny_suite, token_table, tmp_path):
+    fast = _run(tiny_suite, token_table, tmp_path, mode="fast", suppress_eos=True)
+    gen = _run(tiny_suite, token_table, tmp_path, mode="generate", suppress_eos=True, name="tiny-gen", save_generations=True)
+    assert fast.status == gen.status == "done"
+    assert fast.parquet == contract.shard_paths(tmp_path, "tiny-50k", "step2", 0, 1)[0]
+    ft, gt = pq.read_table(fast.parquet), pq.read_table(gen.parquet)
+    assert ft.schema.remove_metadata().equals(contract.SCORE_SCHEMA)
+    assert gt.column_names == [*contract.REQUIRED_COLUMNS, "generated_tokens"]
+    assert ft.column("seq_idx").to_pylist() == list(range(100, 160))
+    assert ft.column("memorization_score").null_count == 60
+    assert gt.column("memorization_score").null_count == 0
+    assert ft.column("prefix_match_len").equals(gt.column("prefix_match_len"))
+    assert fast.n_exact == gen.n_exact >= 20
+    m = contract.read_manifest(fast.manifest)
+    assert set(contract.MANIFEST_REQUIRED) <= set(m)
+    assert m["parquet_sha256"] == contract.sha256_file(fast.parquet)
+    assert m["n_rows"] == 60 and m["n_exact"] == fast.n_exact
+    assert (m["seq_start"], m["seq_end"]) == (100, 160)
+    assert m["mode"] == "fast" and m["suppress_eos"] is True and m["eos_token_id"] == 0
+    assert m["dtype"] == "float32" and m["device"].startswith("cpu")
+    # demo-suite metadata copied from suite_manifest.json
+    assert m["family"] == "tiny" and m["step"] == 2 and m["sequences_per_step"] == 8
+    assert m["tokens_seen"] == 1024
+    for k in ("versions", "git_sha", "host", "data_fingerprint", "slurm_job_id", "started_at", "finished_at"):
+        assert k in m
+    kv = json.loads(pq.ParquetFile(fast.parquet).schema_arrow.metadata[b"memwh"])
+    assert kv["run_id"] == m["run_id"] and kv["data_fingerprint"] == m["data_fingerprint"]
+    # sequence metadata (duplicates / is_canary) once per data fingerprint
+    meta = pq.read_table(contract.sequences_meta_path(tmp_path, m["data_fingerprint"]))
+    assert meta.schema.equals(contract.SEQUENCE_META_SCHEMA) and meta.num_rows == 60
+    # generated tokens match the truth exactly where exact_match
+    g = np.array(gt.column("generated_tokens").to_pylist())
+    assert g.shape == (60, 32)
+
+
+def test_shards_partition_the_range_and_skip_or_force(tiny_suite, token_table, tmp_path, capsys):
+    rows = []
+    for i in range(3):
+        r = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=i, num_shards=3, batch_size=4)
+        m = contract.read_manifest(r.manifest)
+        assert (m["seq_start"], m["seq_end"]) == contract.shard_bounds(105, 150, i, 3)
+        rows += pq.read_table(r.parquet).column("seq_idx").to_pylist()
+    assert rows == list(range(105, 150))
+    again = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, progress=True)
+    assert again.status == "skipped" and again.n_rows == 15
+    assert "skipped" in capsys.readouterr().err
+    other = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, mode="generate", progress=True)
+    assert other.status == "skipped" and "mode='fast' there" in capsys.readouterr().err
+    old = contract.read_manifest(again.manifest)["run_id"]
+    forced = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, force=True)
+    assert forced.status == "done" and contract.read_manifest(forced.manifest)["run_id"] != old
+
+
+def test_preempt_then_resume_gives_the_uninterrupted_file(tiny_suite, token_table, tmp_path, monkeypatch):
+    ref = _run(tiny_suite, token_table, tmp_path / "ref", mode="generate", batch_size=7)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    calls = {"n": 0}
+    real = scoring.score_batch
+
+    def preempt_on_third(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_batch", preempt_on_third)
+    out = tmp_path / "run"
+    r1 = _run(tiny_suite, token_table, out, mode="generate", batch_size=7)
+    assert r1.status == "preempted" and r1.n_rows == 21
+    assert not r1.parquet.exists() and not r1.manifest.exists()
+    partial = r1.parquet.parent / ".part-00000-of-00001.partial"
+    assert len(list(partial.glob("batches-*.parquet"))) == 3
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # handlers restored
+    monkeypatch.setattr(runner, "score_batch", real)
+    r2 = _run(tiny_suite, token_table, out, mode="generate", batch_size=7)
+    assert r2.status == "done" and r2.n_rows == 60
+    resumed = pq.read_table(r2.parquet).replace_schema_metadata(None)
+    assert resumed.equals(pq.read_table(ref.parquet).replace_schema_metadata(None))
+    m = contract.read_manifest(r2.manifest)
+    assert m["attempts"] == 2 and m["n_resumed_rows"] == 21
+    assert not partial.exists()
+
+
+def test_changed_settings_discard_partial_results(tiny_suite, token_table, tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    real = scoring.score_batch
+    monkeypatch.setattr(runner, "score_batch", lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), real(*a, **k))[1])
+    r1 = _run(tiny_suite, token_table, tmp_path, batch_size=8)
+    assert r1.status == "preempted"
+    monkeypatch.setattr(runner, "score_batch", real)
+    r2 = _run(tiny_suite, token_table, tmp_path, batch_size=16)  # different batches: start over
+    m = contract.read_manifest(r2.manifest)
+    assert m["attempts"] == 1 and m["n_resumed_rows"] == 0 and m["n_rows"] == 60
+
+
+def test_parquet_without_manifest_is_not_complete(tiny_suite, token_table, tmp_path):
+    r = _run(tiny_suite, token_table, tmp_path)
+    r.manifest.unlink()
+    assert not contract.is_complete(tmp_path, "tiny-50k", "step2", 0, 1)
+    again = _run(tiny_suite, token_table, tmp_path)
+    assert again.status == "done"
+
+
+@pytest.mark.parametrize("kind", ["megatron", "text"])
+def test_other_sources_end_to_end(tiny_suite, token_table, tmp_path, kind):
+    import helpers
+
+    seqs = np.array(pq.read_table(token_table).column("tokens").to_pylist())[:12, :64]
+    if kind == "megatron":
+        helpers.write_mmididx(tmp_path / "d_text_document", list(seqs), dtype=np.uint16)
+        data = tmp_path / "d_text_document"
+    else:
+        tok = helpers.make_tokenizer()
+        data = tmp_path / "d.jsonl"
+        data.write_text("".join(json.dumps({"text": " ".join(tok.convert_ids_to_tokens(row.tolist()))}) + "\n" for row in seqs))
+    r = _run(tiny_suite, data, tmp_path, name=f"t-{kind}")
+    ref = _run(tiny_suite, token_table, tmp_path / "ref", seq_range=(100, 112))
+    got, want = pq.read_table(r.parquet), pq.read_table(ref.parquet)
+    assert got.column("seq_idx").to_pylist() == list(range(12))
+    for col in ("prefix_match_len", "loss", "min_k_logprob"):
+        assert got.column(col).equals(want.column(col))

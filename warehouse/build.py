@@ -1,0 +1,216 @@
+"""Run `dbt build` on the warehouse project in-process, with readable errors.
+
+dbt's own output is kept (users know it); the failures users actually hit (nothing ingested,
+database held by another process) become one-line MemwhErrors instead of dbt stack dumps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memwh.config import resolve_db
+from memwh.db import connect, is_lock_error, lock_message
+from memwh.errors import MemwhError
+
+WAREHOUSE_DIR = Path(__file__).resolve().parent
+NOTHING_INGESTED = "no scores ingested yet: run `memwh ingest ROOT` first"
+
+
+@dataclass
+class NodeResult:
+    name: str
+    resource_type: str  # model | test | seed | unit_test
+    status: str
+    seconds: float
+    message: str = ""
+
+
+@dataclass
+class BuildResult:
+    db: Path
+    success: bool
+    seconds: float
+    nodes: list[NodeResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[NodeResult]:
+        return [n for n in self.nodes if n.status in ("error", "fail")]
+
+    def summary(self) -> str:
+        kinds: dict[str, int] = {}
+        for n in self.nodes:
+            kinds[n.resource_type] = kinds.get(n.resource_type, 0) + 1
+        parts = ", ".join(f"{v} {k}s" for k, v in sorted(kinds.items()))
+        state = "ok" if self.success else f"{len(self.failures)} failed"
+        return f"dbt build {state}: {parts} in {self.seconds:.1f}s -> {self.db}"
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_raw_layer(db: Path) -> None:
+    """Fail early and readably when there is nothing to build from (or the file is locked)."""
+    if not db.exists():
+        raise MemwhError(f"{db}: {NOTHING_INGESTED}")
+    con = connect(db, read_only=True)
+    try:
+        tables = {
+            r[0]
+            for r in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            ).fetchall()
+        }
+        if not {"scores", "runs"} <= tables:
+            raise MemwhError(f"{db}: {NOTHING_INGESTED}")
+        n_runs = con.sql("select count(*) from raw.runs").fetchall()[0][0]
+        if n_runs == 0:
+            raise MemwhError(f"{db}: {NOTHING_INGESTED}")
+    finally:
+        con.close()
+
+
+def dbt_args(
+    command: str,
+    *,
+    select: str | Sequence[str] | None = None,
+    full_refresh: bool = False,
+    threads: int = 1,
+    quiet: bool = False,
+    target_path: str | os.PathLike | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    args = [command, "--project-dir", str(WAREHOUSE_DIR), "--profiles-dir", str(WAREHOUSE_DIR)]
+    if target_path is not None:
+        # separate compiled/ + logs, so concurrent builds of different files don't collide
+        args += ["--target-path", str(target_path), "--log-path", str(Path(target_path) / "logs")]
+    if command in ("build", "run", "test", "seed"):
+        args += ["--threads", str(threads)]
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else list(select))]
+    if full_refresh:
+        args.append("--full-refresh")
+    if quiet:
+        args = ["--quiet", *args]
+    return [*args, *extra]
+
+
+def _release_duckdb() -> None:
+    """dbt-duckdb caches its DuckDB instance per process; close it so the file is unlocked
+    for other processes (and for other connections of ours) as soon as dbt returns."""
+    import gc
+
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager as manager
+
+    with manager._LOCK:
+        if manager._ENV is not None:
+            with contextlib.suppress(Exception):
+                manager._ENV.close()
+            manager._ENV = None
+    gc.collect()
+
+
+def run_dbt(db: Path, args: list[str]) -> object:
+    """Invoke dbt in this process with MEMWH_DB pointing at `db`; returns dbt's result object."""
+    from dbt.cli.main import dbtRunner
+
+    with _env(MEMWH_DB=str(db), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
+        try:
+            res = dbtRunner().invoke(args)
+        finally:
+            _release_duckdb()
+    if res.exception is not None:
+        if is_lock_error(res.exception):
+            raise MemwhError(lock_message(db, res.exception))
+        raise MemwhError(f"dbt failed: {str(res.exception).splitlines()[0]}")
+    return res
+
+
+def build(
+    db: str | os.PathLike | None = None,
+    *,
+    select: str | Sequence[str] | None = None,
+    full_refresh: bool = False,
+    threads: int = 1,
+    quiet: bool = False,
+    vars: dict | None = None,
+    target_path: str | os.PathLike | None = None,
+) -> BuildResult:
+    """`dbt build` (seeds, models, data tests, unit tests) into the warehouse file `db`.
+
+    Raises MemwhError when nothing was ingested, the file is locked, or a node fails.
+    """
+    path = resolve_db(db).resolve()
+    check_raw_layer(path)
+    extra: list[str] = []
+    if vars:
+        import json
+
+        extra += ["--vars", json.dumps(vars)]
+    t0 = time.perf_counter()
+    res = run_dbt(
+        path,
+        dbt_args(
+            "build",
+            select=select,
+            full_refresh=full_refresh,
+            threads=threads,
+            quiet=quiet,
+            target_path=target_path,
+            extra=extra,
+        ),
+    )
+    nodes = []
+    for r in getattr(res, "result", None) or []:
+        node = r.node
+        nodes.append(
+            NodeResult(
+                name=node.name,
+                resource_type=str(node.resource_type),
+                status=str(r.status),
+                seconds=float(r.execution_time or 0.0),
+                message=str(r.message or ""),
+            )
+        )
+    result = BuildResult(
+        db=path, success=bool(res.success), seconds=time.perf_counter() - t0, nodes=nodes
+    )
+    if not result.success:
+        for n in result.failures:
+            if is_lock_error(Exception(n.message)):
+                raise MemwhError(lock_message(path, Exception(n.message)))
+        first = result.failures[0] if result.failures else None
+        what = (
+            f"{first.resource_type} {first.name}: {first.message.splitlines()[0] if first.message else first.status}"
+            if first
+            else "see dbt output above"
+        )
+        raise MemwhError(f"dbt build failed ({len(result.failures)} nodes), first: {what}")
+    return result
+
+
+def docs(
+    db: str | os.PathLike | None = None, *, target_path: str | os.PathLike | None = None
+) -> Path:
+    """`dbt docs generate --static` against `db` (build it first); returns the static page."""
+    path = resolve_db(db).resolve()
+    check_raw_layer(path)
+    args = ["--quiet", "docs"]
+    args += dbt_args("generate", target_path=target_path, extra=["--static"])
+    run_dbt(path, args)
+    return Path(target_path or WAREHOUSE_DIR / "target") / "static_index.html"

@@ -1,0 +1,50 @@
+{# Per-unit incremental models store the unit_fingerprint (run ids + label settings) they were
+   computed from. Only units whose fingerprint is not stored yet are (re)computed; rows of units
+   that changed or disappeared are deleted by the post-hook. #}
+
+{% macro changed_units() -%}
+    select u.model, u.revision, u.unit_fingerprint
+    from {{ ref('int_units') }} as u
+    {% if is_incremental() %}
+    where not exists (
+        select 1 from {{ this }} as t
+        where t.model = u.model and t.revision = u.revision
+          and t.unit_fingerprint = u.unit_fingerprint
+    )
+    {% endif %}
+{%- endmacro %}
+
+{% macro delete_stale_units() -%}
+    delete from {{ this }} as t
+    where not exists (
+        select 1 from {{ ref('int_units') }} as u
+        where u.model = t.model and u.revision = t.revision
+          and u.unit_fingerprint = t.unit_fingerprint
+    )
+{%- endmacro %}
+
+{% macro delete_stale_pairs() -%}
+    delete from {{ this }} as t
+    where t.pair_config <> (select max(pair_config) from {{ ref('int_pair_config') }})
+       or not exists (select 1 from {{ ref('int_units') }} as u
+                      where u.model = t.model_a and u.revision = t.revision_a
+                        and u.unit_fingerprint = t.fingerprint_a)
+       or not exists (select 1 from {{ ref('int_units') }} as u
+                      where u.model = t.model_b and u.revision = t.revision_b
+                        and u.unit_fingerprint = t.fingerprint_b)
+{%- endmacro %}
+
+{% macro unit_scan_filter(model_col, revision_col) -%}
+{#- On incremental runs, the changed units as literal predicates: DuckDB pushes them into the
+    raw.scores view and skips other units' row groups (a join/semi-join filter would scan all). -#}
+{%- if is_incremental() and execute -%}
+    {%- set res = run_query(changed_units()) -%}
+    {%- if res.rows | length == 0 -%}
+    false
+    {%- else -%}
+    ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})
+    {%- endif -%}
+{%- else -%}
+    true
+{%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,32 @@
+{# The memorization label, in one place so every model agrees. #}
+
+{% macro label_config() -%}
+{{ var('label_definition', 'prefix_match') }}:{{ var('memorized_min_tokens', 32) }}:{{ var('score_threshold', 1.0) }}
+{%- endmacro %}
+
+{% macro is_memorized(pml='prefix_match_len', score='memorization_score', cont_len='cont_len') -%}
+{%- set definition = var('label_definition', 'prefix_match') -%}
+{%- if definition == 'prefix_match' -%}
+    {#- rows without prefix_match_len (pythia-csv imports) fall back to score >= 1 -#}
+    coalesce({{ pml }} >= {{ var('memorized_min_tokens', 32) }}, {{ score }} >= 1.0, false)
+{%- elif definition == 'score' -%}
+    {#- fast-mode rows have no score: greedy decoding guarantees score >= prefix_match_len / cont_len,
+        exact at threshold 1 -#}
+    coalesce({{ score }} >= {{ var('score_threshold', 1.0) }},
+             {{ pml }}::double / nullif({{ cont_len }}, 0) >= {{ var('score_threshold', 1.0) }}, false)
+{%- else -%}
+    {{ exceptions.raise_compiler_error("var label_definition must be 'prefix_match' or 'score', got '" ~ definition ~ "'") }}
+{%- endif -%}
+{%- endmacro %}
+
+{% macro wilson_bound(successes, n, sign) -%}
+{#- Wilson score interval, 95% (z = 1.959963984540054); NULL when n = 0. -#}
+case when {{ n }} > 0 then
+    (({{ successes }})::double / ({{ n }})
+      + 3.841458820694124 / (2.0 * ({{ n }}))
+      {{ sign }} 1.959963984540054 * sqrt(
+            ({{ successes }})::double / ({{ n }}) * (1 - ({{ successes }})::double / ({{ n }})) / ({{ n }})
+            + 3.841458820694124 / (4.0 * ({{ n }}) * ({{ n }}))))
+    / (1 + 3.841458820694124 / ({{ n }}))
+end
+{%- endmacro %}

@@ -1,0 +1,34 @@
+-- depends_on: {{ ref('int_pair_config') }}
+-- depends_on: {{ ref('int_units') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['model', 'revision'],
+    post_hook=["{{ delete_stale_units() }}"]
+) }}
+-- The deterministic sample of prefix_match_len rows Pearson correlations are computed on:
+-- sequences with ((seq_idx * 2654435761) mod 2^32) mod pearson_modulus = 0 (all rows when the
+-- largest unit has <= var('pearson_max_sequences') rows). Incremental per unit; a new modulus
+-- resamples every unit.
+{%- set modulus = 1 -%}
+{%- if execute -%}
+{%- set modulus = run_query("select pearson_modulus from " ~ ref('int_pair_config')).columns[0].values()[0] -%}
+{%- endif %}
+{%- set resample = false -%}
+{%- if execute and is_incremental() -%}
+{%- set resample = run_query("select count(*) from " ~ this ~ " where pearson_modulus <> " ~ modulus).columns[0].values()[0] > 0 -%}
+{%- endif %}
+with changed as (
+    {% if resample %}
+    select model, revision, unit_fingerprint from {{ ref('int_units') }}
+    {% else %}
+    {{ changed_units() }}
+    {% endif %}
+)
+select s.model, s.revision, c.unit_fingerprint, s.seq_idx, s.prefix_match_len as x,
+       {{ modulus }}::bigint as pearson_modulus
+from {{ ref('stg_memwh__scores') }} as s
+join changed as c on c.model = s.model and c.revision = s.revision
+where s.prefix_match_len is not null
+  and ((s.seq_idx * 2654435761) % 4294967296) % {{ modulus }} = 0
+  and {% if resample %}true{% else %}{{ unit_scan_filter('s.model', 's.revision') }}{% endif %}

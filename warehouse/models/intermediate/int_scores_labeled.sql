@@ -1,0 +1,14 @@
+-- Every scored row with its memorization label (definition chosen by vars, see macros/labels.sql).
+select
+    s.model,
+    s.revision,
+    s.seq_idx,
+    s.prefix_match_len,
+    s.memorization_score,
+    s.loss,
+    s.run_id,
+    {{ is_memorized('s.prefix_match_len', 's.memorization_score', 'r.cont_len') }} as is_memorized
+from {{ ref('stg_memwh__scores') }} as s
+{% if var('label_definition', 'prefix_match') == 'score' %}
+left join (select run_id, cont_len from {{ ref('stg_memwh__runs') }}) as r on r.run_id = s.run_id
+{% endif %}

@@ -1,0 +1,74 @@
+{{ config(materialized='table') }}
+-- One row per unit (model x revision): runs rolled up, model registry joined, and the
+-- fingerprint (run ids + label settings) that per-unit incremental models key on.
+with runs as (
+    select * from {{ ref('stg_memwh__runs') }}
+),
+registry as (
+    select * from {{ ref('stg_memwh__models') }}
+),
+populations as (
+    select model, revision, any_value(population_key) as population_key, sum(hi - lo) as population_size
+    from {{ ref('int_unit_populations') }} group by model, revision
+),
+rolled as (
+    select
+        model,
+        revision,
+        max(step) as step,
+        max(family) as family,
+        max(n_params) as n_params,
+        max(non_embedding_params) as non_embedding_params,
+        max(tokens_per_step) as tokens_per_step,
+        max(sequences_per_step) as sequences_per_step,
+        max(tokens_seen) as tokens_seen,
+        max(train_flops) as train_flops,
+        string_agg(distinct source, ',' order by source) as source,
+        string_agg(distinct mode, ',' order by mode) as mode,
+        string_agg(distinct dtype, ',' order by dtype) as dtype,
+        string_agg(distinct device, ',' order by device) as device,
+        bool_or(suppress_eos) as suppress_eos,
+        max(prompt_len) as prompt_len,
+        max(cont_len) as cont_len,
+        count(*) as n_shards,
+        sum(population) as n_scored,
+        sum(n_rows) as n_rows,
+        bool_or(rows_are_sparse) as is_sparse,
+        string_agg(distinct data_fingerprint, ',' order by data_fingerprint) as data_fingerprint,
+        min(started_at) as first_started_at,
+        max(finished_at) as last_finished_at,
+        string_agg(distinct host, ',' order by host) as hosts,
+        string_agg(distinct memwh_version, ',' order by memwh_version) as memwh_version,
+        max(ingested_at) as last_ingested_at,
+        md5(string_agg(run_id, ',' order by run_id)) as run_fingerprint
+    from runs
+    group by model, revision
+),
+resolved as (
+    select
+        r.model,
+        r.revision,
+        coalesce(r.family, g.family, r.model) as family,
+        r.step,
+        coalesce(r.n_params, g.n_params) as n_params,
+        coalesce(r.non_embedding_params, g.non_embedding_params) as non_embedding_params,
+        coalesce(r.tokens_per_step, g.tokens_per_step) as tokens_per_step,
+        coalesce(r.sequences_per_step, g.sequences_per_step) as sequences_per_step,
+        coalesce(r.tokens_seen, r.step * coalesce(r.tokens_per_step, g.tokens_per_step)) as tokens_seen,
+        r.train_flops,
+        r.* exclude (model, revision, family, step, n_params, non_embedding_params,
+                     tokens_per_step, sequences_per_step, tokens_seen, train_flops)
+    from rolled as r
+    left join registry as g on g.model = r.model
+)
+select
+    u.* exclude (train_flops),
+    coalesce(u.train_flops, 6.0 * u.n_params * u.tokens_seen) as train_flops,
+    p.population_key,
+    p.population_size,
+    md5(u.run_fingerprint || '|{{ label_config() }}|bins={{ var("score_bins", 32) }}') as unit_fingerprint,
+    coalesce(u.step = max(u.step) over (partition by u.model),
+             count(*) over (partition by u.model) = 1) as is_final_revision,
+    coalesce(u.n_params = max(u.n_params) over (partition by u.family), false) as is_largest_in_family
+from resolved as u
+left join populations as p using (model, revision)

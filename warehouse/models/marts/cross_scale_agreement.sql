@@ -1,0 +1,25 @@
+-- Agreement of memorization labels between every two units over their common population,
+-- listed in both orders (a -> b and b -> a) so a heatmap or `where model_a = ...` needs no union.
+with p as (
+    select model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both, n_pearson,
+           pearson_prefix_match_len
+    from {{ ref('int_unit_pairs') }}
+),
+both_orders as (
+    select * from p
+    union all
+    select model_b, revision_b, model_a, revision_a, n_common, n_b, n_a, n_both, n_pearson,
+           pearson_prefix_match_len
+    from p
+)
+select
+    model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both,
+    n_both::double / nullif(n_a + n_b - n_both, 0) as jaccard,
+    case when n_common > 0 then
+        ((n_common - n_a - n_b + 2 * n_both)::double / n_common
+          - (n_a::double * n_b + (n_common - n_a)::double * (n_common - n_b)) / (n_common::double * n_common))
+        / nullif(1 - (n_a::double * n_b + (n_common - n_a)::double * (n_common - n_b)) / (n_common::double * n_common), 0)
+    end as cohen_kappa,
+    pearson_prefix_match_len,
+    n_pearson
+from both_orders
