@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memwh.config import data_dir, resolve_db
+from memwh.contract import is_complete
 from memwh.errors import MemwhError
 
 
@@ -68,8 +69,10 @@ def run_demo(
     seconds["ingest"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    build(db_path)
+    with console.status("dbt build (models, data tests, unit tests)..."):
+        built = build(db_path, quiet=True)
     seconds["build"] = time.perf_counter() - t
+    console.print(built.summary())
 
     report_path = None
     if report:
@@ -95,7 +98,13 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
     final_step = {}
     for c in checkpoints:
         final_step[c["model"]] = max(final_step.get(c["model"], -1), int(c["step"]))
-    for c in checkpoints:
+    todo = [c for c in checkpoints if not is_complete(out, c["model"], c["revision"], 0, 1)]
+    if console is not None:
+        console.print(
+            f"scoring {len(todo)} of {len(checkpoints)} checkpoints on {data.name} "
+            f"({len(checkpoints) - len(todo)} already scored)"
+        )
+    for c in todo:
         final = int(c["step"]) == final_step[c["model"]]
         result = score(
             str(suite_dir / c["model"]),
