@@ -8,8 +8,8 @@ select
     u.n_params,
     u.tokens_seen,
     u.train_flops,
-    case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end as n_scored,
-    coalesce(s.n_memorized_rows, 0) as n_memorized,
+    (case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end)::bigint as n_scored,
+    coalesce(s.n_memorized_rows, 0)::bigint as n_memorized,
     coalesce(s.n_memorized_rows, 0)::double
         / nullif(case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end, 0) as memorization_rate,
     case when not u.is_sparse then s.sum_score / nullif(s.n_with_score, 0) end as mean_score,
