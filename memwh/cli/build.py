@@ -26,16 +26,33 @@ def register(app: typer.Typer) -> None:
             typer.Option("--full-refresh", help="Recompute incremental models from scratch"),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only dbt errors")] = False,
+        dbt_vars: Annotated[
+            str | None,
+            typer.Option(
+                "--vars",
+                help="dbt vars as YAML/JSON, e.g. '{memorized_min_tokens: 64}' (see docs/warehouse.md)",
+            ),
+        ] = None,
     ) -> None:
         """Rebuild the marts with `dbt build` (models, data tests, unit tests).
 
         Incremental: only units whose runs changed since the last build are recomputed.
         """
+        import yaml
         from rich.console import Console
 
+        from memwh.errors import MemwhError
         from warehouse.build import build
 
-        result = build(db, select=select or None, full_refresh=full_refresh, quiet=quiet)
+        try:
+            parsed = yaml.safe_load(dbt_vars) if dbt_vars else None
+        except yaml.YAMLError as e:
+            raise MemwhError(f"--vars: not YAML/JSON ({str(e).splitlines()[0]})") from None
+        if parsed is not None and not isinstance(parsed, dict):
+            raise MemwhError("--vars: expected a mapping such as '{memorized_min_tokens: 64}'")
+        result = build(
+            db, select=select or None, full_refresh=full_refresh, quiet=quiet, vars=parsed
+        )
         Console(stderr=True).print(result.summary(), highlight=False, soft_wrap=True)
 
     @app.command("docs")

@@ -40,5 +40,6 @@ def register(app: typer.Typer) -> None:
         t = Table("schema", "name", "kind", "rows", "description")
         for r in query.tables(db).iter_rows(named=True):
             rows = "" if r["rows"] is None else f"{r['rows']:,}"
-            t.add_row(r["schema"], r["name"], r["kind"], rows, r["description"])
+            first_sentence = r["description"].split(". ")[0].rstrip(".")
+            t.add_row(r["schema"], r["name"], r["kind"], rows, first_sentence)
         Console().print(t)
