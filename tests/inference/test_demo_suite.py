@@ -13,7 +13,6 @@ import torch
 
 import inference_jobs
 from memwh import contract
-from memwh.config import data_dir
 
 pytestmark = pytest.mark.slow
 
@@ -78,9 +77,8 @@ def test_small_demo_suite_fast_equals_generate(small_suite, tmp_path):
     _check_suite(small_suite, tmp_path, _suite_units(small_suite), None)
 
 
-def test_real_demo_suite_if_built(tmp_path):
-    suite = data_dir() / "demo-suite"
-    if not (suite / "suite_manifest.json").is_file():
-        pytest.skip("data/demo-suite not built (memwh demo builds it)")
+@pytest.mark.slow
+def test_real_demo_suite(demo_suite_dir, tmp_path):
+    suite = demo_suite_dir
     units = _suite_units(suite)
     _check_suite(suite, tmp_path, [units[0], units[-1]], (0, 256))

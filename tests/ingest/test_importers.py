@@ -22,7 +22,7 @@ from memwh.errors import MemwhError
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "fixtures" / "pythia_pr161_sample.parquet"
-REAL = Path("/work/shared/data/pythia_pr161_early_checkpoints.parquet")
+REAL = Path(__file__).resolve().parents[1] / "fixtures" / "pythia_pr161.parquet"  # all real rows
 REPO = HERE.parents[1]
 
 
@@ -108,7 +108,6 @@ def test_pythia_analysis_raw_longest_match_and_reimport(tmp_path: Path) -> None:
     assert not set(before_runs) & set(rows(db, "SELECT run_id FROM raw.runs"))
 
 
-@pytest.mark.skipif(not REAL.exists(), reason="shared PR #161 file not present")
 def test_pythia_analysis_real_file_via_cli(tmp_path: Path) -> None:
     """Acceptance: `memwh import pythia-analysis <PR161 file> --model pythia-pr161` -> 460,800 rows."""
     db = tmp_path / "X.duckdb"

@@ -3,7 +3,6 @@ the real Pythia PR #161 data (one model, nine early checkpoints) and the demo su
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,7 @@ from reports import MAX_REPORT_BYTES, render_report
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parents[2]
-PR161 = Path(
-    os.environ.get(
-        "MEMWH_PR161_FILE",
-        REPO.parent / "shared" / "data" / "pythia_pr161_early_checkpoints.parquet",
-    )
-)
+PR161 = REPO / "tests" / "fixtures" / "pythia_pr161.parquet"  # all 460,800 real rows
 
 
 def _chromium() -> str:
@@ -45,8 +39,8 @@ def _check_page(html: Path, shot: Path, drawn: list[str]) -> dict:
 @pytest.fixture(scope="session")
 def pr161_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real PR #161 rows -> raw (ingest's importer) -> marts (the dbt project)."""
-    build = pytest.importorskip("warehouse.build", reason="warehouse.build not written yet").build
     from ingest.importers import import_pythia_analysis
+    from warehouse.build import build
 
     if not PR161.is_file():
         pytest.fail(f"{PR161}: the shared PR #161 data file is missing (set MEMWH_PR161_FILE)")
@@ -77,8 +71,7 @@ def test_pr161_report(pr161_db: Path, artifacts_dir: Path, tmp_path: Path) -> No
 
 @pytest.fixture(scope="session")
 def demo_warehouse(request: pytest.FixtureRequest) -> Path:
-    """The session's demo warehouse (tests/conftest.py), once the dbt project exists."""
-    pytest.importorskip("warehouse.build", reason="warehouse.build not written yet")
+    """The session's demo warehouse (tests/conftest.py)."""
     return request.getfixturevalue("demo_db")
 
 

@@ -15,7 +15,7 @@ if _REPO not in sys.path:
 if getattr(sys.modules.get("warehouse"), "__file__", "x") is None:
     del sys.modules["warehouse"]
 
-from wh_fixtures import PR161, load_pr161, load_toy, make_db  # noqa: E402
+from wh_fixtures import load_pr161, load_toy, make_db  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +33,6 @@ def toy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def pr161_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from warehouse.build import build
 
-    if not PR161.exists():
-        pytest.skip(f"{PR161} not available")
     d = tmp_path_factory.mktemp("wh-pr161")
     db = d / "pr161.duckdb"
     load_pr161(db)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 import pytest
+from wh_fixtures import PR161
 from wh_independent import (
     assert_frames_match,
     expected_agreement,
@@ -137,7 +138,7 @@ def test_scaling_slopes(toy_db):
 
 def test_pr161_each_checkpoint_predicts_step9000(pr161_db):
     """Real Pythia data: memorized@32 = longest_match >= 32, every checkpoint -> step9000."""
-    src = pl.read_parquet("/work/shared/data/pythia_pr161_early_checkpoints.parquet")
+    src = pl.read_parquet(PR161)
     mem = src.with_columns((pl.col("longest_match") >= 32).alias("m"))
     assert mem.filter(pl.col("checkpoint") == 1000)["m"].sum() == 11
     assert mem.filter(pl.col("checkpoint") == 9000)["m"].sum() == 226

@@ -13,7 +13,7 @@ import duckdb
 
 from ingest.schema import ensure_raw_schema
 
-PR161 = Path("/work/shared/data/pythia_pr161_early_checkpoints.parquet")
+PR161 = Path(__file__).resolve().parents[1] / "fixtures" / "pythia_pr161.parquet"  # real rows
 RUN_COLUMNS = (
     "run_id, run_key, source, model, revision, step, family, n_params, tokens_per_step, "
     "sequences_per_step, prompt_len, cont_len, mode, seq_start, seq_end, n_rows, population, "
