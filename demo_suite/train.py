@@ -78,8 +78,9 @@ def train_model(
     model.train()
     for step in range(1, n_steps + 1):
         batch = data[(step - 1) * B : step * B]
-        loss = model(input_ids=batch, labels=batch).loss
-        loss.backward()
+        with torch.enable_grad():  # independent of the caller's autograd mode
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()

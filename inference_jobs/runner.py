@@ -298,8 +298,8 @@ def score(
 
     bar = _progress(console)
     task = bar.add_task(f"{ref.name}@{ref.revision} {mode}", total=len(indices), completed=n_resumed, rate="") if bar else None
-    torch.set_grad_enabled(False)
-    with _Preempt(console) as pre, (bar or _Null()):
+    # inference_mode is scoped: score() must not leave autograd switched off for its caller.
+    with torch.inference_mode(), _Preempt(console) as pre, (bar or _Null()):
         prev_k = -2
         try:
             for k in todo:

@@ -143,3 +143,12 @@ def test_other_sources_end_to_end(tiny_suite, token_table, tmp_path, kind):
     assert got.column("seq_idx").to_pylist() == list(range(12))
     for col in ("prefix_match_len", "loss", "min_k_logprob"):
         assert got.column(col).equals(want.column(col))
+
+
+def test_score_leaves_autograd_as_it_found_it(tiny_suite, token_table, tmp_path):
+    """score() is a library call: training code running after it (e.g. the demo suite) needs grads."""
+    import torch
+
+    assert torch.is_grad_enabled()
+    _run(tiny_suite, token_table, tmp_path, seq_range=(0, 8))
+    assert torch.is_grad_enabled()
