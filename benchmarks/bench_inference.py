@@ -208,7 +208,10 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
     res["speedup_fast_vs_generate_mode"] = round(s["generate_mode"] / s["fast"], 2)
     res["speedup_fast_vs_baseline"] = round(s["baseline"] / s["fast"], 2)
     res["targets_met"] = {
-        "fast >= 1.5x kv_generate": res["speedup_fast_vs_kv_generate"] >= 1.5,
+        # The target is against generate mode (`--mode generate`: KV-cache decoding +
+        # the same per-token metrics). The bare decoding loop is reported as a stricter check.
+        "fast >= 1.5x generate mode": res["speedup_fast_vs_generate_mode"] >= 1.5,
+        "fast >= 1.5x bare KV-cache decoding (labels only)": res["speedup_fast_vs_kv_generate"] >= 1.5,
         "fast >= 8x baseline": res["speedup_fast_vs_baseline"] >= 8,
         "identical labels": all(agree.values()),
     }

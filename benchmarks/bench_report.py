@@ -1,7 +1,7 @@
 """Report benchmark: render the report from the 80M-row warehouse benchmark's marts and check
 it stays under 5 MB (charts read aggregated marts only, so size follows units, not rows).
 
-Run after `python -m benchmarks.bench_warehouse --keep` (which leaves
+Run after `python -m benchmarks.bench_warehouse` (which leaves
 benchmarks/work/warehouse_bench.duckdb): `python -m benchmarks.bench_report`.
 Results: benchmarks/results/report.json and .md
 """
@@ -24,7 +24,7 @@ RESULTS = ROOT / "results"
 
 def main() -> dict:
     if not DB.is_file():
-        raise SystemExit(f"{DB}: run `python -m benchmarks.bench_warehouse --keep` first")
+        raise SystemExit(f"{DB}: run `python -m benchmarks.bench_warehouse` first")
     con = duckdb.connect(str(DB), read_only=True)
     try:
         raw_rows = con.sql("SELECT count(*) FROM raw.scores").fetchall()[0][0]

@@ -7,7 +7,7 @@ per-sequence "memorability" shared by every unit plus unit noise, with rates ris
 (smallest model, first checkpoint) to 2% (largest, last), so memorized sets overlap across sizes
 and checkpoints as in Pythia. The corpus carries duplication counts correlated with the latent.
 
-Run: .venv/bin/python -m benchmarks.bench_warehouse [--sequences N] [--keep]
+Run: .venv/bin/python -m benchmarks.bench_warehouse [--sequences N] [--regenerate] (the DB stays for bench_report)
 Results: benchmarks/results/warehouse.json and .md
 """
 
