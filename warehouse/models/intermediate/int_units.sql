@@ -69,6 +69,9 @@ select
     md5(u.run_fingerprint || '|{{ label_config() }}|bins={{ var("score_bins", 32) }}') as unit_fingerprint,
     coalesce(u.step = max(u.step) over (partition by u.model),
              count(*) over (partition by u.model) = 1) as is_final_revision,
-    coalesce(u.n_params = max(u.n_params) over (partition by u.family), false) as is_largest_in_family
+    -- A family of one model (e.g. an import without a parameter count) is its own largest.
+    coalesce(u.n_params = max(u.n_params) over (partition by u.family),
+             min(u.model) over (partition by u.family) = max(u.model) over (partition by u.family))
+        as is_largest_in_family
 from resolved as u
 left join populations as p using (model, revision)

@@ -15,7 +15,15 @@ select
     {{ wilson_bound('tp', 'tp + fn', '+') }} as recall_hi,
     predictor_params, target_params,
     predictor_flops, target_flops,
-    predictor_flops / nullif(target_flops, 0) as compute_fraction,
+    -- An earlier checkpoint of the same model has the same N, so its compute fraction is its
+    -- fraction of training even when the parameter count is unknown (imported results).
+    coalesce(
+        predictor_flops / nullif(target_flops, 0),
+        case when predictor_kind = 'earlier_checkpoint' then
+            coalesce(predictor_tokens_seen::double / nullif(target_tokens_seen, 0),
+                     predictor_step::double / nullif(target_step, 0))
+        end
+    ) as compute_fraction,
     coalesce(predictor_tokens_seen::double / nullif(target_tokens_seen, 0),
              predictor_step::double / nullif(target_step, 0)) as training_fraction,
     is_final_target
