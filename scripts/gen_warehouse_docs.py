@@ -41,7 +41,7 @@ def render() -> str:
         "",
         "Built by `memwh build` (or `cd warehouse && dbt build`) into the DuckDB file",
         "`$MEMWH_DB` (default `data/memwh.duckdb`), schema `main`. Raw tables (`raw.*`) are",
-        "described in [contract.md](contract.md). Descriptions are also stored as DuckDB",
+        "described in [contract.md](contract.md). Mart descriptions are also stored as DuckDB",
         "comments (`memwh tables`, `SELECT comment FROM duckdb_tables()`).",
         "",
         "## Vars (`dbt_project.yml`; override with `memwh build --vars '{memorized_min_tokens: 64}'` or `dbt build --vars ...`)",
