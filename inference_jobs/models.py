@@ -1,6 +1,6 @@
 """Resolve `--model/--revision` to something loadable, load it, and describe it for provenance.
 
-Resolution rules (TEAM_NOTES):
+Resolution rules:
 * a local folder with ``stepN/`` (or other checkpoint) subfolders: ``--revision stepN`` picks the
   subfolder; without ``--revision`` the highest ``stepN`` is used;
 * a local model folder (has ``config.json``): loaded as is (revision "main", or the folder's

@@ -20,7 +20,7 @@ from memwh.config import resolve_db
 from memwh.db import connect
 from memwh.errors import MemwhError
 
-# The columns of the mart contract (docs/TEAM_NOTES.md) that the report reads.
+# The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "units": (
         "model", "family", "revision", "step", "n_params", "source", "mode", "dtype",

@@ -1,5 +1,5 @@
 """Fixture warehouses for the report tests: the seven marts built with DuckDB SQL, following
-the column contract in docs/TEAM_NOTES.md, with plausible Pythia-like values.
+the mart column contract in docs/warehouse.md, with plausible Pythia-like values.
 
 Two shapes matter to the report: (a) a suite of several model sizes x several checkpoints
 (every chart can draw) and (b) one model with several checkpoints and no duplication data
