@@ -95,20 +95,19 @@ def render_script(
     if r.signal_seconds:
         sb.append(f"--signal=B:USR1@{r.signal_seconds}")
     sb.append("--requeue" if r.requeue else "--no-requeue")
-    if r.partition:
-        sb.append(f"--partition={r.partition}")
-    if r.account:
-        sb.append(f"--account={r.account}")
-    if r.qos:
-        sb.append(f"--qos={r.qos}")
-    if r.gpus:
-        sb.append(f"--gpus={r.gpus}")
-    if r.cpus:
-        sb.append(f"--cpus-per-task={r.cpus}")
-    if r.mem:
-        sb.append(f"--mem={r.mem}")
-    if r.time:
-        sb.append(f"--time={r.time}")
+    sb.extend(
+        f"--{flag}={value}"
+        for flag, value in (
+            ("partition", r.partition),
+            ("account", r.account),
+            ("qos", r.qos),
+            ("gpus", r.gpus),
+            ("cpus-per-task", r.cpus),
+            ("mem", r.mem),
+            ("time", r.time),
+        )
+        if value
+    )
     sb.extend(r.extra)
 
     lines = [
