@@ -26,6 +26,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--full-refresh", help="Recompute incremental models from scratch"),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only dbt errors")] = False,
+        unit_tests: Annotated[
+            bool | None,
+            typer.Option(
+                "--unit-tests/--no-unit-tests",
+                help="Run dbt unit tests always / never (default: when the warehouse code, "
+                "vars or dbt version changed since they last passed)",
+            ),
+        ] = None,
         dbt_vars: Annotated[
             str | None,
             typer.Option(
@@ -37,6 +45,7 @@ def register(app: typer.Typer) -> None:
         """Rebuild the marts with `dbt build` (models, data tests, unit tests).
 
         Incremental: only units whose runs changed since the last build are recomputed.
+        Data tests run every time; unit tests (which read only fixtures) when the code changed.
         """
         import yaml
         from rich.console import Console
@@ -51,7 +60,12 @@ def register(app: typer.Typer) -> None:
         if parsed is not None and not isinstance(parsed, dict):
             raise MemwhError("--vars: expected a mapping such as '{memorized_min_tokens: 64}'")
         result = build(
-            db, select=select or None, full_refresh=full_refresh, quiet=quiet, vars=parsed
+            db,
+            select=select or None,
+            full_refresh=full_refresh,
+            quiet=quiet,
+            vars=parsed,
+            unit_tests=unit_tests,
         )
         Console(stderr=True).print(result.summary(), highlight=False, soft_wrap=True)
 

@@ -63,13 +63,19 @@ def test_add_rerun_delete_unit(tmp_path: Path):
 
     db = make_db(tmp_path / "inc.duckdb", load_toy)
     target = tmp_path / "target"
-    build(db, quiet=True, target_path=target)
+    first = build(db, quiet=True, target_path=target)
     before = computed_at(db)
+    # dbt unit tests run on the first build of this code, then only when code/vars change
+    assert sum(n.resource_type == "unit_test" for n in first.nodes) >= 4
+    assert not first.unit_tests_skipped
 
     con = duckdb.connect(str(db))
     add_toy_unit(con, "toy-s", 3, 0, 40)
     con.close()
-    build(db, quiet=True, target_path=target)
+    second = build(db, quiet=True, target_path=target)
+    assert second.unit_tests_skipped and "unit tests passed before" in second.summary()
+    assert not any(n.resource_type == "unit_test" for n in second.nodes)
+    assert any(n.resource_type == "test" for n in second.nodes), "data tests always run"
     after_add = computed_at(db)
     assert ("toy-s", "step3") in after_add
     assert all(after_add[k] == v for k, v in before.items()), "other units were recomputed"
@@ -130,7 +136,8 @@ def test_add_rerun_delete_unit(tmp_path: Path):
         )
 
     # changing a label var recomputes every unit and pair on the next incremental build
-    build(db, quiet=True, target_path=target, vars={"memorized_min_tokens": 20})
+    relabeled = build(db, quiet=True, target_path=target, vars={"memorized_min_tokens": 20})
+    assert not relabeled.unit_tests_skipped, "new vars: unit tests run again"
     units = load_units(db, min_tokens=20)
     assert_frames_match(
         mart(db, "memorization_rates"),

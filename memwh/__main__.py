@@ -1,0 +1,5 @@
+"""`python -m memwh` = the `memwh` command."""
+
+from memwh.cli import main
+
+main()

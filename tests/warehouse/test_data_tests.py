@@ -1,0 +1,67 @@
+"""The warehouse's generic data tests catch what they claim to: a broken mart fails `dbt test`
+with rows naming the column and rule, and an intact one passes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+
+
+def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db: Path):
+    from warehouse.build import dbt_args, run_dbt
+
+    db = tmp_path / "broken.duckdb"
+    shutil.copy(toy_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("update main.memorization_rates set memorization_rate = 1.5 where rowid = 0")
+    con.execute("update main.memorization_rates set n_memorized = null where rowid = 1")
+    con.execute("insert into main.units select * from main.units limit 1")  # duplicate key
+    con.execute("update main.score_distribution set metric = 'bogus' where rowid = 0")
+    con.close()
+
+    marts = ["memorization_rates", "units", "score_distribution", "cross_scale_agreement"]
+    res = run_dbt(
+        db,
+        dbt_args(
+            "test",
+            select=marts,
+            quiet=True,
+            target_path=tmp_path / "target",
+            extra=["--store-failures", "--exclude-resource-type", "unit_test"],
+        ),
+    )
+    status = {r.node.name: str(r.status) for r in res.result}
+    failed = {name for name, st in status.items() if st == "fail"}
+    assert failed == {
+        "memorization_rates__column_checks",  # rate 1.5, NULL n_memorized
+        "expression_is_true_memorization_rates_n_memorized_n_scored",  # NULL n_memorized
+        "units__primary_key",  # duplicate (model, revision)
+        "score_distribution__column_checks",  # metric 'bogus'
+    }, status
+    assert status["cross_scale_agreement__column_checks"] == "pass"
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        audit = {
+            r[0]
+            for r in con.sql(
+                "select table_name from information_schema.tables "
+                "where table_schema like '%dbt_test__audit'"
+            ).fetchall()
+        }
+        assert {"memorization_rates__column_checks", "units__primary_key"} <= audit
+        rows = con.sql(
+            "select column_name, rule, n_failing "
+            "from main_dbt_test__audit.memorization_rates__column_checks"
+        ).fetchall()
+        assert set(rows) == {("memorization_rate", "range [0, 1]", 1), ("n_memorized", "not_null", 1)}
+        assert con.sql(
+            "select column_name, rule from main_dbt_test__audit.score_distribution__column_checks"
+        ).fetchall() == [("metric", "accepted_values")]
+        assert con.sql("select n_rows from main_dbt_test__audit.units__primary_key").fetchall() == [
+            (2,)
+        ]
+    finally:
+        con.close()
