@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-from memwh.config import PROJECT_ROOT
-
-# pytest puts tests/ on sys.path (tests/conftest.py has no package), where the folder
-# tests/ingest would shadow the real `ingest` package as a namespace package; with the
-# project root on sys.path the regular package wins.
-if str(PROJECT_ROOT) not in sys.path:
-    sys.path.insert(0, str(PROJECT_ROOT))
-
 from ingest_helpers import write_shard
 
 

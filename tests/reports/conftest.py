@@ -3,20 +3,10 @@ report_fixtures.build_marts) and the reports rendered from them, once per sessio
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# This folder is named like the package it tests; pytest puts tests/ on sys.path, where
-# `reports` would resolve to this folder as a namespace package. Put the repo first.
-_REPO = str(Path(__file__).resolve().parents[2])
-if sys.path[0] != _REPO:
-    sys.path.insert(0, _REPO)
-if getattr(sys.modules.get("reports"), "__file__", "set") is None:
-    del sys.modules["reports"]
-
-from report_fixtures import PYTHIA, PYTHIA_STEPS, build_marts  # noqa: E402
+from report_fixtures import PYTHIA, PYTHIA_STEPS, build_marts
 
 
 @pytest.fixture(scope="session")

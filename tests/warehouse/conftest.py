@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# tests/warehouse would shadow the `warehouse` package as a namespace package when the repo root
-# is not on sys.path (editable installs resolve it late): put the root first.
-_REPO = str(Path(__file__).resolve().parents[2])
-if _REPO not in sys.path:
-    sys.path.insert(0, _REPO)
-if getattr(sys.modules.get("warehouse"), "__file__", "x") is None:
-    del sys.modules["warehouse"]
-
-from wh_fixtures import load_pr161, load_toy, make_db  # noqa: E402
+from wh_fixtures import load_pr161, load_toy, make_db
 
 
 @pytest.fixture(scope="session")

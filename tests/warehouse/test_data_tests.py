@@ -56,7 +56,10 @@ def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db
             "select column_name, rule, n_failing "
             "from main_dbt_test__audit.memorization_rates__column_checks"
         ).fetchall()
-        assert set(rows) == {("memorization_rate", "range [0, 1]", 1), ("n_memorized", "not_null", 1)}
+        assert set(rows) == {
+            ("memorization_rate", "range [0, 1]", 1),
+            ("n_memorized", "not_null", 1),
+        }
         assert con.sql(
             "select column_name, rule from main_dbt_test__audit.score_distribution__column_checks"
         ).fetchall() == [("metric", "accepted_values")]
