@@ -53,7 +53,12 @@ def matmul_peak_gflops(n: int = 1024, reps: int = 20) -> float:
 
 def forward_flops(cfg: Any, new_tokens: int, ctx_before: int, n_logits: int) -> float:
     """FLOPs of one forward over `new_tokens` tokens after `ctx_before` cached ones (per sequence)."""
-    d, layers, ff, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.intermediate_size, cfg.vocab_size
+    d, layers, ff, vocab = (
+        cfg.hidden_size,
+        cfg.num_hidden_layers,
+        cfg.intermediate_size,
+        cfg.vocab_size,
+    )
     linear = 2 * (4 * d * d + 2 * d * ff) * new_tokens * layers
     keys = sum(ctx_before + i + 1 for i in range(new_tokens))  # causal attention, keys per query
     attn = 2 * 2 * d * keys * layers
@@ -67,7 +72,9 @@ def method_flops(cfg: Any, p: int, c: int) -> dict[str, float]:
     return {"fast": fast, "kv_generate": kv, "generate_mode": fast + kv, "baseline": base}
 
 
-def load_subject(suite: Path | None, n: int, p: int, c: int) -> tuple[Any, np.ndarray, dict[str, Any]]:
+def load_subject(
+    suite: Path | None, n: int, p: int, c: int
+) -> tuple[Any, np.ndarray, dict[str, Any]]:
     from transformers import AutoModelForCausalLM, GPTNeoXConfig, GPTNeoXForCausalLM
     from transformers.utils import logging as hf_logging
 
@@ -89,13 +96,20 @@ def load_subject(suite: Path | None, n: int, p: int, c: int) -> tuple[Any, np.nd
         idx = src.indices_in(lo, hi)
         meta = src.sequence_meta()
         if meta is not None:  # half canaries (duplicated, often memorized), half background
-            canary = np.asarray(meta.column("is_canary").fill_null(False).to_numpy(zero_copy_only=False), bool)
+            canary = np.asarray(
+                meta.column("is_canary").fill_null(False).to_numpy(zero_copy_only=False), bool
+            )
             seq = meta.column("seq_idx").to_numpy()
             pick = np.concatenate([seq[canary][: n // 2], seq[~canary]])[:n]
             idx = np.sort(pick)
         idx = idx[:n]
         toks = src.read(idx, p + c)
-        info = {"source": "demo-suite", "model": top["model"], "revision": top["revision"], "path": str(path)}
+        info = {
+            "source": "demo-suite",
+            "model": top["model"],
+            "revision": top["revision"],
+            "path": str(path),
+        }
         return model, toks, info
     cfg = GPTNeoXConfig(
         vocab_size=2048, hidden_size=256, num_hidden_layers=4, num_attention_heads=8,
@@ -107,14 +121,21 @@ def load_subject(suite: Path | None, n: int, p: int, c: int) -> tuple[Any, np.nd
     rng = np.random.default_rng(0)
     prompts = torch.as_tensor(rng.integers(3, 2048, size=(n, p)))
     with torch.inference_mode():
-        gen = torch.cat([greedy_generate(model, prompts[i : i + 256], c, [0]) for i in range(0, n, 256)]).numpy()
+        gen = torch.cat(
+            [greedy_generate(model, prompts[i : i + 256], c, [0]) for i in range(0, n, 256)]
+        ).numpy()
     toks = np.concatenate([prompts.numpy(), gen], axis=1)
     toks[n // 3 :, p + 4 :] = rng.integers(3, 2048, size=(n - n // 3, c - 4))  # 1/3 exact matches
-    info = {"source": "random-init GPT-NeoX of the demo-4.2m shape (no demo suite found)", "model": "random-4.2m"}
+    info = {
+        "source": "random-init GPT-NeoX of the demo-4.2m shape (no demo suite found)",
+        "model": "random-4.2m",
+    }
     return model, toks, info
 
 
-def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: int = 32) -> dict[str, Any]:
+def run(
+    suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: int = 32
+) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     model, toks, info = load_subject(suite, n, p, c)
     n = len(toks)
@@ -124,11 +145,17 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
     pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
 
     def fast() -> dict[str, np.ndarray]:
-        out = [score_batch(model, toks[i : i + batch], p, c, mode="fast", suppress_ids=eos) for i in range(0, n, batch)]
+        out = [
+            score_batch(model, toks[i : i + batch], p, c, mode="fast", suppress_ids=eos)
+            for i in range(0, n, batch)
+        ]
         return {"prefix_match_len": np.concatenate([o.prefix_match_len for o in out])}
 
     def generate_mode() -> dict[str, np.ndarray]:
-        out = [score_batch(model, toks[i : i + batch], p, c, mode="generate", suppress_ids=eos) for i in range(0, n, batch)]
+        out = [
+            score_batch(model, toks[i : i + batch], p, c, mode="generate", suppress_ids=eos)
+            for i in range(0, n, batch)
+        ]
         return {
             "prefix_match_len": np.concatenate([o.prefix_match_len for o in out]),
             "memorization_score": np.concatenate([o.memorization_score for o in out]),
@@ -137,9 +164,14 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
     @torch.inference_mode()
     def kv_generate() -> dict[str, np.ndarray]:
         x = torch.as_tensor(toks)
-        gen = torch.cat([greedy_generate(model, x[i : i + batch, :p], c, eos) for i in range(0, n, batch)])
+        gen = torch.cat(
+            [greedy_generate(model, x[i : i + batch, :p], c, eos) for i in range(0, n, batch)]
+        )
         m = gen == truth
-        return {"prefix_match_len": prefix_len(m).numpy(), "memorization_score": m.float().mean(1).numpy()}
+        return {
+            "prefix_match_len": prefix_len(m).numpy(),
+            "memorization_score": m.float().mean(1).numpy(),
+        }
 
     @torch.inference_mode()
     def baseline() -> dict[str, np.ndarray]:
@@ -153,9 +185,17 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
             )  # fmt: skip
             outs.append(o[:, p:])
         m = torch.cat(outs) == truth
-        return {"prefix_match_len": prefix_len(m).numpy(), "memorization_score": m.float().mean(1).numpy()}
+        return {
+            "prefix_match_len": prefix_len(m).numpy(),
+            "memorization_score": m.float().mean(1).numpy(),
+        }
 
-    methods = {"fast": fast, "kv_generate": kv_generate, "generate_mode": generate_mode, "baseline": baseline}
+    methods = {
+        "fast": fast,
+        "kv_generate": kv_generate,
+        "generate_mode": generate_mode,
+        "baseline": baseline,
+    }
     fast_warm = toks[: min(8, n)]
     score_batch(model, fast_warm, p, c, mode="generate", suppress_ids=eos)  # warm-up
     peak = matmul_peak_gflops()
@@ -172,7 +212,10 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
     agree = {
         name: bool(np.array_equal(lab["prefix_match_len"], ref["prefix_match_len"]))
         and bool(np.array_equal(lab["prefix_match_len"] == c, ref["prefix_match_len"] == c))
-        and ("memorization_score" not in lab or bool(np.allclose(lab["memorization_score"], ref["memorization_score"])))
+        and (
+            "memorization_score" not in lab
+            or bool(np.allclose(lab["memorization_score"], ref["memorization_score"]))
+        )
         for name, lab in labels.items()
     }
     res: dict[str, Any] = {
@@ -211,7 +254,8 @@ def run(suite: Path | None, n: int, batch: int, repeats: int, p: int = 32, c: in
         # The issue's target is against generate mode (`--mode generate`: KV-cache decoding +
         # the same per-token metrics). The bare decoding loop is reported as a stricter check.
         "fast >= 1.5x generate mode": res["speedup_fast_vs_generate_mode"] >= 1.5,
-        "fast >= 1.5x bare KV-cache decoding (labels only)": res["speedup_fast_vs_kv_generate"] >= 1.5,
+        "fast >= 1.5x bare KV-cache decoding (labels only)": res["speedup_fast_vs_kv_generate"]
+        >= 1.5,
         "fast >= 8x baseline": res["speedup_fast_vs_baseline"] >= 8,
         "identical labels": all(agree.values()),
     }
@@ -243,7 +287,9 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"Speed-up of fast mode: {r['speedup_fast_vs_kv_generate']}x vs greedy generation with KV cache, "
         f"{r['speedup_fast_vs_generate_mode']}x vs the full `--mode generate`, "
         f"{r['speedup_fast_vs_baseline']}x vs Pythia's `generate(use_cache=False)`.",
-        "Targets: " + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in r["targets_met"].items()) + ".",
+        "Targets: "
+        + ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in r["targets_met"].items())
+        + ".",
         "",
         "fast = one teacher-forced pass (logits only for the continuation) + loss/min-k/accuracy; "
         "kv_generate = greedy decoding with KV cache; generate_mode = kv_generate + the teacher-forced "

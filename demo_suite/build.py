@@ -107,7 +107,11 @@ def build_suite(
                 name = model_name(param_counts(size, settings.vocab_size)[0])
                 bar.update(task, description=f"{name:>12}")
                 infos = train_model(
-                    i, size, tokens, settings, tmp,
+                    i,
+                    size,
+                    tokens,
+                    settings,
+                    tmp,
                     on_step=lambda _s, loss: bar.update(task, advance=1, loss=loss),
                 )
                 for info in infos:
@@ -126,7 +130,9 @@ def build_suite(
                     )
         names = list(dict.fromkeys(r["model"] for r in rows))
         if len(names) != len(settings.sizes):
-            raise MemwhError("demo suite: two sizes got the same model name; make the sizes more distinct")
+            raise MemwhError(
+                "demo suite: two sizes got the same model name; make the sizes more distinct"
+            )
         seconds = time.perf_counter() - t0
         manifest = {
             "suite_format": SUITE_FORMAT,

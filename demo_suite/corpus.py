@@ -46,7 +46,11 @@ class MarkovLanguage:
     """
 
     def __init__(
-        self, vocab_size: int, branching: int, exponent: float, successor_exponent: float,
+        self,
+        vocab_size: int,
+        branching: int,
+        exponent: float,
+        successor_exponent: float,
         rng: np.random.Generator,
     ):
         n_words = vocab_size - FIRST_WORD_ID
@@ -55,8 +59,12 @@ class MarkovLanguage:
         # Successor sets favour popular tokens, but their order (hence which successor gets
         # the high transition probability) is random, so no single token dominates the text.
         self.successors = np.stack(
-            [rng.permutation(rng.choice(n_words, size=branching, replace=False, p=self.popularity))
-             for _ in range(n_words)]
+            [
+                rng.permutation(
+                    rng.choice(n_words, size=branching, replace=False, p=self.popularity)
+                )
+                for _ in range(n_words)
+            ]
         )
         self.cum_probs = np.cumsum(_zipf(branching, successor_exponent))
         self.cum_probs[-1] = 1.0
@@ -81,7 +89,9 @@ def _unique_rows(candidates: np.ndarray, taken: set[bytes], need: int) -> np.nda
             if len(rows) == need:
                 break
     if len(rows) < need:
-        raise RuntimeError("could not draw enough distinct sequences; raise branching or vocab_size")
+        raise RuntimeError(
+            "could not draw enough distinct sequences; raise branching or vocab_size"
+        )
     return np.stack(rows) if rows else candidates[:0]
 
 
@@ -89,7 +99,11 @@ def build_corpus(settings: SuiteSettings) -> pa.Table:
     """The shuffled corpus as an Arrow table (deterministic in `settings`)."""
     rng = np.random.default_rng([settings.seed, 0xC0])
     lang = MarkovLanguage(
-        settings.vocab_size, settings.branching, settings.zipf_exponent, settings.successor_exponent, rng
+        settings.vocab_size,
+        settings.branching,
+        settings.zipf_exponent,
+        settings.successor_exponent,
+        rng,
     )
     L = settings.seq_len
     taken: set[bytes] = set()
@@ -102,7 +116,10 @@ def build_corpus(settings: SuiteSettings) -> pa.Table:
     copies = np.repeat(np.asarray(settings.ladder, dtype=np.int64), settings.canaries_per_rung)
     source_rows = np.concatenate([canaries, background]) if n_canaries else background
     row_of = np.concatenate(
-        [np.repeat(np.arange(n_canaries), copies), np.arange(n_canaries, n_canaries + len(background))]
+        [
+            np.repeat(np.arange(n_canaries), copies),
+            np.arange(n_canaries, n_canaries + len(background)),
+        ]
     )
     row_of = row_of[rng.permutation(len(row_of))]
     tokens = source_rows[row_of]

@@ -85,7 +85,9 @@ def read_manifest(suite_dir: str | Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise MemwhError(f"{path}: no suite manifest; build it with `memwh suite build`") from None
     except (OSError, json.JSONDecodeError) as e:
-        raise MemwhError(f"{path}: unreadable suite manifest ({e}); rebuild with `memwh suite build`") from None
+        raise MemwhError(
+            f"{path}: unreadable suite manifest ({e}); rebuild with `memwh suite build`"
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("checkpoints"), list):
         raise MemwhError(f"{path}: field 'checkpoints' missing; rebuild with `memwh suite build`")
     return data

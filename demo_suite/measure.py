@@ -17,8 +17,14 @@ from demo_suite.manifest import read_manifest
 from demo_suite.settings import EOS_ID
 
 
-def exact_matches(model, tokens: np.ndarray, prompt_len: int = 32, cont_len: int = 32,
-                  batch_size: int = 256, suppress_eos: bool = True) -> np.ndarray:
+def exact_matches(
+    model,
+    tokens: np.ndarray,
+    prompt_len: int = 32,
+    cont_len: int = 32,
+    batch_size: int = 256,
+    suppress_eos: bool = True,
+) -> np.ndarray:
     """Boolean per row: greedy `cont_len` tokens after `prompt_len` equal the truth."""
     import torch
 
@@ -52,10 +58,17 @@ def memorization_table(suite_dir: str | Path, n_background: int = 512) -> pl.Dat
     for c in manifest["checkpoints"]:
         model = AutoModelForCausalLM.from_pretrained(suite_dir / c["path"]).eval()
         hit = exact_matches(model, tokens[pick])
-        frames.append(pl.DataFrame({
-            "model": c["model"], "n_params": c["n_params"], "step": c["step"],
-            "duplicates": np.where(canary[pick], dups[pick], 0), "memorized": hit,
-        }))
+        frames.append(
+            pl.DataFrame(
+                {
+                    "model": c["model"],
+                    "n_params": c["n_params"],
+                    "step": c["step"],
+                    "duplicates": np.where(canary[pick], dups[pick], 0),
+                    "memorized": hit,
+                }
+            )
+        )
     return (
         pl.concat(frames)
         .group_by("model", "n_params", "step", "duplicates")
@@ -67,8 +80,9 @@ def memorization_table(suite_dir: str | Path, n_background: int = 512) -> pl.Dat
 def pivot_table(table: pl.DataFrame) -> pl.DataFrame:
     """model x step rows, one column per duplication count (0 = background sample)."""
     wide = table.with_columns(pl.format("{}/{}", "n_memorized", "n_scored").alias("cell"))
-    return wide.pivot(on="duplicates", index=["model", "n_params", "step"], values="cell",
-                      sort_columns=True).sort("n_params", "step")
+    return wide.pivot(
+        on="duplicates", index=["model", "n_params", "step"], values="cell", sort_columns=True
+    ).sort("n_params", "step")
 
 
 if __name__ == "__main__":  # python -m demo_suite.measure [SUITE_DIR]
@@ -78,4 +92,6 @@ if __name__ == "__main__":  # python -m demo_suite.measure [SUITE_DIR]
 
     pl.Config.set_tbl_rows(100)
     pl.Config.set_tbl_cols(30)
-    print(pivot_table(memorization_table(sys.argv[1] if len(sys.argv) > 1 else default_suite_dir())))
+    print(
+        pivot_table(memorization_table(sys.argv[1] if len(sys.argv) > 1 else default_suite_dir()))
+    )

@@ -43,10 +43,14 @@ def param_counts(size: ModelSize, vocab_size: int) -> tuple[int, int]:
     ff = 4 * d
     per_layer = (
         2 * 2 * d  # two LayerNorms
-        + d * 3 * d + 3 * d  # fused qkv
-        + d * d + d  # attention output
-        + d * ff + ff  # mlp up
-        + ff * d + d  # mlp down
+        + d * 3 * d
+        + 3 * d  # fused qkv
+        + d * d
+        + d  # attention output
+        + d * ff
+        + ff  # mlp up
+        + ff * d
+        + d  # mlp down
     )
     non_emb = L * per_layer + 2 * d  # + final LayerNorm
     return non_emb + 2 * V * d, non_emb

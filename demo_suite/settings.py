@@ -82,7 +82,11 @@ class SuiteSettings:
         object.__setattr__(self, "sizes", tuple(ModelSize.coerce(s) for s in self.sizes))
         object.__setattr__(self, "ladder", tuple(int(c) for c in self.ladder))
         checks = [
-            (self.vocab_size > FIRST_WORD_ID + self.branching, "vocab_size", "must exceed branching + 3"),
+            (
+                self.vocab_size > FIRST_WORD_ID + self.branching,
+                "vocab_size",
+                "must exceed branching + 3",
+            ),
             (self.seq_len >= 2, "seq_len", "must be >= 2"),
             (self.branching >= 1, "branching", "must be >= 1"),
             (self.n_background >= 0, "n_background", "must be >= 0"),
@@ -94,7 +98,13 @@ class SuiteSettings:
             (0 <= self.warmup_frac < 1, "warmup_frac", "must be in [0, 1)"),
         ]
         for s in self.sizes:
-            checks.append((s.hidden % s.heads == 0, "sizes", f"hidden {s.hidden} not divisible by heads {s.heads}"))
+            checks.append(
+                (
+                    s.hidden % s.heads == 0,
+                    "sizes",
+                    f"hidden {s.hidden} not divisible by heads {s.heads}",
+                )
+            )
         for ok, name, why in checks:
             if not ok:
                 raise MemwhError(f"demo suite setting {name}: {why}")

@@ -61,7 +61,10 @@ def train_model(
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed_in" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed_in" not in n)]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": settings.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=size.lr,
         betas=(0.9, 0.95),
         eps=1e-8,

@@ -133,10 +133,14 @@ class ParquetTokens:
             self._pf = pq.ParquetFile(self.path)
             names = self._pf.schema_arrow.names
         except Exception as e:
-            raise MemwhError(f"{self.path}: unreadable Parquet file ({one_line(e)}); check the --data path") from None
+            raise MemwhError(
+                f"{self.path}: unreadable Parquet file ({one_line(e)}); check the --data path"
+            ) from None
         for col in ("seq_idx", "tokens"):
             if col not in names:
-                raise MemwhError(f"{self.path}: no column {col!r} (a token table needs seq_idx and tokens)")
+                raise MemwhError(
+                    f"{self.path}: no column {col!r} (a token table needs seq_idx and tokens)"
+                )
         seq = self._pf.read(columns=["seq_idx"]).column("seq_idx")
         if seq.null_count:
             raise MemwhError(f"{self.path}: column seq_idx has nulls; every row needs an index")
@@ -144,7 +148,9 @@ class ParquetTokens:
         order = np.argsort(seq_np, kind="stable")
         s = seq_np[order]
         if len(s) > 1 and (dups := np.flatnonzero(s[1:] == s[:-1])).size:
-            raise MemwhError(f"{self.path}: seq_idx {int(s[dups[0]])} appears more than once; make seq_idx unique")
+            raise MemwhError(
+                f"{self.path}: seq_idx {int(s[dups[0]])} appears more than once; make seq_idx unique"
+            )
         self._seq, self._order = s, order
         md = self._pf.metadata
         self._bounds = np.cumsum([0] + [md.row_group(i).num_rows for i in range(md.num_row_groups)])
@@ -161,7 +167,9 @@ class ParquetTokens:
 
     def _rows_for(self, seq_idx: np.ndarray) -> np.ndarray:
         pos = np.searchsorted(self._seq, seq_idx)
-        if (pos >= len(self._seq)).any() or (self._seq[np.minimum(pos, len(self._seq) - 1)] != seq_idx).any():
+        if (pos >= len(self._seq)).any() or (
+            self._seq[np.minimum(pos, len(self._seq) - 1)] != seq_idx
+        ).any():
             raise MemwhError(f"{self.path}: requested seq_idx not in the table")
         return self._order[pos]
 
@@ -170,7 +178,11 @@ class ParquetTokens:
         if self._cached is not None and self._cached[0] == (g, n_tokens):
             return self._cached[1], self._cached[2]
         col = self._pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
-        lens = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        lens = (
+            pc.fill_null(pc.list_value_length(col), 0)
+            .to_numpy(zero_copy_only=False)
+            .astype(np.int64)
+        )
         arr = np.zeros((len(col), n_tokens), np.int64)
         ok = lens >= n_tokens
         if ok.any():
@@ -202,10 +214,14 @@ class ParquetTokens:
         t = self._pf.read(columns=["seq_idx", *cols])
         arrays = {"seq_idx": pc.cast(t.column("seq_idx"), pa.int64())}
         arrays["duplicates"] = (
-            pc.cast(t.column("duplicates"), pa.int32()) if "duplicates" in cols else pa.nulls(t.num_rows, pa.int32())
+            pc.cast(t.column("duplicates"), pa.int32())
+            if "duplicates" in cols
+            else pa.nulls(t.num_rows, pa.int32())
         )
         arrays["is_canary"] = (
-            pc.cast(t.column("is_canary"), pa.bool_()) if "is_canary" in cols else pa.nulls(t.num_rows, pa.bool_())
+            pc.cast(t.column("is_canary"), pa.bool_())
+            if "is_canary" in cols
+            else pa.nulls(t.num_rows, pa.bool_())
         )
         return pa.table(arrays).sort_by("seq_idx")
 
@@ -257,7 +273,9 @@ def open_npy(path: Path) -> MemmapRows:
     except Exception as e:
         raise MemwhError(f"{path}: unreadable .npy file ({one_line(e)})") from None
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
-        raise MemwhError(f"{path}: expected a 2-D integer array of token rows, got {arr.dtype} {arr.shape}")
+        raise MemwhError(
+            f"{path}: expected a 2-D integer array of token rows, got {arr.dtype} {arr.shape}"
+        )
     return MemmapRows(path, arr)
 
 
@@ -276,7 +294,10 @@ class MegatronIndexed:
     _bin: Any = None
 
     def __post_init__(self) -> None:
-        idx, binf = self.prefix.with_name(self.prefix.name + ".idx"), self.prefix.with_name(self.prefix.name + ".bin")
+        idx, binf = (
+            self.prefix.with_name(self.prefix.name + ".idx"),
+            self.prefix.with_name(self.prefix.name + ".bin"),
+        )
         self.description = str(binf)
         self.sizes, self.pointers, self.doc_idx, self.dtype = read_mmidx(idx)
         try:
@@ -287,7 +308,9 @@ class MegatronIndexed:
         if len(self.sizes):
             end = int(self.pointers[-1]) + int(self.sizes[-1]) * itemsize
             if end > self._bin.size * itemsize:
-                raise MemwhError(f"{binf}: file is shorter than its index {idx.name} says ({end} bytes needed); re-copy it")
+                raise MemwhError(
+                    f"{binf}: file is shorter than its index {idx.name} says ({end} bytes needed); re-copy it"
+                )
         self.fingerprint = _combine("megatron", file_fingerprint(idx), file_fingerprint(binf))
 
     def index_range(self) -> tuple[int, int]:
@@ -316,7 +339,9 @@ def read_mmidx(idx_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]
         with open(idx_path, "rb") as f:
             magic = f.read(9)
             if magic != MMIDIDX_MAGIC:
-                raise MemwhError(f"{idx_path}: not a GPT-NeoX/Megatron MMIDIDX index (bad magic {magic!r})")
+                raise MemwhError(
+                    f"{idx_path}: not a GPT-NeoX/Megatron MMIDIDX index (bad magic {magic!r})"
+                )
             (version,) = struct.unpack("<Q", f.read(8))
             if version != 1:
                 raise MemwhError(f"{idx_path}: MMIDIDX version {version} is not supported (only 1)")
@@ -329,7 +354,9 @@ def read_mmidx(idx_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]
         buf = np.memmap(idx_path, dtype=np.uint8, mode="r")
         need = offset + n * 4 + n * 8 + n_doc * 8
         if buf.size < need:
-            raise MemwhError(f"{idx_path}: truncated index ({buf.size} bytes, {need} expected); re-copy it")
+            raise MemwhError(
+                f"{idx_path}: truncated index ({buf.size} bytes, {need} expected); re-copy it"
+            )
         sizes = np.frombuffer(buf, dtype=np.int32, count=n, offset=offset)
         pointers = np.frombuffer(buf, dtype=np.int64, count=n, offset=offset + n * 4)
         doc_idx = np.frombuffer(buf, dtype=np.int64, count=n_doc, offset=offset + n * 12)
@@ -355,7 +382,9 @@ class TextDataset:
         self.description = self.spec
         self.ds, base_fp = load_text_dataset(self.spec)
         if "text" not in self.ds.column_names:
-            raise MemwhError(f"{self.spec}: no 'text' column (found {', '.join(self.ds.column_names)})")
+            raise MemwhError(
+                f"{self.spec}: no 'text' column (found {', '.join(self.ds.column_names)})"
+            )
         self.fingerprint = _combine("text", base_fp, tokenizer_fingerprint(self.tokenizer))
 
     def index_range(self) -> tuple[int, int]:
@@ -383,13 +412,25 @@ class TextDataset:
         sub = self.ds.select_columns(cols).data.table if hasattr(self.ds, "data") else None
         arrays: dict[str, pa.Array] = {"seq_idx": pa.array(np.arange(n, dtype=np.int64))}
         arrays["duplicates"] = (
-            pc.cast(sub.column("duplicates"), pa.int32()) if "duplicates" in cols else pa.nulls(n, pa.int32())
+            pc.cast(sub.column("duplicates"), pa.int32())
+            if "duplicates" in cols
+            else pa.nulls(n, pa.int32())
         )
-        arrays["is_canary"] = pc.cast(sub.column("is_canary"), pa.bool_()) if "is_canary" in cols else pa.nulls(n, pa.bool_())
+        arrays["is_canary"] = (
+            pc.cast(sub.column("is_canary"), pa.bool_())
+            if "is_canary" in cols
+            else pa.nulls(n, pa.bool_())
+        )
         return pa.table(arrays)
 
 
-_DATASET_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
+_DATASET_BUILDERS = {
+    ".jsonl": "json",
+    ".json": "json",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".arrow": "arrow",
+}
 
 
 def load_text_dataset(spec: str) -> tuple[Any, str]:
@@ -402,7 +443,9 @@ def load_text_dataset(spec: str) -> tuple[Any, str]:
         if p.is_file():
             builder = _DATASET_BUILDERS.get(p.suffix.lower())
             if builder is None:
-                raise MemwhError(f"{p}: unknown data file type {p.suffix!r} (use .parquet, .jsonl, .json, .csv, .arrow, .bin+.idx, .npy)")
+                raise MemwhError(
+                    f"{p}: unknown data file type {p.suffix!r} (use .parquet, .jsonl, .json, .csv, .arrow, .bin+.idx, .npy)"
+                )
             ds = datasets.load_dataset(builder, data_files=str(p), split="train")
             return ds, file_fingerprint(p)
         if p.is_dir():
@@ -418,7 +461,9 @@ def load_text_dataset(spec: str) -> tuple[Any, str]:
     except MemwhError:
         raise
     except Exception as e:
-        raise MemwhError(f"{spec}: unreadable data source ({type(e).__name__}: {one_line(e)})") from None
+        raise MemwhError(
+            f"{spec}: unreadable data source ({type(e).__name__}: {one_line(e)})"
+        ) from None
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:
@@ -435,7 +480,10 @@ def open_source(spec: str, tokenizer_loader: Any = None) -> TokenSource:
     bin_p, idx_p = p.with_name(p.name + ".bin"), p.with_name(p.name + ".idx")
     if p.suffix in (".bin", ".idx") and p.exists():
         prefix = p.with_suffix("")
-        if prefix.with_name(prefix.name + ".idx").exists() and prefix.with_name(prefix.name + ".bin").exists():
+        if (
+            prefix.with_name(prefix.name + ".idx").exists()
+            and prefix.with_name(prefix.name + ".bin").exists()
+        ):
             return MegatronIndexed(prefix)
         if p.suffix == ".bin":
             return open_raw_memmap(p)
@@ -450,7 +498,10 @@ def open_source(spec: str, tokenizer_loader: Any = None) -> TokenSource:
             return ParquetTokens(p)
         if "text" not in pf_names:
             raise MemwhError(f"{p}: needs a 'tokens' column (with seq_idx) or a 'text' column")
-    if p.suffix.lower() in (".bin", ".idx", ".npy", ".parquet", *_DATASET_BUILDERS) and not p.exists():
+    if (
+        p.suffix.lower() in (".bin", ".idx", ".npy", ".parquet", *_DATASET_BUILDERS)
+        and not p.exists()
+    ):
         raise MemwhError(f"{p}: data file not found; check the --data path")
     if tokenizer_loader is None:
         raise MemwhError(f"{spec}: text data needs the model's tokenizer")
@@ -461,4 +512,6 @@ def _parquet_columns(p: Path) -> list[str]:
     try:
         return pq.ParquetFile(p).schema_arrow.names
     except Exception as e:
-        raise MemwhError(f"{p}: unreadable Parquet file ({one_line(e)}); check the --data path") from None
+        raise MemwhError(
+            f"{p}: unreadable Parquet file ({one_line(e)}); check the --data path"
+        ) from None

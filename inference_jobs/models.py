@@ -88,9 +88,13 @@ def resolve_model(spec: str, revision: str | None = None, name: str | None = Non
             if _STEP_RE.match(p.name):  # <model>/stepN given directly: label from the model folder
                 label_dir = p.parent
         else:
-            avail = ", ".join(ckpts) if ckpts else "none (it is a single checkpoint: drop --revision)"
+            avail = (
+                ", ".join(ckpts) if ckpts else "none (it is a single checkpoint: drop --revision)"
+            )
             if not ckpts and not _is_model_dir(p):
-                raise MemwhError(f"{p}: not a model folder (no config.json and no checkpoint subfolders)")
+                raise MemwhError(
+                    f"{p}: not a model folder (no config.json and no checkpoint subfolders)"
+                )
             raise MemwhError(f"{p}: unknown revision {revision!r}; available: {avail}")
         ref = ModelRef(
             spec=spec,
@@ -103,7 +107,9 @@ def resolve_model(spec: str, revision: str | None = None, name: str | None = Non
         ref.suite_meta = suite_metadata(label_dir, ref.name, rev, load)
         return ref
     if _looks_like_path(spec):
-        raise MemwhError(f"{spec}: model folder not found; check --model (a local folder or a hub id like EleutherAI/pythia-70m)")
+        raise MemwhError(
+            f"{spec}: model folder not found; check --model (a local folder or a hub id like EleutherAI/pythia-70m)"
+        )
     rev = revision or "main"
     return ModelRef(
         spec=spec,
@@ -156,7 +162,9 @@ def suite_metadata(model_dir: Path, name: str, revision: str, load_path: Path) -
             return {}
         for e in entries:
             same_model = e.get("model") in (model_dir.name, name)
-            same_path = e.get("path") and Path(root / str(e["path"])).resolve() == load_path.resolve()
+            same_path = (
+                e.get("path") and Path(root / str(e["path"])).resolve() == load_path.resolve()
+            )
             if (same_model and str(e.get("revision")) == revision) or same_path:
                 return {k: e[k] for k in SUITE_KEYS if e.get(k) is not None}
     return {}
@@ -179,7 +187,9 @@ def pick_device(device: str) -> str:
             return "cuda"
         return "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise MemwhError(f"--device {device}: CUDA is not available on this machine; use --device cpu")
+        raise MemwhError(
+            f"--device {device}: CUDA is not available on this machine; use --device cpu"
+        )
     return device
 
 
@@ -233,8 +243,14 @@ def load_model(ref: ModelRef, torch_dtype: Any, device: str) -> Any:
         msg = one_line(e)
         if not ref.is_local and ("Revision" in type(e).__name__ or "revision" in msg.lower()):
             avail = _hub_revisions(ref.load_path)
-            raise MemwhError(f"{ref.load_path}: unknown revision {ref.hub_revision!r}{avail}") from None
-        where = ref.load_path if ref.is_local else f"hub model {ref.load_path} (revision {ref.hub_revision})"
+            raise MemwhError(
+                f"{ref.load_path}: unknown revision {ref.hub_revision!r}{avail}"
+            ) from None
+        where = (
+            ref.load_path
+            if ref.is_local
+            else f"hub model {ref.load_path} (revision {ref.hub_revision})"
+        )
         raise MemwhError(f"{where}: cannot load model ({type(e).__name__}: {msg})") from None
     if ref.commit_hash is None:
         ref.commit_hash = getattr(model.config, "_commit_hash", None) or None

@@ -81,7 +81,10 @@ def auto_batch_size(model: Any, device: str, prompt_len: int, cont_len: int) -> 
     elem = next(model.parameters()).element_size()
     per_seq = cont_len * vocab * 4 * 4 + n * hidden * layers * 2 * elem + n * hidden * 16 * 4
     if device.startswith("cuda"):
-        budget, cap = 0.4 * torch.cuda.get_device_properties(torch.device(device)).total_memory, 1024
+        budget, cap = (
+            0.4 * torch.cuda.get_device_properties(torch.device(device)).total_memory,
+            1024,
+        )
     else:
         budget, cap = float(1 << 30), 256
     bs = max(1, int(budget // per_seq))
@@ -94,11 +97,15 @@ def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Ta
         pa.array(seq_idx, pa.int64()),
         pa.array(s.prefix_match_len, pa.int16()),
         pa.array(s.exact_match, pa.bool_()),
-        pa.array(s.memorization_score, pa.float32()) if s.memorization_score is not None else pa.nulls(n, pa.float32()),
+        pa.array(s.memorization_score, pa.float32())
+        if s.memorization_score is not None
+        else pa.nulls(n, pa.float32()),
         pa.array(s.tf_token_accuracy, pa.float32()),
         pa.array(s.loss, pa.float32()),
         pa.array(s.min_k_logprob, pa.float32()),
-        pa.array(s.zlib_ratio, pa.float32()) if s.zlib_ratio is not None else pa.nulls(n, pa.float32()),
+        pa.array(s.zlib_ratio, pa.float32())
+        if s.zlib_ratio is not None
+        else pa.nulls(n, pa.float32()),
     ]
     schema = contract.SCORE_SCHEMA
     if with_generations:
@@ -114,7 +121,9 @@ def _write_partial(folder: Path, first: int, last: int, tables: list[pa.Table]) 
     contract.atomic_write_bytes(folder / f"batches-{first:06d}-{last:06d}.parquet", buf.getvalue())
 
 
-def _load_partial(folder: Path, settings: dict[str, Any], console: Console | None) -> dict[int, Path]:
+def _load_partial(
+    folder: Path, settings: dict[str, Any], console: Console | None
+) -> dict[int, Path]:
     """Batch index -> file for a matching partial folder; otherwise wipe it and start clean."""
     sfile = folder / "settings.json"
     if folder.is_dir():
@@ -153,7 +162,9 @@ class _Preempt:
         self.flag = True
         self.signame = signal.Signals(signum).name
         if self._console:
-            self._console.print(f"[yellow]{self.signame} received: finishing the current batch, then stopping[/]")
+            self._console.print(
+                f"[yellow]{self.signame} received: finishing the current batch, then stopping[/]"
+            )
 
     def __enter__(self) -> _Preempt:
         if threading.current_thread() is threading.main_thread():
@@ -205,7 +216,9 @@ def score(
     if prompt_len < 1 or cont_len < 1:
         raise MemwhError("--prompt-len and --cont-len must be >= 1")
     if save_generations and mode != "generate":
-        raise MemwhError("--save-generations needs --mode generate (fast mode does not generate tokens)")
+        raise MemwhError(
+            "--save-generations needs --mode generate (fast mode does not generate tokens)"
+        )
     if batch_size is not None and batch_size < 1:
         raise MemwhError("--batch-size must be >= 1")
     if num_shards < 1 or not (0 <= shard < num_shards):
@@ -219,9 +232,20 @@ def score(
     if man_path.is_file() and pq_path.is_file() and not force:
         n_rows, n_exact, old = _parse_existing(man_path)
         if console:
-            want = {"mode": mode, "prompt_len": prompt_len, "cont_len": cont_len, "suppress_eos": suppress_eos}
-            diff = ", ".join(f"{k}={old.get(k)!r} there" for k, v in want.items() if old.get(k) != v)
-            hint = f" but with {diff}: use --name for a separate unit or --force to replace" if diff else "; use --force to redo"
+            want = {
+                "mode": mode,
+                "prompt_len": prompt_len,
+                "cont_len": cont_len,
+                "suppress_eos": suppress_eos,
+            }
+            diff = ", ".join(
+                f"{k}={old.get(k)!r} there" for k, v in want.items() if old.get(k) != v
+            )
+            hint = (
+                f" but with {diff}: use --name for a separate unit or --force to replace"
+                if diff
+                else "; use --force to redo"
+            )
             console.print(f"skipped: {man_path} exists (shard complete{hint})", soft_wrap=True)
         return ShardResult("skipped", pq_path, man_path, n_rows, n_exact, time.perf_counter() - t0)
     partial_dir = pq_path.parent / f".{contract.part_stem(shard, num_shards)}.partial"
@@ -236,7 +260,9 @@ def score(
         if "tok" not in tok_cache:
             tok_cache["tok"] = models.load_tokenizer(ref)
             if tok_cache["tok"] is None:
-                raise MemwhError(f"{ref.load_path}: no tokenizer to tokenize text data; use a token table")
+                raise MemwhError(
+                    f"{ref.load_path}: no tokenizer to tokenize text data; use a token table"
+                )
         return tok_cache["tok"]
 
     source = data_mod.open_source(data, tokenizer_loader)
@@ -244,7 +270,9 @@ def score(
     if seq_range is not None:
         start, end = seq_range
         if start >= end or start < d_lo or end > d_hi:
-            raise MemwhError(f"--seq-range {start}:{end} is outside the data ({source.description} covers {d_lo}:{d_hi})")
+            raise MemwhError(
+                f"--seq-range {start}:{end} is outside the data ({source.description} covers {d_lo}:{d_hi})"
+            )
     else:
         start, end = d_lo, d_hi
     lo, hi = contract.shard_bounds(start, end, shard, num_shards)
@@ -260,10 +288,14 @@ def score(
     vocab = net.get_input_embeddings().num_embeddings
     max_pos = getattr(net.config, "max_position_embeddings", None)
     if max_pos is not None and need > max_pos:
-        raise MemwhError(f"--prompt-len + --cont-len = {need} exceeds the model's max_position_embeddings {max_pos}")
+        raise MemwhError(
+            f"--prompt-len + --cont-len = {need} exceeds the model's max_position_embeddings {max_pos}"
+        )
     eos = models.eos_ids(net)
     if suppress_eos and not eos:
-        raise MemwhError(f"{ref.load_path}: --suppress-eos but the model config has no eos_token_id")
+        raise MemwhError(
+            f"{ref.load_path}: --suppress-eos but the model config has no eos_token_id"
+        )
     suppress = eos if suppress_eos else []
     bs = batch_size or auto_batch_size(net, dev, prompt_len, cont_len)
     n_params, non_emb = models.count_params(net)
@@ -281,7 +313,9 @@ def score(
     todo = [k for k in range(n_batches) if k not in done]
     n_resumed = sum(min(bs, len(indices) - k * bs) for k in done if k < n_batches)
     if console and done:
-        console.print(f"resuming: {len(done)} of {n_batches} batches already scored in {partial_dir.name}")
+        console.print(
+            f"resuming: {len(done)} of {n_batches} batches already scored in {partial_dir.name}"
+        )
 
     pending: list[pa.Table] = []
     pending_first = -1
@@ -297,9 +331,15 @@ def score(
         pending, pending_first, last_flush = [], -1, time.perf_counter()
 
     bar = _progress(console)
-    task = bar.add_task(f"{ref.name}@{ref.revision} {mode}", total=len(indices), completed=n_resumed, rate="") if bar else None
+    task = (
+        bar.add_task(
+            f"{ref.name}@{ref.revision} {mode}", total=len(indices), completed=n_resumed, rate=""
+        )
+        if bar
+        else None
+    )
     # inference_mode is scoped: score() must not leave autograd switched off for its caller.
-    with torch.inference_mode(), _Preempt(console) as pre, (bar or _Null()):
+    with torch.inference_mode(), _Preempt(console) as pre, bar or _Null():
         prev_k = -2
         try:
             for k in todo:
@@ -343,12 +383,20 @@ def score(
     # Assemble: all partial files, sorted by seq_idx.
     files = sorted(set(_partial_files(partial_dir)))
     tables = [pq.read_table(f) for f in files]
-    schema = contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD) if save_generations else contract.SCORE_SCHEMA
+    schema = (
+        contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
+        if save_generations
+        else contract.SCORE_SCHEMA
+    )
     table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
     table = table.sort_by("seq_idx")
-    if table.num_rows != len(indices) or not np.array_equal(table.column("seq_idx").to_numpy(), indices):
+    if table.num_rows != len(indices) or not np.array_equal(
+        table.column("seq_idx").to_numpy(), indices
+    ):
         shutil.rmtree(partial_dir, ignore_errors=True)
-        raise MemwhError(f"{partial_dir}: partial results do not cover the shard; removed them, rerun the shard")
+        raise MemwhError(
+            f"{partial_dir}: partial results do not cover the shard; removed them, rerun the shard"
+        )
     n_exact = int(np.sum(table.column("exact_match").to_numpy(zero_copy_only=False)))
 
     # Sequence metadata (duplicates / is_canary) once per data fingerprint.
@@ -404,7 +452,9 @@ def score(
         "n_resumed_rows": n_resumed,
         "zlib_definition": "loss / len(zlib.compress(utf8(tokenizer.decode(continuation))))",
     }
-    manifest.update(ref.suite_meta)  # suite facts win over what we measured (same numbers for n_params)
+    manifest.update(
+        ref.suite_meta
+    )  # suite facts win over what we measured (same numbers for n_params)
     digest = contract.write_scores_parquet(table, pq_path, metadata=manifest)
     manifest["parquet_sha256"] = digest
     contract.write_manifest(man_path, manifest)

@@ -63,7 +63,9 @@ def prefix_len(matches: torch.Tensor) -> torch.Tensor:
     return matches.to(torch.int32).cumprod(dim=1).sum(dim=1)
 
 
-def teacher_forced(model: Any, tokens: torch.Tensor, prompt_len: int, cont_len: int) -> torch.Tensor:
+def teacher_forced(
+    model: Any, tokens: torch.Tensor, prompt_len: int, cont_len: int
+) -> torch.Tensor:
     """Logits [B, cont_len, V] predicting tokens[:, prompt_len:prompt_len+cont_len] in one pass."""
     inp = tokens[:, : prompt_len + cont_len - 1]
     out = model(input_ids=inp, use_cache=False, logits_to_keep=cont_len)
@@ -118,7 +120,9 @@ def score_batch(
 ) -> BatchScores:
     """Score a batch of [B, >= prompt_len + cont_len] token windows."""
     suppress_ids = suppress_ids or []
-    x = torch.as_tensor(np.ascontiguousarray(tokens[:, : prompt_len + cont_len]), dtype=torch.long, device=device)
+    x = torch.as_tensor(
+        np.ascontiguousarray(tokens[:, : prompt_len + cont_len]), dtype=torch.long, device=device
+    )
     truth = x[:, prompt_len:]
     logits = teacher_forced(model, x, prompt_len, cont_len)
     pred = process_logits(logits, suppress_ids).argmax(dim=-1)

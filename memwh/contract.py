@@ -236,16 +236,22 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     except FileNotFoundError:
         raise ContractError(f"{path}: manifest missing (shard incomplete: rerun it)") from None
     except (OSError, json.JSONDecodeError) as e:
-        raise ContractError(f"{path}: manifest unreadable ({e}); rerun the shard with --force") from None
+        raise ContractError(
+            f"{path}: manifest unreadable ({e}); rerun the shard with --force"
+        ) from None
     if not isinstance(data, dict):
         raise ContractError(f"{path}: manifest is not a JSON object; rerun the shard with --force")
     missing = [k for k in MANIFEST_REQUIRED if k not in data]
     if missing:
-        raise ContractError(f"{path}: manifest lacks {', '.join(missing)}; rerun the shard with --force")
+        raise ContractError(
+            f"{path}: manifest lacks {', '.join(missing)}; rerun the shard with --force"
+        )
     return data
 
 
-def is_complete(root: str | os.PathLike, model: str, revision: str, shard: int, num_shards: int) -> bool:
+def is_complete(
+    root: str | os.PathLike, model: str, revision: str, shard: int, num_shards: int
+) -> bool:
     """A shard is done when its manifest exists and the Parquet file it names is there."""
     pq_path, man_path = shard_paths(root, model, revision, shard, num_shards)
     return man_path.is_file() and pq_path.is_file()

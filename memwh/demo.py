@@ -52,7 +52,9 @@ def run_demo(
 
     console = console or Console()
     home = Path(home) if home else data_dir()
-    db_path = Path(db) if db else (home / "memwh.duckdb" if home != data_dir() else resolve_db(None))
+    db_path = (
+        Path(db) if db else (home / "memwh.duckdb" if home != data_dir() else resolve_db(None))
+    )
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -134,7 +136,10 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     t = Table("model", "revision", "scored", "memorized", "rate", title="Memorization per unit")
     for r in rates.iter_rows(named=True):
         t.add_row(
-            r["model"], r["revision"], f"{r['n_scored']:,}", f"{r['n_memorized']:,}",
+            r["model"],
+            r["revision"],
+            f"{r['n_scored']:,}",
+            f"{r['n_memorized']:,}",
             f"{r['memorization_rate']:.2%}",
         )
     console.print(t)
@@ -147,7 +152,12 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     if pr.height:
         first = pr.row(0, named=True)
         t = Table(
-            "predictor", "tp", "fp", "fn", "precision", "recall",
+            "predictor",
+            "tp",
+            "fp",
+            "fn",
+            "precision",
+            "recall",
             title=f"Predicting {first['target_model']} @ {first['target_revision']}",
         )
         for r in pr.iter_rows(named=True):
@@ -158,4 +168,6 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
     times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     console.print(f"[bold green]demo done[/] ({times}); warehouse: {summary.db}")
     if summary.report:
-        console.print(f"report: [bold]{summary.report}[/]  (open it in a browser: file://{summary.report})")
+        console.print(
+            f"report: [bold]{summary.report}[/]  (open it in a browser: file://{summary.report})"
+        )

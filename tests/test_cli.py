@@ -13,7 +13,9 @@ import pytest
 def memwh(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from memwh.cli import main; main()", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -28,7 +30,19 @@ def _one_line_error(r: subprocess.CompletedProcess) -> str:
 def test_every_stage_has_a_command() -> None:
     r = memwh("--help")
     assert r.returncode == 0
-    for cmd in ("suite", "infer", "submit", "status", "ingest", "import", "build", "report", "sql", "tables", "demo"):
+    for cmd in (
+        "suite",
+        "infer",
+        "submit",
+        "status",
+        "ingest",
+        "import",
+        "build",
+        "report",
+        "sql",
+        "tables",
+        "demo",
+    ):
         assert cmd in r.stdout
 
 
@@ -62,7 +76,9 @@ def test_sql_is_read_only(tmp_path: Path) -> None:
     con.close()
     line = _one_line_error(memwh("sql", "INSERT INTO t VALUES (2)", "--db", str(db)))
     assert "read-only" in line
-    assert duckdb.connect(str(db), read_only=True).sql("SELECT count(*) FROM t").fetchall() == [(1,)]
+    assert duckdb.connect(str(db), read_only=True).sql("SELECT count(*) FROM t").fetchall() == [
+        (1,)
+    ]
 
 
 def test_sql_formats(tmp_path: Path) -> None:

@@ -27,5 +27,8 @@ def test_every_mart_and_column_is_documented() -> None:
 def test_readme_starts_with_the_two_commands() -> None:
     text = (REPO / "README.md").read_text()
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
-    assert [line.split()[0:2] for line in block.strip().splitlines()] == [["make", "demo"], ["make", "test"]]
+    assert [line.split()[0:2] for line in block.strip().splitlines()] == [
+        ["make", "demo"],
+        ["make", "test"],
+    ]
     assert (REPO / ".ci" / "run").read_text().strip().endswith("make test")

@@ -106,8 +106,11 @@ def project_fingerprint(vars: dict | None = None) -> str:
         for f in files:
             if f.is_file():
                 h.update(str(f.relative_to(WAREHOUSE_DIR)).encode() + b"\0" + f.read_bytes())
-    h.update(json.dumps([vars or {}, version("dbt-core"), version("dbt-duckdb")], sort_keys=True,
-                        default=str).encode())
+    h.update(
+        json.dumps(
+            [vars or {}, version("dbt-core"), version("dbt-duckdb")], sort_keys=True, default=str
+        ).encode()
+    )
     return h.hexdigest()
 
 

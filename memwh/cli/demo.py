@@ -11,9 +11,17 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
-        home: Annotated[Path | None, typer.Option("--home", help="Folder for suite, scores, DB, report (default: data/)")] = None,
-        db: Annotated[Path | None, typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)")] = None,
-        no_report: Annotated[bool, typer.Option("--no-report", help="Skip the HTML report")] = False,
+        home: Annotated[
+            Path | None,
+            typer.Option("--home", help="Folder for suite, scores, DB, report (default: data/)"),
+        ] = None,
+        db: Annotated[
+            Path | None,
+            typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
+        ] = None,
+        no_report: Annotated[
+            bool, typer.Option("--no-report", help="Skip the HTML report")
+        ] = False,
     ) -> None:
         """Build the demo suite, score it, ingest, dbt build, and render the report."""
         from memwh.demo import run_demo

@@ -9,17 +9,24 @@ from typing import Annotated
 import typer
 
 DbOpt = Annotated[
-    Path | None, typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)")
+    Path | None,
+    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
 ]
 
 
 def register(app: typer.Typer) -> None:
     @app.command("sql")
     def sql_cmd(
-        statement: Annotated[str, typer.Argument(metavar="QUERY", help="SQL to run (read-only); - reads stdin")],
+        statement: Annotated[
+            str, typer.Argument(metavar="QUERY", help="SQL to run (read-only); - reads stdin")
+        ],
         db: DbOpt = None,
-        fmt: Annotated[str, typer.Option("--format", "-f", help="table|csv|json|parquet")] = "table",
-        out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to FILE")] = None,
+        fmt: Annotated[
+            str, typer.Option("--format", "-f", help="table|csv|json|parquet")
+        ] = "table",
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Write the result to FILE")
+        ] = None,
     ) -> None:
         """Ask the warehouse an ad-hoc question (read-only; never blocks ingest or dbt)."""
         from memwh import query

@@ -29,7 +29,9 @@ def _print_manifest(suite_dir: Path) -> None:
         "train_loss": "loss",
     }
     for c, header in cols.items():
-        table.add_column(header, justify="left" if c in ("model", "revision") else "right", no_wrap=True)
+        table.add_column(
+            header, justify="left" if c in ("model", "revision") else "right", no_wrap=True
+        )
     for row in manifest["checkpoints"]:
         cells = []
         for c in cols:
@@ -47,12 +49,18 @@ def _print_manifest(suite_dir: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    suite = typer.Typer(help="Build and inspect the embedded demo model suite.", no_args_is_help=True)
+    suite = typer.Typer(
+        help="Build and inspect the embedded demo model suite.", no_args_is_help=True
+    )
 
     @suite.command("build")
     def build(
-        out: Path | None = typer.Option(None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of corpus, data order and initialisation."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."
+        ),
+        seed: int = typer.Option(
+            0, "--seed", help="Seed of corpus, data order and initialisation."
+        ),
         threads: int | None = typer.Option(
             None, "--threads", help="Torch threads (default: all cores, 1 if the machine is busy)."
         ),
@@ -66,7 +74,9 @@ def register(app: typer.Typer) -> None:
 
     @suite.command("show")
     def show(
-        out: Path | None = typer.Option(None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."),
+        out: Path | None = typer.Option(
+            None, "--out", help="Suite folder (default: $MEMWH_HOME/demo-suite)."
+        ),
     ) -> None:
         """Print the manifest of an already built suite."""
         from demo_suite.build import default_suite_dir

@@ -27,11 +27,16 @@ def tiny_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_models(tiny_suite: Path) -> dict:
     from transformers import AutoModelForCausalLM
 
-    return {rev: AutoModelForCausalLM.from_pretrained(tiny_suite / rev).eval() for rev in ("step1", "step2")}
+    return {
+        rev: AutoModelForCausalLM.from_pretrained(tiny_suite / rev).eval()
+        for rev in ("step1", "step2")
+    }
 
 
 @pytest.fixture(scope="session")
 def token_table(tmp_path_factory: pytest.TempPathFactory, tiny_models: dict) -> Path:
     """60 sequences (seq_idx 100..159) of 64+8 tokens; 20 are step2's greedy continuation."""
     seqs = helpers.build_sequences(tiny_models["step2"], 60, seed=5)
-    return helpers.write_token_table(tmp_path_factory.mktemp("data") / "tokens.parquet", seqs, start=100, extra_len=8)
+    return helpers.write_token_table(
+        tmp_path_factory.mktemp("data") / "tokens.parquet", seqs, start=100, extra_len=8
+    )

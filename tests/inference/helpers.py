@@ -78,7 +78,9 @@ def plain_greedy(model, prompt: torch.Tensor, n: int, suppress: list[int]) -> to
     return x[:, prompt.shape[1] :]
 
 
-def build_sequences(model, n: int, seed: int, prompt_len: int = 32, cont_len: int = 32, suppress_eos: bool = True) -> np.ndarray:
+def build_sequences(
+    model, n: int, seed: int, prompt_len: int = 32, cont_len: int = 32, suppress_eos: bool = True
+) -> np.ndarray:
     """n sequences: 1/3 the model's own greedy continuation (exact matches), 1/3 that continuation
     with one token changed at a random position, 1/3 random tokens."""
     rng = np.random.default_rng(seed)
@@ -88,12 +90,16 @@ def build_sequences(model, n: int, seed: int, prompt_len: int = 32, cont_len: in
     third = n // 3
     for i in range(third, 2 * third):
         j = int(rng.integers(0, cont_len))
-        seqs[i, prompt_len + j] = (seqs[i, prompt_len + j] + 1 + int(rng.integers(0, VOCAB - 4))) % (VOCAB - 3) + 3
+        seqs[i, prompt_len + j] = (
+            seqs[i, prompt_len + j] + 1 + int(rng.integers(0, VOCAB - 4))
+        ) % (VOCAB - 3) + 3
     seqs[2 * third :, prompt_len:] = rng.integers(3, VOCAB, size=(n - 2 * third, cont_len))
     return seqs.astype(np.int64)
 
 
-def write_token_table(path: Path, seqs: np.ndarray, start: int = 0, meta: bool = True, extra_len: int = 0) -> Path:
+def write_token_table(
+    path: Path, seqs: np.ndarray, start: int = 0, meta: bool = True, extra_len: int = 0
+) -> Path:
     n = len(seqs)
     rng = np.random.default_rng(0)
     if extra_len:

@@ -17,7 +17,10 @@ from memwh.errors import MemwhError
 @pytest.mark.parametrize("dtype", [np.uint16, np.int32])
 def test_megatron_reader_on_gpt_neox_format(tmp_path, dtype):
     rng = np.random.default_rng(0)
-    docs = [rng.integers(0, 60000 if dtype == np.uint16 else 2**31 - 1, size=n) for n in (70, 64, 100, 65, 80)]
+    docs = [
+        rng.integers(0, 60000 if dtype == np.uint16 else 2**31 - 1, size=n)
+        for n in (70, 64, 100, 65, 80)
+    ]
     helpers.write_mmididx(tmp_path / "pile_text_document", docs, dtype=dtype)
     for spec in ("pile_text_document", "pile_text_document.bin", "pile_text_document.idx"):
         src = D.open_source(str(tmp_path / spec))
@@ -89,7 +92,9 @@ def test_text_dataset_jsonl(tmp_path):
     tok = helpers.make_tokenizer()
     lines = [" ".join(f"t{3 + (i * 7 + j) % 250}" for j in range(70)) for i in range(4)]
     f = tmp_path / "docs.jsonl"
-    f.write_text("".join(f'{{"text": "{t}", "duplicates": {i + 1}}}\n' for i, t in enumerate(lines)))
+    f.write_text(
+        "".join(f'{{"text": "{t}", "duplicates": {i + 1}}}\n' for i, t in enumerate(lines))
+    )
     src = D.open_source(str(f), lambda: tok)
     assert src.index_range() == (0, 4)
     got = src.read(np.array([1, 3]), 64)

@@ -35,21 +35,42 @@ def _suite_units(suite: Path) -> list[tuple[str, str]]:
     return units
 
 
-def _check_suite(suite: Path, out: Path, units: list[tuple[str, str]], seq_range: tuple[int, int] | None) -> int:
+def _check_suite(
+    suite: Path, out: Path, units: list[tuple[str, str]], seq_range: tuple[int, int] | None
+) -> int:
     """Fast == generate on the corpus and on greedy-built rows; generate == plain loop. Returns corpus n_exact."""
     from transformers import AutoModelForCausalLM
 
     exact_total = 0
     corpus = suite / "corpus.parquet"
     for model, rev in units:
-        kw = {"revision": rev, "device": "cpu", "dtype": "fp32", "progress": False, "suppress_eos": True, "seq_range": seq_range}
+        kw = {
+            "revision": rev,
+            "device": "cpu",
+            "dtype": "fp32",
+            "progress": False,
+            "suppress_eos": True,
+            "seq_range": seq_range,
+        }
         fast = inference_jobs.score(str(suite / model), str(corpus), out, mode="fast", **kw)
-        gen = inference_jobs.score(str(suite / model), str(corpus), out, mode="generate", name=f"{model}-gen", save_generations=True, **kw)
+        gen = inference_jobs.score(
+            str(suite / model),
+            str(corpus),
+            out,
+            mode="generate",
+            name=f"{model}-gen",
+            save_generations=True,
+            **kw,
+        )
         ft, gt = pq.read_table(fast.parquet), pq.read_table(gen.parquet)
         assert ft.column("prefix_match_len").equals(gt.column("prefix_match_len")), (model, rev)
         assert ft.column("exact_match").equals(gt.column("exact_match")), (model, rev)
         m = contract.read_manifest(fast.manifest)
-        assert m["family"] == "demo" and m["step"] == contract.parse_step(rev) and m.get("tokens_seen") is not None
+        assert (
+            m["family"] == "demo"
+            and m["step"] == contract.parse_step(rev)
+            and m.get("tokens_seen") is not None
+        )
         # generate mode == a plain step-by-step greedy loop, on a sample of rows
         net = AutoModelForCausalLM.from_pretrained(suite / model / rev, dtype=torch.float32).eval()
         rows = pq.read_table(corpus).sort_by("seq_idx")
@@ -58,7 +79,9 @@ def _check_suite(suite: Path, out: Path, units: list[tuple[str, str]], seq_range
         pos = np.searchsorted(np.array(rows.column("seq_idx").to_pylist()), seq)
         toks = np.array([r[:64] for r in rows.column("tokens").take(pos).to_pylist()])
         ref = helpers.plain_greedy(net, torch.as_tensor(toks[:, :32]), 32, [0]).numpy()
-        np.testing.assert_array_equal(np.array(gt.column("generated_tokens").to_pylist())[take], ref)
+        np.testing.assert_array_equal(
+            np.array(gt.column("generated_tokens").to_pylist())[take], ref
+        )
         # the corpus may hold few memorized rows for tiny models: add rows whose continuation is the
         # checkpoint's own greedy output (exact) or the corpus truth (mostly partial)
         mixed = toks.copy()
@@ -66,8 +89,19 @@ def _check_suite(suite: Path, out: Path, units: list[tuple[str, str]], seq_range
         table = helpers.write_token_table(out / f"mixed-{model}-{rev}.parquet", mixed, meta=False)
         kw["seq_range"] = None
         f2 = inference_jobs.score(str(suite / model), str(table), out / "mixed", mode="fast", **kw)
-        g2 = inference_jobs.score(str(suite / model), str(table), out / "mixed", mode="generate", name=f"{model}-gen", **kw)
-        assert pq.read_table(f2.parquet).column("prefix_match_len").equals(pq.read_table(g2.parquet).column("prefix_match_len"))
+        g2 = inference_jobs.score(
+            str(suite / model),
+            str(table),
+            out / "mixed",
+            mode="generate",
+            name=f"{model}-gen",
+            **kw,
+        )
+        assert (
+            pq.read_table(f2.parquet)
+            .column("prefix_match_len")
+            .equals(pq.read_table(g2.parquet).column("prefix_match_len"))
+        )
         assert f2.n_exact == g2.n_exact >= len(mixed) // 2
         exact_total += fast.n_exact
     return exact_total

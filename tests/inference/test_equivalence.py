@@ -18,9 +18,13 @@ from hypothesis import strategies as st
 from inference_jobs.scoring import score_batch
 
 
-def _check(model, seqs: np.ndarray, p: int, c: int, suppress: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _check(
+    model, seqs: np.ndarray, p: int, c: int, suppress: list[int]
+) -> tuple[np.ndarray, np.ndarray]:
     fast = score_batch(model, seqs, p, c, mode="fast", suppress_ids=suppress)
-    gen = score_batch(model, seqs, p, c, mode="generate", suppress_ids=suppress, save_generations=True)
+    gen = score_batch(
+        model, seqs, p, c, mode="generate", suppress_ids=suppress, save_generations=True
+    )
     ref = helpers.plain_greedy(model, torch.as_tensor(seqs[:, :p]), c, suppress).numpy()
     truth = seqs[:, p : p + c]
     ref_match = ref == truth
@@ -68,7 +72,9 @@ def test_fast_equals_generate_equals_plain_loop(tiny_models, rev, suppress_eos):
 )
 def test_equivalence_random_models(seed, p, c, hidden, suppress_eos):
     model = helpers.make_model(seed, hidden=hidden, layers=2, heads=4)
-    seqs = helpers.build_sequences(model, 24, seed=seed, prompt_len=p, cont_len=c, suppress_eos=suppress_eos)
+    seqs = helpers.build_sequences(
+        model, 24, seed=seed, prompt_len=p, cont_len=c, suppress_eos=suppress_eos
+    )
     plen, _ = _check(model, seqs, p, c, [0] if suppress_eos else [])
     assert (plen == c).sum() >= 8
 
@@ -79,7 +85,9 @@ def test_fast_mode_is_one_forward_pass_with_few_logits(tiny_models):
     seqs = helpers.build_sequences(model, 6, seed=2)
     calls, head_rows = [], []
     h1 = model.register_forward_hook(lambda m, a, o: calls.append(1))
-    h2 = model.get_output_embeddings().register_forward_hook(lambda m, a, o: head_rows.append(o.shape[1]))
+    h2 = model.get_output_embeddings().register_forward_hook(
+        lambda m, a, o: head_rows.append(o.shape[1])
+    )
     try:
         score_batch(model, seqs, 32, 32, mode="fast")
     finally:

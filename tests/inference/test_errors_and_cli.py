@@ -98,17 +98,45 @@ def test_cli_exit_codes(monkeypatch, tmp_path):
 
     seen = {}
 
-    def fake_score(model, data, out, **kw):  # stands in for the scorer to test arg parsing + exit codes
+    def fake_score(
+        model, data, out, **kw
+    ):  # stands in for the scorer to test arg parsing + exit codes
         seen.update(kw, model=model, data=data)
         p = Path(out) / "x.parquet"
         return inference_jobs.ShardResult(kw.pop("_status", "preempted"), p, p, 0, 0, 0.0)
 
     monkeypatch.setattr(inference_jobs, "score", fake_score, raising=False)
-    r = CliRunner().invoke(app, ["infer", "--model", "m", "--data", "d", "--out", str(tmp_path), "--seq-range", "5:9", "--shard", "2", "--num-shards", "4", "--batch-size", "16"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "infer",
+            "--model",
+            "m",
+            "--data",
+            "d",
+            "--out",
+            str(tmp_path),
+            "--seq-range",
+            "5:9",
+            "--shard",
+            "2",
+            "--num-shards",
+            "4",
+            "--batch-size",
+            "16",
+        ],
+    )
     assert r.exit_code == 75
-    assert seen["seq_range"] == (5, 9) and seen["shard"] == 2 and seen["num_shards"] == 4 and seen["batch_size"] == 16
+    assert (
+        seen["seq_range"] == (5, 9)
+        and seen["shard"] == 2
+        and seen["num_shards"] == 4
+        and seen["batch_size"] == 16
+    )
     assert seen["mode"] == "fast" and seen["dtype"] == "auto" and seen["device"] == "auto"
-    r = CliRunner().invoke(app, ["infer", "--model", "m", "--data", "d", "--out", str(tmp_path), "--seq-range", "oops"])
+    r = CliRunner().invoke(
+        app, ["infer", "--model", "m", "--data", "d", "--out", str(tmp_path), "--seq-range", "oops"]
+    )
     assert isinstance(r.exception, MemwhError) and "START:END" in str(r.exception)
 
 
@@ -135,8 +163,12 @@ def test_cli_killed_then_preempted_then_resumed(tiny_suite, tmp_path):
     import time
 
     # many 1-row batches so the run is still going when we signal it, even on a fast machine
-    data = helpers.write_token_table(tmp_path / "many.parquet", np.random.default_rng(3).integers(3, 256, (150, 64)))
-    ref = _score(tiny_suite, data, tmp_path / "ref", revision="step2", mode="generate", batch_size=1)
+    data = helpers.write_token_table(
+        tmp_path / "many.parquet", np.random.default_rng(3).integers(3, 256, (150, 64))
+    )
+    ref = _score(
+        tiny_suite, data, tmp_path / "ref", revision="step2", mode="generate", batch_size=1
+    )
     out = tmp_path / "root"
     cmd = [
         str(REPO / ".venv/bin/memwh"), "infer", "--model", str(tiny_suite), "--revision", "step2",
@@ -147,9 +179,15 @@ def test_cli_killed_then_preempted_then_resumed(tiny_suite, tmp_path):
     partial = pq_path.parent / ".part-00000-of-00001.partial"
 
     def start_and_wait(n_files: int) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.time() + 120
-        while len(list(partial.glob("batches-*.parquet"))) < n_files and proc.poll() is None and time.time() < deadline:
+        while (
+            len(list(partial.glob("batches-*.parquet"))) < n_files
+            and proc.poll() is None
+            and time.time() < deadline
+        ):
             time.sleep(0.01)
         assert proc.poll() is None, proc.communicate()
         return proc
@@ -176,6 +214,9 @@ def test_cli_killed_then_preempted_then_resumed(tiny_suite, tmp_path):
 def test_hub_path_is_real_code_and_fails_cleanly_offline(token_table, tmp_path, monkeypatch):
     """No hub here: the from_pretrained(id, revision=...) path must end in a one-line error."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(MemwhError, match=r"hub model EleutherAI/pythia-14m \(revision step143000\): cannot load model") as e:
+    with pytest.raises(
+        MemwhError,
+        match=r"hub model EleutherAI/pythia-14m \(revision step143000\): cannot load model",
+    ) as e:
         _score("EleutherAI/pythia-14m", token_table, tmp_path, revision="step143000")
     assert "\n" not in str(e.value)

@@ -24,7 +24,9 @@ def test_metrics_match_direct_computation(tiny_models):
     np.testing.assert_allclose(s.loss, -tok_lp.mean(1), rtol=1e-5)
     k = 2  # int(0.2 * 10)
     np.testing.assert_allclose(s.min_k_logprob, np.sort(tok_lp, 1)[:, :k].mean(1), rtol=1e-5)
-    np.testing.assert_array_equal(s.tf_token_accuracy, (lp.argmax(-1) == truth).mean(1).astype(np.float32))
+    np.testing.assert_array_equal(
+        s.tf_token_accuracy, (lp.argmax(-1) == truth).mean(1).astype(np.float32)
+    )
     zl = np.array([len(zlib.compress(tok.decode(r.tolist()).encode())) for r in truth])
     np.testing.assert_allclose(s.zlib_ratio, s.loss / zl, rtol=1e-6)
     assert score_batch(model, seqs, 10, 10, mode="fast").zlib_ratio is None

@@ -24,7 +24,15 @@ def _run(tiny_suite, data, out, **kw):
 
 def test_fast_and_generate_shards_follow_the_contract(tiny_suite, token_table, tmp_path):
     fast = _run(tiny_suite, token_table, tmp_path, mode="fast", suppress_eos=True)
-    gen = _run(tiny_suite, token_table, tmp_path, mode="generate", suppress_eos=True, name="tiny-gen", save_generations=True)
+    gen = _run(
+        tiny_suite,
+        token_table,
+        tmp_path,
+        mode="generate",
+        suppress_eos=True,
+        name="tiny-gen",
+        save_generations=True,
+    )
     assert fast.status == gen.status == "done"
     assert fast.parquet == contract.shard_paths(tmp_path, "tiny-50k", "step2", 0, 1)[0]
     ft, gt = pq.read_table(fast.parquet), pq.read_table(gen.parquet)
@@ -45,7 +53,15 @@ def test_fast_and_generate_shards_follow_the_contract(tiny_suite, token_table, t
     # demo-suite metadata copied from suite_manifest.json
     assert m["family"] == "tiny" and m["step"] == 2 and m["sequences_per_step"] == 8
     assert m["tokens_seen"] == 1024
-    for k in ("versions", "git_sha", "host", "data_fingerprint", "slurm_job_id", "started_at", "finished_at"):
+    for k in (
+        "versions",
+        "git_sha",
+        "host",
+        "data_fingerprint",
+        "slurm_job_id",
+        "started_at",
+        "finished_at",
+    ):
         assert k in m
     kv = json.loads(pq.ParquetFile(fast.parquet).schema_arrow.metadata[b"memwh"])
     assert kv["run_id"] == m["run_id"] and kv["data_fingerprint"] == m["data_fingerprint"]
@@ -60,22 +76,51 @@ def test_fast_and_generate_shards_follow_the_contract(tiny_suite, token_table, t
 def test_shards_partition_the_range_and_skip_or_force(tiny_suite, token_table, tmp_path, capsys):
     rows = []
     for i in range(3):
-        r = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=i, num_shards=3, batch_size=4)
+        r = _run(
+            tiny_suite,
+            token_table,
+            tmp_path,
+            seq_range=(105, 150),
+            shard=i,
+            num_shards=3,
+            batch_size=4,
+        )
         m = contract.read_manifest(r.manifest)
         assert (m["seq_start"], m["seq_end"]) == contract.shard_bounds(105, 150, i, 3)
         rows += pq.read_table(r.parquet).column("seq_idx").to_pylist()
     assert rows == list(range(105, 150))
-    again = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, progress=True)
+    again = _run(
+        tiny_suite,
+        token_table,
+        tmp_path,
+        seq_range=(105, 150),
+        shard=1,
+        num_shards=3,
+        progress=True,
+    )
     assert again.status == "skipped" and again.n_rows == 15
     assert "skipped" in capsys.readouterr().err
-    other = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, mode="generate", progress=True)
+    other = _run(
+        tiny_suite,
+        token_table,
+        tmp_path,
+        seq_range=(105, 150),
+        shard=1,
+        num_shards=3,
+        mode="generate",
+        progress=True,
+    )
     assert other.status == "skipped" and "mode='fast' there" in capsys.readouterr().err
     old = contract.read_manifest(again.manifest)["run_id"]
-    forced = _run(tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, force=True)
+    forced = _run(
+        tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, force=True
+    )
     assert forced.status == "done" and contract.read_manifest(forced.manifest)["run_id"] != old
 
 
-def test_preempt_then_resume_gives_the_uninterrupted_file(tiny_suite, token_table, tmp_path, monkeypatch):
+def test_preempt_then_resume_gives_the_uninterrupted_file(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
     ref = _run(tiny_suite, token_table, tmp_path / "ref", mode="generate", batch_size=7)
     monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
     calls = {"n": 0}
@@ -108,7 +153,11 @@ def test_preempt_then_resume_gives_the_uninterrupted_file(tiny_suite, token_tabl
 def test_changed_settings_discard_partial_results(tiny_suite, token_table, tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
     real = scoring.score_batch
-    monkeypatch.setattr(runner, "score_batch", lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), real(*a, **k))[1])
+    monkeypatch.setattr(
+        runner,
+        "score_batch",
+        lambda *a, **k: (os.kill(os.getpid(), signal.SIGTERM), real(*a, **k))[1],
+    )
     r1 = _run(tiny_suite, token_table, tmp_path, batch_size=8)
     assert r1.status == "preempted"
     monkeypatch.setattr(runner, "score_batch", real)
@@ -136,7 +185,12 @@ def test_other_sources_end_to_end(tiny_suite, token_table, tmp_path, kind):
     else:
         tok = helpers.make_tokenizer()
         data = tmp_path / "d.jsonl"
-        data.write_text("".join(json.dumps({"text": " ".join(tok.convert_ids_to_tokens(row.tolist()))}) + "\n" for row in seqs))
+        data.write_text(
+            "".join(
+                json.dumps({"text": " ".join(tok.convert_ids_to_tokens(row.tolist()))}) + "\n"
+                for row in seqs
+            )
+        )
     r = _run(tiny_suite, data, tmp_path, name=f"t-{kind}")
     ref = _run(tiny_suite, token_table, tmp_path / "ref", seq_range=(100, 112))
     got, want = pq.read_table(r.parquet), pq.read_table(ref.parquet)

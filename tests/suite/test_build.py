@@ -43,7 +43,10 @@ def test_checkpoints_reload_and_counts_match(tiny_suite):
         model = AutoModelForCausalLM.from_pretrained(path)
         assert type(model).__name__ == "GPTNeoXForCausalLM"
         total = sum(p.numel() for p in model.parameters())
-        emb = model.get_input_embeddings().weight.numel() + model.get_output_embeddings().weight.numel()
+        emb = (
+            model.get_input_embeddings().weight.numel()
+            + model.get_output_embeddings().weight.numel()
+        )
         assert r["n_params"] == total
         assert r["non_embedding_params"] == total - emb
     tok = AutoTokenizer.from_pretrained(path)
@@ -113,7 +116,6 @@ def test_cli_show_prints_manifest(tiny_suite, tiny_overrides, monkeypatch):
     assert res.exit_code == 0, res.output
     name = read_manifest(tiny_suite)["models"][0]
     assert name in res.output and "step" in res.output
-
 
 
 def test_default_out_uses_memwh_home(tmp_path, monkeypatch):

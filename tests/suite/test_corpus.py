@@ -55,7 +55,11 @@ def test_canaries_are_shuffled_through_training_order():
 
 def test_background_language_is_learnable():
     """Bigram statistics should explain the text far better than a uniform model."""
-    tok = np.array(build_corpus(SuiteSettings(seed=0, n_background=2000, canaries_per_rung=0)).column("tokens").to_pylist())
+    tok = np.array(
+        build_corpus(SuiteSettings(seed=0, n_background=2000, canaries_per_rung=0))
+        .column("tokens")
+        .to_pylist()
+    )
     pairs = Counter(zip(tok[:, :-1].ravel().tolist(), tok[:, 1:].ravel().tolist(), strict=True))
     firsts = Counter(tok[:, :-1].ravel().tolist())
     nll = -np.mean([np.log(c / firsts[a]) for (a, _), c in pairs.items() for _ in range(c)])
@@ -64,7 +68,9 @@ def test_background_language_is_learnable():
 
 def test_corpus_loads_with_hf_datasets(tiny_suite):
     datasets = pytest.importorskip("datasets")
-    ds = datasets.load_dataset("parquet", data_files=str(tiny_suite / "corpus.parquet"), split="train")
+    ds = datasets.load_dataset(
+        "parquet", data_files=str(tiny_suite / "corpus.parquet"), split="train"
+    )
     assert set(ds.column_names) >= {"seq_idx", "tokens", "duplicates", "is_canary"}
     assert len(ds[0]["tokens"]) == 64
     assert ds.num_rows == pq.read_metadata(tiny_suite / "corpus.parquet").num_rows

@@ -16,7 +16,9 @@ def mem(default_suite) -> pl.DataFrame:
 @pytest.mark.slow
 def test_every_final_model_memorizes_canaries(mem):
     final = mem.filter(pl.col("step") == pl.col("step").max())
-    per_model = final.filter(pl.col("duplicates") > 0).group_by("model").agg(pl.col("n_memorized").sum())
+    per_model = (
+        final.filter(pl.col("duplicates") > 0).group_by("model").agg(pl.col("n_memorized").sum())
+    )
     assert per_model.height >= 4
     assert per_model["n_memorized"].min() >= 1
 
@@ -26,14 +28,24 @@ def test_memorization_rises_with_size_duplication_and_training(mem):
     can = mem.filter(pl.col("duplicates") > 0)
     last = can["step"].max()
     by_model = (
-        can.filter(pl.col("step") == last).group_by("n_params").agg(pl.col("n_memorized").sum()).sort("n_params")
+        can.filter(pl.col("step") == last)
+        .group_by("n_params")
+        .agg(pl.col("n_memorized").sum())
+        .sort("n_params")
     )
     counts = by_model["n_memorized"].to_list()
     assert counts == sorted(counts) and counts[-1] > counts[0]  # larger models memorize more
-    by_dup = can.filter(pl.col("step") == last).group_by("duplicates").agg(pl.col("n_memorized").sum()).sort("duplicates")
+    by_dup = (
+        can.filter(pl.col("step") == last)
+        .group_by("duplicates")
+        .agg(pl.col("n_memorized").sum())
+        .sort("duplicates")
+    )
     d = by_dup["n_memorized"].to_list()
     assert d[-1] > d[0] and d[-1] == max(d)  # more copies -> more memorized
-    by_step = can.group_by("step").agg(pl.col("n_memorized").sum()).sort("step")["n_memorized"].to_list()
+    by_step = (
+        can.group_by("step").agg(pl.col("n_memorized").sum()).sort("step")["n_memorized"].to_list()
+    )
     assert by_step[-1] > by_step[0]  # later checkpoints memorize more
     # background rows (unique, 1 copy) are essentially never reproduced verbatim
     bg = mem.filter((pl.col("duplicates") == 0) & (pl.col("step") == last))
