@@ -251,7 +251,7 @@ def build(
     ran_all_unit_tests = unit_tests and not select
     if result.success and ran_all_unit_tests:
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stamp.with_suffix(".tmp")
+        tmp = stamp.with_suffix(f".{os.getpid()}.tmp")  # concurrent builds: own temp file
         tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
         tmp.replace(stamp)
     if not result.success:
