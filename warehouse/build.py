@@ -21,8 +21,11 @@ WAREHOUSE_DIR = Path(__file__).resolve().parent
 NOTHING_INGESTED = "no scores ingested yet: run `memwh ingest ROOT` first"
 # Where a build records the project fingerprint its unit tests last passed with.
 UNIT_TESTS_STAMP = "memwh_unit_tests_passed.json"
-# What unit-test outcomes can depend on: the project's code, its fixtures and dbt's version.
-_PROJECT_CODE = ("dbt_project.yml", "models", "macros", "seeds", "tests")
+# What unit-test outcomes can depend on besides versions and the raw layer's column types:
+# the project's code and fixtures. Stamps of the last few passing fingerprints are kept, so
+# switching between warehouses (or vars) back and forth does not rerun them every time.
+_PROJECT_CODE = ("dbt_project.yml", "profiles.yml", "models", "macros", "seeds", "tests")
+_STAMPS_KEPT = 32
 
 
 @dataclass
@@ -70,8 +73,11 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def check_raw_layer(db: Path) -> None:
-    """Fail early and readably when there is nothing to build from (or the file is locked)."""
+def check_raw_layer(db: Path) -> str:
+    """Fail early and readably when there is nothing to build from (or the file is locked).
+
+    Returns the raw layer's column signature (dbt types unit-test fixtures from the real
+    upstream relations, so their outcome can depend on it)."""
     if not db.exists():
         raise MemwhError(f"{db}: {NOTHING_INGESTED}")
     con = connect(db, read_only=True)
@@ -87,14 +93,19 @@ def check_raw_layer(db: Path) -> None:
         n_runs = con.sql("select count(*) from raw.runs").fetchall()[0][0]
         if n_runs == 0:
             raise MemwhError(f"{db}: {NOTHING_INGESTED}")
+        columns = con.sql(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'raw' order by all"
+        ).fetchall()
+        return ";".join(":".join(map(str, c)) for c in columns)
     finally:
         con.close()
 
 
-def project_fingerprint(vars: dict | None = None) -> str:
+def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
     """Hash of everything a dbt unit test's outcome depends on: the project's SQL/YAML/seeds,
-    the vars passed on the command line and the dbt-core/dbt-duckdb versions (never the data:
-    unit tests read only their fixtures)."""
+    the vars passed on the command line, dbt-core/dbt-duckdb/duckdb versions and the raw
+    layer's column types (never the rows: unit tests read only their fixtures)."""
     import hashlib
     import json
     from importlib.metadata import version
@@ -108,7 +119,15 @@ def project_fingerprint(vars: dict | None = None) -> str:
                 h.update(str(f.relative_to(WAREHOUSE_DIR)).encode() + b"\0" + f.read_bytes())
     h.update(
         json.dumps(
-            [vars or {}, version("dbt-core"), version("dbt-duckdb")], sort_keys=True, default=str
+            [
+                vars or {},
+                version("dbt-core"),
+                version("dbt-duckdb"),
+                version("duckdb"),
+                raw_columns,
+            ],
+            sort_keys=True,
+            default=str,
         ).encode()
     )
     return h.hexdigest()
@@ -118,13 +137,27 @@ def _unit_tests_stamp(target_path: str | os.PathLike | None) -> Path:
     return Path(target_path or WAREHOUSE_DIR / "target") / UNIT_TESTS_STAMP
 
 
-def _unit_tests_passed(stamp: Path, fingerprint: str) -> bool:
+def _passed_fingerprints(stamp: Path) -> list[str]:
     import json
 
     try:
-        return json.loads(stamp.read_text()).get("fingerprint") == fingerprint
+        passed = json.loads(stamp.read_text()).get("passed", [])
     except (OSError, ValueError, AttributeError):
-        return False
+        return []
+    return [p for p in passed if isinstance(p, str)]
+
+
+def _record_passed(stamp: Path, fingerprint: str) -> None:
+    import json
+    import tempfile
+
+    passed = [p for p in _passed_fingerprints(stamp) if p != fingerprint]
+    passed = [fingerprint, *passed][:_STAMPS_KEPT]
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=stamp.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"passed": passed}, f)
+    os.replace(tmp, stamp)
 
 
 def dbt_args(
@@ -204,16 +237,16 @@ def build(
     import json
 
     path = resolve_db(db).resolve()
-    check_raw_layer(path)
+    raw_columns = check_raw_layer(path)
     # dbt's JSON artifacts (manifest/run_results, ~0.3 s) are not written: the result object
     # below carries the same, and `memwh docs` / plain `dbt` write them when wanted.
     extra: list[str] = ["--no-write-json"]
     if vars:
         extra += ["--vars", json.dumps(vars)]
-    fingerprint = project_fingerprint(vars)
+    fingerprint = project_fingerprint(vars, raw_columns)
     stamp = _unit_tests_stamp(target_path)
     if unit_tests is None:
-        unit_tests = not _unit_tests_passed(stamp, fingerprint)
+        unit_tests = fingerprint not in _passed_fingerprints(stamp)
     if not unit_tests:
         extra += ["--exclude-resource-type", "unit_test"]
     t0 = time.perf_counter()
@@ -249,11 +282,13 @@ def build(
         unit_tests_skipped=not unit_tests,
     )
     ran_all_unit_tests = unit_tests and not select
-    if result.success and ran_all_unit_tests:
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stamp.with_suffix(f".{os.getpid()}.tmp")  # concurrent builds: own temp file
-        tmp.write_text(json.dumps({"fingerprint": fingerprint}) + "\n")
-        tmp.replace(stamp)
+    # the code must not have changed while dbt ran (it parsed whatever was there then)
+    if (
+        result.success
+        and ran_all_unit_tests
+        and project_fingerprint(vars, raw_columns) == fingerprint
+    ):
+        _record_passed(stamp, fingerprint)
     if not result.success:
         for n in result.failures:
             if is_lock_error(Exception(n.message)):

@@ -68,3 +68,37 @@ def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db
         ]
     finally:
         con.close()
+
+
+def test_relation_type_switch_is_rebuilt(tmp_path: Path, toy_db: Path):
+    """A view left where the project now builds a table (and vice versa) is replaced."""
+    from warehouse.build import build
+
+    db = tmp_path / "switched.duckdb"
+    shutil.copy(toy_db, db)
+    con = duckdb.connect(str(db))
+    con.execute("drop view main.stg_memwh__sequences")
+    con.execute("create table main.stg_memwh__sequences as select 1 as stale")
+    con.execute("drop table main.units")
+    con.execute("create view main.units as select 1 as stale")
+    con.close()
+    build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
+    con = duckdb.connect(str(db), read_only=True)
+    kinds = dict(
+        con.sql(
+            "select table_name, table_type from information_schema.tables "
+            "where table_schema = 'main' and table_name in ('stg_memwh__sequences', 'units')"
+        ).fetchall()
+    )
+    assert kinds == {"stg_memwh__sequences": "VIEW", "units": "BASE TABLE"}
+    assert "stale" not in [c[0] for c in con.sql("describe main.units").fetchall()]
+    con.close()
+
+
+def test_unit_test_fingerprint_covers_code_vars_and_raw_types():
+    from warehouse.build import project_fingerprint
+
+    base = project_fingerprint({}, "runs:model:VARCHAR")
+    assert base == project_fingerprint(None, "runs:model:VARCHAR")
+    assert base != project_fingerprint({"memorized_min_tokens": 64}, "runs:model:VARCHAR")
+    assert base != project_fingerprint({}, "runs:model:BLOB")

@@ -38,9 +38,13 @@ having count(*) > 1 or {% for c in columns %}{{ c }} is null{% if not loop.last 
   {%- do checks.append((c, 'range [' ~ lo ~ ', ' ~ hi ~ ']', conds | join(' or ') or 'false')) -%}
 {%- endfor -%}
 {%- for c, values in accepted_values.items() -%}
-  {%- set quoted = [] -%}
-  {%- for v in values %}{% do quoted.append("'" ~ (v | string | replace("'", "''")) ~ "'") %}{% endfor -%}
-  {%- do checks.append((c, 'accepted_values', c ~ '::varchar not in (' ~ quoted | join(', ') ~ ')')) -%}
+  {%- set literals = [] -%}
+  {%- for v in values -%}
+    {%- if v is string %}{% do literals.append("'" ~ (v | replace("'", "''")) ~ "'") %}
+    {%- elif v is sameas true or v is sameas false %}{% do literals.append(v | string | lower) %}
+    {%- else %}{% do literals.append(v | string) %}{% endif -%}
+  {%- endfor -%}
+  {%- do checks.append((c, 'accepted_values', c ~ ' not in (' ~ literals | join(', ') ~ ')')) -%}
 {%- endfor -%}
 {%- if not checks -%}
   {{ exceptions.raise_compiler_error("column_checks on " ~ model ~ ": give not_null, ranges or accepted_values") }}

@@ -19,11 +19,11 @@
   -- `BEGIN` happens here:
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-  {% if existing_relation is not none and not existing_relation.is_table %}
-    {{ drop_relation_if_exists(existing_relation) }}
-  {% endif %}
-
   {% call statement('main') -%}
+    {#- A view of the same name is dropped in the same statement, inside the transaction. -#}
+    {% if existing_relation is not none and not existing_relation.is_table -%}
+    drop {{ existing_relation.type }} if exists {{ existing_relation }} cascade;
+    {%- endif %}
     {%- set sql_header = config.get('sql_header', none) -%}
     {{ sql_header if sql_header is not none }}
     create or replace table {{ target_relation }} as (

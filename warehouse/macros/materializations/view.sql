@@ -4,6 +4,10 @@
     by itself, and a no-op build no longer pays ~30 ms of DDL per staging/intermediate view. -#}
 {%- materialization view, adapter='duckdb' -%}
 
+  {%- if config.get('contract').enforced -%}
+    {{ exceptions.raise_compiler_error(model.name ~ ": contracted views need dbt-duckdb's view
+       materialization; remove warehouse/macros/materializations/view.sql") }}
+  {%- endif -%}
   {%- set existing_relation = load_cached_relation(this) -%}
   {%- set target_relation = this.incorporate(type='view') -%}
   {% set grant_config = config.get('grants') %}
@@ -12,12 +16,12 @@
   -- `BEGIN` happens here:
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-  {#- A table of the same name (say, the model was a table before) cannot be replaced by a view. -#}
-  {% if existing_relation is not none and not existing_relation.is_view %}
-    {{ drop_relation_if_exists(existing_relation) }}
-  {% endif %}
-
   {% call statement('main') -%}
+    {#- A table of the same name (the model was a table before) cannot be replaced by a view:
+        drop it in the same statement, so it is inside the transaction too. -#}
+    {% if existing_relation is not none and not existing_relation.is_view -%}
+    drop {{ existing_relation.type }} if exists {{ existing_relation }} cascade;
+    {%- endif %}
     {{ duckdb__create_or_replace_view_as(target_relation, sql) }}
   {%- endcall %}
 
