@@ -145,7 +145,7 @@ def render_script(
         "trap on_term TERM",
         "",
         'echo "memwh: $(date -u +%FT%TZ) job ${SLURM_JOB_ID} (array ${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID},'
-        ' restart ${SLURM_RESTART_COUNT:-0}) on $(hostname): task ${TASK_ID} of ${WORKLIST}"',
+        ' restart ${SLURM_RESTART_COUNT:-0}) on $(hostname), shell pid $$: task ${TASK_ID} of ${WORKLIST}"',
         '"${MEMWH[@]}" sweep run-task "$WORKLIST" "$TASK_ID" &',
         "child=$!",
         "rc=0",

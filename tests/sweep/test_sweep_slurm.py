@@ -11,6 +11,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -133,24 +136,18 @@ def test_cancelled_task_is_reported_and_resubmitted_alone(
     _wait_running(sweep_dir, [preempted, cancelled])
     assert {f"{job}_0", f"{job}_1"} <= set(squeue_ids([job]))
 
-    time.sleep(2)  # let slurmctld finish launching both tasks (signals are refused before)
-    # What --signal=B:USR1@secs does before a time limit: USR1 to the batch shell only.
-    # slurmctld 22.05 delivers this signal but answers "Job can not be altered now" when the job
-    # has --signal set, and scancel then keeps retrying: judge by the effect, then stop it.
-    marker0 = json.loads((sweep_dir / "tasks" / f"{preempted.replace('/', '__')}.json").read_text())
-    usr1 = subprocess.Popen(
-        ["scancel", "--signal=USR1", "--batch", str(marker0["slurm_job_id"])],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    subprocess.run(["scancel", f"{job}_1"], check=True, timeout=60)
+    # What --signal=B:USR1@secs does before a time limit: USR1 to the batch shell only. Sent
+    # straight to the shell (its pid is in the task log): `scancel --signal=USR1 --batch` goes
+    # through slurmctld, which under load delivered it seconds late, after this small unit was
+    # already done, and 22.05 answers "Job can not be altered now" for jobs with --signal set.
     log0 = sweep_dir / "logs" / "submit-0001" / f"{job}_0.log"
+    shell_pid = int(re.search(r"shell pid (\d+):", log0.read_text()).group(1))
+    os.kill(shell_pid, signal.SIGUSR1)
+    subprocess.run(["scancel", f"{job}_1"], check=True, timeout=60)
     t0 = time.monotonic()
     while "requeueing job" not in (log0.read_text() if log0.is_file() else ""):
         assert time.monotonic() - t0 < 90, f"task 0 did not requeue itself: {log0.read_text()}"
         time.sleep(0.5)
-    usr1.terminate()
-    usr1.wait()
     # SLURM holds a requeued job back (BeginTime, ~2 min); release it now to keep the test short.
     t0 = time.monotonic()
     while subprocess.run(
