@@ -19,7 +19,7 @@ from memwh.errors import MemwhError
 
 WAREHOUSE_DIR = Path(__file__).resolve().parent
 NOTHING_INGESTED = "no scores ingested yet: run `memwh ingest ROOT` first"
-# Where a build records the project fingerprint its unit tests last passed with.
+# Where builds record the project fingerprints their unit tests passed with.
 UNIT_TESTS_STAMP = "memwh_unit_tests_passed.json"
 # What unit-test outcomes can depend on besides versions and the raw layer's column types:
 # the project's code and fixtures. Stamps of the last few passing fingerprints are kept, so
@@ -229,9 +229,9 @@ def build(
 ) -> BuildResult:
     """`dbt build` (seeds, models, data tests, unit tests) into the warehouse file `db`.
 
-    unit_tests: None runs dbt's unit tests only when the project's code, vars or dbt version
-    changed since they last passed (their outcome cannot depend on anything else, and they are
-    ~0.4 s of every rebuild); True always, False never. Data tests always run.
+    unit_tests: None runs dbt's unit tests only when project_fingerprint() (code, vars,
+    versions, raw column types: all their outcome depends on) has not passed before, since they
+    are ~0.4 s of every rebuild; True always, False never. Data tests always run.
     Raises MemwhError when nothing was ingested, the file is locked, or a node fails.
     """
     import json
