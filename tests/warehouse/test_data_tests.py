@@ -9,17 +9,29 @@ from pathlib import Path
 import duckdb
 
 
+def _altered_copy(toy_db: Path, db: Path, *statements: str) -> Path:
+    """A copy of the built toy warehouse with `statements` applied to it."""
+    shutil.copy(toy_db, db)
+    con = duckdb.connect(str(db))
+    try:
+        for sql in statements:
+            con.execute(sql)
+    finally:
+        con.close()
+    return db
+
+
 def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db: Path):
     from warehouse.build import dbt_args, run_dbt
 
-    db = tmp_path / "broken.duckdb"
-    shutil.copy(toy_db, db)
-    con = duckdb.connect(str(db))
-    con.execute("update main.memorization_rates set memorization_rate = 1.5 where rowid = 0")
-    con.execute("update main.memorization_rates set n_memorized = null where rowid = 1")
-    con.execute("insert into main.units select * from main.units limit 1")  # duplicate key
-    con.execute("update main.score_distribution set metric = 'bogus' where rowid = 0")
-    con.close()
+    db = _altered_copy(
+        toy_db,
+        tmp_path / "broken.duckdb",
+        "update main.memorization_rates set memorization_rate = 1.5 where rowid = 0",
+        "update main.memorization_rates set n_memorized = null where rowid = 1",
+        "insert into main.units select * from main.units limit 1",  # duplicate key
+        "update main.score_distribution set metric = 'bogus' where rowid = 0",
+    )
 
     marts = ["memorization_rates", "units", "score_distribution", "cross_scale_agreement"]
     res = run_dbt(
@@ -74,14 +86,14 @@ def test_relation_type_switch_is_rebuilt(tmp_path: Path, toy_db: Path):
     """A view left where the project now builds a table (and vice versa) is replaced."""
     from warehouse.build import build
 
-    db = tmp_path / "switched.duckdb"
-    shutil.copy(toy_db, db)
-    con = duckdb.connect(str(db))
-    con.execute("drop view main.stg_memwh__sequences")
-    con.execute("create table main.stg_memwh__sequences as select 1 as stale")
-    con.execute("drop table main.units")
-    con.execute("create view main.units as select 1 as stale")
-    con.close()
+    db = _altered_copy(
+        toy_db,
+        tmp_path / "switched.duckdb",
+        "drop view main.stg_memwh__sequences",
+        "create table main.stg_memwh__sequences as select 1 as stale",
+        "drop table main.units",
+        "create view main.units as select 1 as stale",
+    )
     build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
     con = duckdb.connect(str(db), read_only=True)
     kinds = dict(
