@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from inference_jobs.scoring import greedy_generate, prefix_len, score_batch
-from memwh.config import data_dir
+from memwh.core.config import data_dir
+from memwh.inference_jobs.scoring import greedy_generate, prefix_len, score_batch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -83,13 +83,13 @@ def load_subject(
     suite = suite or data_dir() / "demo-suite"
     man = suite / "suite_manifest.json"
     if man.is_file():
-        from inference_jobs.models import suite_checkpoints
+        from memwh.inference_jobs.models import suite_checkpoints
 
         entries = suite_checkpoints(suite)
         top = max(entries, key=lambda e: (e["n_params"], e.get("step", 0)))
         path = suite / top["path"] if not Path(top["path"]).is_absolute() else Path(top["path"])
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
-        from inference_jobs.data import open_source
+        from memwh.inference_jobs.data import open_source
 
         src = open_source(str(suite / "corpus.parquet"))
         lo, hi = src.index_range()

@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_ingest [--rows 50000000] [--files 500] [--pandas-files 50]
 
-1. Generates ``--rows`` synthetic score rows in ``--files`` shards with memwh.contract's
+1. Generates ``--rows`` synthetic score rows in ``--files`` shards with memwh.core.contract's
    writers (Parquet + manifest, as `memwh infer` writes them) and the same rows of the
    first ``--pandas-files`` shards as per-rank CSVs (header + the 8 score columns), cached
    under benchmarks/work/ingest/ (gitignored; reused when the parameters match).
@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from memwh import contract
+from memwh.core import contract
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / "work" / "ingest"
@@ -144,7 +144,7 @@ def _cpu() -> float:
 
 
 def worker_memwh(root: Path, db: Path) -> dict:
-    from ingest import ingest_root
+    from memwh.ingest import ingest_root
 
     for p in (db, db.with_name(db.name + ".wal")):
         p.unlink(missing_ok=True)
@@ -191,7 +191,7 @@ def worker_bare(root: Path, db: Path) -> dict:
     """The floor: one unvalidated CREATE TABLE AS over all Parquet files, same settings."""
     import duckdb
 
-    from ingest.store import duckdb_settings
+    from memwh.ingest.store import duckdb_settings
 
     db.unlink(missing_ok=True)
     files = sorted(str(p) for p in root.rglob("*.parquet"))
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(res))
         return
 
-    from ingest.store import duckdb_settings
+    from memwh.ingest.store import duckdb_settings
 
     root, csv_dir = generate(a.rows, a.files, min(a.pandas_files, a.files))
     load_before = _load()
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     md = f"""# Ingest benchmark
 
 `python -m benchmarks.bench_ingest` — {a.rows:,} synthetic score rows ({len(contract.SCORE_SCHEMA)}
-columns, fast-mode shape) in {a.files} Parquet shards with manifests, written by memwh.contract.
+columns, fast-mode shape) in {a.files} Parquet shards with manifests, written by memwh.core.contract.
 {result["date"]}, {os.cpu_count()} CPUs, {result["machine"]["ram_gb"]} GB RAM, DuckDB
 {result["machine"]["duckdb"]}, pandas {result["machine"]["pandas"]}. Load average before/after:
 {load_before} / {load_after} — the machine is shared with other jobs, so wall-clock rates

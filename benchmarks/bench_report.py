@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from reports import MAX_REPORT_BYTES, render_report
+from memwh.reports import MAX_REPORT_BYTES, render_report
 
 ROOT = Path(__file__).resolve().parent
 DB = ROOT / "work" / "warehouse_bench.duckdb"

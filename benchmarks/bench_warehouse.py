@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.schema import ensure_raw_schema
+from memwh.ingest.schema import ensure_raw_schema
 
 ROOT = Path(__file__).resolve().parent
 WORK = ROOT / "work"
@@ -120,7 +120,7 @@ def _raw_ok(db: Path, n_seq: int) -> bool:
 
 
 def _timed_build(db: Path, **kw) -> float:
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     t0 = time.perf_counter()
     build(db, quiet=True, **kw)

@@ -12,13 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from demo_suite.corpus import CORPUS_FILE, build_corpus, read_tokens, write_corpus
-from demo_suite.manifest import MANIFEST_JSON, checkpoint_row, is_complete, write_manifest
-from demo_suite.models import model_name, param_counts
-from demo_suite.settings import SUITE_FORMAT, SuiteSettings
-from memwh import config
-from memwh.contract import sha256_file
-from memwh.errors import MemwhError
+from memwh.core import config
+from memwh.core.contract import sha256_file
+from memwh.core.errors import MemwhError
+from memwh.demo_suite.corpus import CORPUS_FILE, build_corpus, read_tokens, write_corpus
+from memwh.demo_suite.manifest import MANIFEST_JSON, checkpoint_row, is_complete, write_manifest
+from memwh.demo_suite.models import model_name, param_counts
+from memwh.demo_suite.settings import SUITE_FORMAT, SuiteSettings
 
 
 def default_suite_dir() -> Path:
@@ -77,7 +77,7 @@ def build_suite(
     _check_replaceable(out)
     import torch
 
-    from demo_suite.train import train_model
+    from memwh.demo_suite.train import train_model
 
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)

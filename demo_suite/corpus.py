@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from demo_suite.settings import FIRST_WORD_ID, SuiteSettings
+from memwh.demo_suite.settings import FIRST_WORD_ID, SuiteSettings
 
 CORPUS_FILE = "corpus.parquet"
 
@@ -172,7 +172,7 @@ def unique_sequences(suite_dir: str | Path) -> Path:
     """
     import polars as pl
 
-    from memwh.contract import atomic_write_bytes
+    from memwh.core.contract import atomic_write_bytes
 
     suite_dir = Path(suite_dir)
     out = suite_dir / UNIQUE_FILE

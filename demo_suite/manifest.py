@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from memwh.contract import atomic_write_bytes
-from memwh.errors import MemwhError
+from memwh.core.contract import atomic_write_bytes
+from memwh.core.errors import MemwhError
 
 MANIFEST_JSON = "suite_manifest.json"
 MANIFEST_CSV = "suite_manifest.csv"

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from demo_suite.corpus import CORPUS_FILE, read_tokens
-from demo_suite.manifest import read_manifest
-from demo_suite.settings import EOS_ID
+from memwh.demo_suite.corpus import CORPUS_FILE, read_tokens
+from memwh.demo_suite.manifest import read_manifest
+from memwh.demo_suite.settings import EOS_ID
 
 
 def exact_matches(
@@ -85,10 +85,10 @@ def pivot_table(table: pl.DataFrame) -> pl.DataFrame:
     ).sort("n_params", "step")
 
 
-if __name__ == "__main__":  # python -m demo_suite.measure [SUITE_DIR]
+if __name__ == "__main__":  # python -m memwh.demo_suite.measure [SUITE_DIR]
     import sys
 
-    from demo_suite.build import default_suite_dir
+    from memwh.demo_suite.build import default_suite_dir
 
     pl.Config.set_tbl_rows(100)
     pl.Config.set_tbl_cols(30)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from demo_suite.settings import EOS_ID, FIRST_WORD_ID, PAD_ID, UNK_ID, ModelSize, SuiteSettings
+from memwh.demo_suite.settings import (
+    EOS_ID,
+    FIRST_WORD_ID,
+    PAD_ID,
+    UNK_ID,
+    ModelSize,
+    SuiteSettings,
+)
 
 if TYPE_CHECKING:
     from transformers import GPTNeoXConfig, PreTrainedTokenizerBase

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 # Bump when the corpus generator or training code changes what a given setting produces.
 SUITE_FORMAT = 1

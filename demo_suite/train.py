@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from demo_suite.models import make_tokenizer, model_name, neox_config, param_counts
-from demo_suite.settings import ModelSize, SuiteSettings
+from memwh.demo_suite.models import make_tokenizer, model_name, neox_config, param_counts
+from memwh.demo_suite.settings import ModelSize, SuiteSettings
 
 
 @dataclass

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 _FULL_HASH_LIMIT = 64 << 20
 _SAMPLE = 4 << 20

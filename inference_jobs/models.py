@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 from .data import one_line
 

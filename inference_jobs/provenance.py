@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# The checkout memwh runs from (editable installs); an installed wheel has no .git beside it.
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +30,8 @@ def versions() -> dict[str, str | None]:
 
 def git_sha(repo: Path = _REPO) -> str | None:
     """HEAD of the memwh checkout (+"-dirty" with uncommitted tracked changes); None outside git."""
+    if not (repo / ".git").exists():
+        return None
     try:
         sha = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],

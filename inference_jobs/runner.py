@@ -32,8 +32,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.console import Console
 
-from memwh import contract
-from memwh.errors import MemwhError
+from memwh.core import contract
+from memwh.core.errors import MemwhError
 
 from . import data as data_mod
 from . import models, provenance

@@ -8,14 +8,14 @@ Public API:
 * ``import_pythia_csv``, ``import_memorized_index``, ``import_pythia_analysis`` -> ``ImportResult``
 """
 
-from ingest.importers import (
+from memwh.ingest.importers import (
     ImportResult,
     import_memorized_index,
     import_pythia_analysis,
     import_pythia_csv,
 )
-from ingest.loader import IngestError, IngestReport, ingest_root
-from ingest.validate import FileProblem
+from memwh.ingest.loader import IngestError, IngestReport, ingest_root
+from memwh.ingest.validate import FileProblem
 
 __all__ = [
     "FileProblem",

@@ -60,7 +60,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingest.store import (
+from memwh.core import contract
+from memwh.core.config import resolve_db
+from memwh.core.errors import MemwhError
+from memwh.ingest.store import (
     delete_runs,
     file_stat,
     insert_runs,
@@ -70,10 +73,7 @@ from ingest.store import (
     run_record,
     transaction,
 )
-from ingest.validate import sql_list
-from memwh import contract
-from memwh.config import resolve_db
-from memwh.errors import MemwhError
+from memwh.ingest.validate import sql_list
 
 STAGING = "_memwh_import"  # temp table: revision, seq_idx, prefix_match_len, exact_match, memorization_score
 

@@ -48,7 +48,10 @@ import pyarrow.parquet as pq
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ingest.store import (
+from memwh.core import contract
+from memwh.core.config import resolve_db
+from memwh.core.errors import MemwhError
+from memwh.ingest.store import (
     delete_runs,
     file_stat,
     insert_runs,
@@ -59,7 +62,7 @@ from ingest.store import (
     scalar,
     transaction,
 )
-from ingest.validate import (
+from memwh.ingest.validate import (
     RERUN,
     FileProblem,
     Invalid,
@@ -72,9 +75,6 @@ from ingest.validate import (
     schema_groups,
     sql_list,
 )
-from memwh import contract
-from memwh.config import resolve_db
-from memwh.errors import MemwhError
 
 
 @dataclass

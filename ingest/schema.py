@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import duckdb
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 RAW_SCHEMA = "raw"
 

@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from ingest.schema import ensure_raw_schema
-from memwh.db import connect
+from memwh.core.db import connect
+from memwh.ingest.schema import ensure_raw_schema
 
 # raw.runs columns filled from a manifest (or an importer's equivalent dict), with the
 # kind each must have. Anything else in the manifest is kept only in the `manifest` JSON.
@@ -210,7 +210,7 @@ def run_record(
     """A raw.runs row from a manifest; ValueError names the field whose type is wrong."""
     row = {k: _coerce(k, kind, manifest.get(k)) for k, kind in RUN_FIELDS.items()}
     if row["step"] is None and row["revision"]:
-        from memwh.contract import parse_step
+        from memwh.core.contract import parse_step
 
         row["step"] = parse_step(row["revision"])
     row.update(

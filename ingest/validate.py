@@ -32,7 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from memwh import contract
+from memwh.core import contract
 
 RERUN = "rerun the shard with --force"
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memwh.config import data_dir, resolve_db
-from memwh.contract import is_complete
-from memwh.errors import MemwhError
+from memwh.core.config import data_dir, resolve_db
+from memwh.core.contract import is_complete
+from memwh.core.errors import MemwhError
 
 
 @dataclass
@@ -32,7 +32,7 @@ class DemoSummary:
 
 
 def _suite_checkpoints(suite_dir: Path) -> list[dict]:
-    from demo_suite import read_manifest
+    from memwh.demo_suite import read_manifest
 
     return read_manifest(suite_dir)["checkpoints"]
 
@@ -45,10 +45,10 @@ def run_demo(
     report: bool = True,
     console: Console | None = None,
 ) -> DemoSummary:
-    """Run (or bring up to date) the demo pipeline under `home` (default: data/)."""
-    from demo_suite import build_suite
-    from ingest import ingest_root
-    from warehouse.build import build
+    """Run (or bring up to date) the demo pipeline under `home` (default: $MEMWH_HOME, else ./memwh-data)."""
+    from memwh.demo_suite import build_suite
+    from memwh.ingest import ingest_root
+    from memwh.warehouse.build import build
 
     console = console or Console()
     home = Path(home) if home else data_dir()
@@ -78,7 +78,7 @@ def run_demo(
 
     report_path = None
     if report:
-        from reports import render_report
+        from memwh.reports import render_report
 
         t = time.perf_counter()
         report_path = render_report(db_path, home / "report").html
@@ -92,8 +92,8 @@ def run_demo(
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
     """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
     (which also yields the paper's fractional score). Finished shards are skipped."""
-    from demo_suite import unique_sequences
-    from inference_jobs import score
+    from memwh.demo_suite import unique_sequences
+    from memwh.inference_jobs import score
 
     data = unique_sequences(suite_dir)
     checkpoints = _suite_checkpoints(suite_dir)

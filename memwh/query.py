@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from memwh.db import connect
-from memwh.errors import MemwhError
+from memwh.core.db import connect
+from memwh.core.errors import MemwhError
 
 FORMATS = ("table", "csv", "json", "parquet")
 

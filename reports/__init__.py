@@ -4,6 +4,6 @@ Reads only the aggregated marts (never per-sequence rows), so the report stays s
 scale. Never imports torch or inference_jobs.
 """
 
-from reports.render import MAX_REPORT_BYTES, ReportResult, render_report, report_size
+from memwh.reports.render import MAX_REPORT_BYTES, ReportResult, render_report, report_size
 
 __all__ = ["MAX_REPORT_BYTES", "ReportResult", "render_report", "report_size"]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import altair as alt
 import polars as pl
 
-from reports.data import Marts
+from memwh.reports.data import Marts
 
 WIDTH = 560
 HEIGHT = 320

@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from memwh.config import resolve_db
-from memwh.db import connect
-from memwh.errors import MemwhError
+from memwh.core.config import resolve_db
+from memwh.core.db import connect
+from memwh.core.errors import MemwhError
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -13,7 +13,7 @@ from functools import cache
 import altair as alt
 import vl_convert as vlc
 
-from reports.charts import Section
+from memwh.reports.charts import Section
 
 
 def vl_version() -> str:

@@ -13,10 +13,10 @@ import vl_convert as vlc
 from rich.progress import Progress
 
 import memwh
-from memwh.config import data_dir
-from reports.charts import Section, build_sections
-from reports.data import load_marts
-from reports.html import build_page, vl_version
+from memwh.core.config import data_dir
+from memwh.reports.charts import Section, build_sections
+from memwh.reports.data import load_marts
+from memwh.reports.html import build_page, vl_version
 
 MAX_REPORT_BYTES = 5_000_000  # the report must stay shareable (issue 7)
 

@@ -40,7 +40,7 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_suite_dir(request: pytest.FixtureRequest) -> Path:
     """The real default demo suite, built once per machine into .pytest_cache (~2-3 min)
     and reused through build_suite's settings-hash cache."""
-    from demo_suite import build_suite
+    from memwh.demo_suite import build_suite
 
     return build_suite(request.config.cache.mkdir("memwh-demo-suite") / "suite", progress=False)
 

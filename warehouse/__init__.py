@@ -1,5 +1,5 @@
 """The dbt-duckdb warehouse: raw.* -> staging -> intermediate -> marts (see warehouse/models/)."""
 
-from warehouse.build import WAREHOUSE_DIR, BuildResult, build
+from memwh.warehouse.build import WAREHOUSE_DIR, BuildResult, build
 
 __all__ = ["WAREHOUSE_DIR", "BuildResult", "build"]

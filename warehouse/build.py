@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from memwh.config import resolve_db
-from memwh.db import connect, is_lock_error, lock_message
-from memwh.errors import MemwhError
+from memwh.core.config import dbt_target_dir, resolve_db
+from memwh.core.db import connect, is_lock_error, lock_message
+from memwh.core.errors import MemwhError
 
 WAREHOUSE_DIR = Path(__file__).resolve().parent
 NOTHING_INGESTED = "no scores ingested yet: run `memwh ingest ROOT` first"
@@ -133,8 +133,8 @@ def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
     return h.hexdigest()
 
 
-def _unit_tests_stamp(target_path: str | os.PathLike | None) -> Path:
-    return Path(target_path or WAREHOUSE_DIR / "target") / UNIT_TESTS_STAMP
+def _unit_tests_stamp(target_path: str | os.PathLike) -> Path:
+    return Path(target_path) / UNIT_TESTS_STAMP
 
 
 def _passed_fingerprints(stamp: Path) -> list[str]:
@@ -238,6 +238,7 @@ def build(
 
     path = resolve_db(db).resolve()
     raw_columns = check_raw_layer(path)
+    target_path = target_path or dbt_target_dir(path)
     # dbt's JSON artifacts (manifest/run_results, ~0.3 s) are not written: the result object
     # below carries the same, and `memwh docs` / plain `dbt` write them when wanted.
     extra: list[str] = ["--no-write-json"]
@@ -309,7 +310,26 @@ def docs(
     """`dbt docs generate --static` against `db` (build it first); returns the static page."""
     path = resolve_db(db).resolve()
     check_raw_layer(path)
+    target_path = target_path or dbt_target_dir(path)
     args = ["--quiet", "docs"]
     args += dbt_args("generate", target_path=target_path, extra=["--static"])
     run_dbt(path, args)
-    return Path(target_path or WAREHOUSE_DIR / "target") / "static_index.html"
+    return Path(target_path) / "static_index.html"
+
+
+def dbt(args: Sequence[str], db: str | os.PathLike | None = None) -> bool:
+    """Any dbt command (`docs serve`, `run --select X`, `test`, `show`...) against the packaged
+    project and the warehouse file `db`; returns dbt's success flag.
+
+    memwh appends --project-dir/--profiles-dir and, unless given, --target-path/--log-path
+    beside the database (options may follow dbt's positional words); the rest passes through."""
+    args = list(args)
+    if not [a for a in args if not a.startswith("-")]:
+        raise MemwhError("memwh dbt: give a dbt command, e.g. `memwh dbt run --select marts`")
+    path = resolve_db(db).resolve()
+    own = ["--project-dir", str(WAREHOUSE_DIR), "--profiles-dir", str(WAREHOUSE_DIR)]
+    if not {"--target-path", "--log-path"} & set(args):
+        target = dbt_target_dir(path)
+        own += ["--target-path", str(target), "--log-path", str(target / "logs")]
+    res = run_dbt(path, [*args, *own])
+    return bool(getattr(res, "success", False))

@@ -2,7 +2,7 @@
 
 Python API behind `memwh submit`, `memwh status` and `memwh sweep run-task`::
 
-    from inference_jobs.sweep import load_spec, submit, status, run_task
+    from memwh.inference_jobs.sweep import load_spec, submit, status, run_task
     submit("sweep.toml", executor="slurm", dry_run=True)
 
 Nothing here imports torch; only the per-task runner does (through inference_jobs.score).

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 from .slurm import REQUEUE_EXIT_CODE
 from .worklist import WorkList, load_worklist, write_marker
@@ -84,7 +84,7 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
     _say(f"task {task_id} -> {unit.key} (model {unit.source}, revision {unit.revision})")
     t0 = time.monotonic()
     try:
-        import inference_jobs
+        from memwh import inference_jobs
 
         s = wl.scoring
         result = inference_jobs.score(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 from .spec import SweepSpec
 

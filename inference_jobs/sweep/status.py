@@ -1,6 +1,6 @@
 """Where is every unit of a sweep: done / running / queued / failed / pending.
 
-* done     the completion manifest exists (memwh.contract.is_complete) - the only truth;
+* done     the completion manifest exists (memwh.core.contract.is_complete) - the only truth;
 * running  its latest array task is running in SLURM (squeue), or a local worker's pid lives;
 * queued   its latest array task waits in SLURM (pending, requeued after preemption);
 * failed   it was submitted, its latest task is gone, and there is no manifest (cancelled,

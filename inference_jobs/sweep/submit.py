@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 from .local import LocalTaskResult, run_local
 from .slurm import (

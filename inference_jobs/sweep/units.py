@@ -2,7 +2,7 @@
 
 A unit is one shard of one (model, revision): exactly one call of inference_jobs.score and
 one Parquet + manifest pair under the output root. Completion is decided only by the
-contract (memwh.contract.is_complete), so a unit finished by any means (another sweep, a
+contract (memwh.core.contract.is_complete), so a unit finished by any means (another sweep, a
 manual `memwh infer`) counts as done and is never rerun.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from memwh import contract
-from memwh.errors import MemwhError
+from memwh.core import contract
+from memwh.core.errors import MemwhError
 
 from .spec import SweepSpec
 

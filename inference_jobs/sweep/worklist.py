@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from memwh.contract import atomic_write_bytes
-from memwh.errors import MemwhError
+from memwh.core.contract import atomic_write_bytes
+from memwh.core.errors import MemwhError
 
 from .spec import ScoringOptions, SweepSpec
 from .units import Unit

@@ -12,7 +12,7 @@ import sys
 import typer
 from rich.console import Console
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 app = typer.Typer(
     name="memwh",
@@ -26,13 +26,7 @@ err_console = Console(stderr=True)
 # Command modules; each defines `register(app)`.
 _COMMAND_MODULES = ("suite", "infer", "sweep", "ingest", "build", "report", "query", "demo")
 for _name in _COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"memwh.cli.{_name}")
-    except ModuleNotFoundError as e:  # a stage not written yet
-        if e.name != f"memwh.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"memwh.cli.{_name}").register(app)
 
 
 def main() -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
-]
+from memwh.cli.options import DbOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -50,8 +46,8 @@ def register(app: typer.Typer) -> None:
         import yaml
         from rich.console import Console
 
-        from memwh.errors import MemwhError
-        from warehouse.build import build
+        from memwh.core.errors import MemwhError
+        from memwh.warehouse.build import build
 
         try:
             parsed = yaml.safe_load(dbt_vars) if dbt_vars else None
@@ -69,12 +65,28 @@ def register(app: typer.Typer) -> None:
         )
         Console(stderr=True).print(result.summary(), highlight=False, soft_wrap=True)
 
+    @app.command(
+        "dbt",
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    )
+    def dbt_cmd(ctx: typer.Context, db: DbOpt = None) -> None:
+        """Run any dbt command on the packaged warehouse project and your database.
+
+        Examples: `memwh dbt run --select marts`, `memwh dbt docs generate`,
+        `memwh dbt docs serve`, `memwh dbt test --select units`. memwh supplies the project,
+        profile, and target/log folders (beside the database file).
+        """
+        from memwh.warehouse.build import dbt
+
+        if not dbt(ctx.args, db):
+            raise typer.Exit(1)
+
     @app.command("docs")
     def docs_cmd(db: DbOpt = None) -> None:
         """Generate dbt docs (static single-file site) for the warehouse."""
         from rich.console import Console
 
-        from warehouse.build import docs
+        from memwh.warehouse.build import docs
 
         out = docs(db)
         Console(stderr=True).print(f"dbt docs: {out}", highlight=False, soft_wrap=True)

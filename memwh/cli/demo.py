@@ -7,18 +7,20 @@ from typing import Annotated
 
 import typer
 
+from memwh.cli.options import DbOpt
+
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         home: Annotated[
             Path | None,
-            typer.Option("--home", help="Folder for suite, scores, DB, report (default: data/)"),
+            typer.Option(
+                "--home",
+                help="Folder for suite, scores, DB, report (default: $MEMWH_HOME, else ./memwh-data)",
+            ),
         ] = None,
-        db: Annotated[
-            Path | None,
-            typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
-        ] = None,
+        db: DbOpt = None,
         no_report: Annotated[
             bool, typer.Option("--no-report", help="Skip the HTML report")
         ] = False,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
 
 EXIT_PREEMPTED = 75  # EX_TEMPFAIL: "requeue me" for SLURM wrappers
 
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
         """Score sequences for memorization; writes one Parquet shard + manifest. Exit 75 when preempted."""
-        import inference_jobs
+        from memwh import inference_jobs
 
         res = inference_jobs.score(
             model, data, out, revision=revision, name=name, prompt_len=prompt_len,

@@ -7,10 +7,8 @@ from typing import Annotated
 
 import typer
 
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
-]
+from memwh.cli.options import DbOpt
+
 ModelOpt = Annotated[str, typer.Option("--model", help="Model label used in the warehouse")]
 RevisionOpt = Annotated[str, typer.Option("--revision", help="Checkpoint label, e.g. step143000")]
 FamilyOpt = Annotated[
@@ -58,7 +56,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.console import Console
 
-        from ingest import IngestError, ingest_root
+        from memwh.ingest import IngestError, ingest_root
 
         err = Console(stderr=True)
         styles = {"bad": "red", "incomplete": "yellow", "gone": "yellow"}
@@ -106,7 +104,7 @@ def register(app: typer.Typer) -> None:
         cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
     ) -> None:
         """Pythia eval CSVs (one file per rank, ranks may overlap) -> one unit."""
-        from ingest import import_pythia_csv
+        from memwh.ingest import import_pythia_csv
 
         _print_import(
             import_pythia_csv(
@@ -139,7 +137,7 @@ def register(app: typer.Typer) -> None:
         cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
     ) -> None:
         """Memorized indices out of a stated population -> one sparse unit."""
-        from ingest import import_memorized_index
+        from memwh.ingest import import_memorized_index
 
         _print_import(
             import_memorized_index(
@@ -176,7 +174,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """PR #161 per-checkpoint measurements -> one unit per checkpoint (step<N>)."""
-        from ingest import import_pythia_analysis
+        from memwh.ingest import import_pythia_analysis
 
         _print_import(
             import_pythia_analysis(

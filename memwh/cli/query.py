@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-DbOpt = Annotated[
-    Path | None,
-    typer.Option("--db", help="Warehouse file (default: $MEMWH_DB or data/memwh.duckdb)"),
-]
+from memwh.cli.options import DbOpt
 
 
 def register(app: typer.Typer) -> None:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
+from memwh.cli.options import DbOpt
+
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        db: Path | None = typer.Option(
-            None, "--db", help="Warehouse file (default: MEMWH_DB or data/memwh.duckdb)."
-        ),
+        db: DbOpt = None,
         out: Path | None = typer.Option(
             None, "--out", help="Output folder (default: <data dir>/report)."
         ),
@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         the warehouse marts. Run `memwh build` first."""
         from rich.console import Console
 
-        from reports import MAX_REPORT_BYTES, render_report
+        from memwh.reports import MAX_REPORT_BYTES, render_report
 
         res = render_report(db, out, png=png, progress=True)
         console = Console()

@@ -10,7 +10,7 @@ from rich.table import Table
 
 
 def _print_manifest(suite_dir: Path) -> None:
-    from demo_suite.manifest import read_manifest
+    from memwh.demo_suite.manifest import read_manifest
 
     manifest = read_manifest(suite_dir)
     corpus = manifest.get("corpus", {})
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Train the demo suite (cached: same settings -> returns at once) and print its manifest."""
-        from demo_suite import build_suite
+        from memwh.demo_suite import build_suite
 
         path = build_suite(out, seed=seed, progress=not quiet, threads=threads)
         _print_manifest(path)
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Print the manifest of an already built suite."""
-        from demo_suite.build import default_suite_dir
+        from memwh.demo_suite.build import default_suite_dir
 
         _print_manifest(out or default_suite_dir())
 

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run every unit of a sweep that has no completion manifest (safe to repeat)."""
-        from inference_jobs.sweep import submit
+        from memwh.inference_jobs.sweep import submit
 
         res = submit(spec, executor=executor, dry_run=dry_run, max_parallel=max_parallel)
         if res.n_failed:
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
         all_units: Annotated[bool, typer.Option("--all", help="List done units too.")] = False,
     ) -> None:
         """Done / running / queued / failed / pending units, and how to resubmit the missing ones."""
-        from inference_jobs.sweep import status
+        from memwh.inference_jobs.sweep import status
 
         status(spec, all_units=all_units)
 
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         ],
     ) -> None:
         """Score one unit of a work list. Exit 75 = preempted (requeue me)."""
-        from inference_jobs.sweep import run_task
+        from memwh.inference_jobs.sweep import run_task
 
         raise typer.Exit(run_task(worklist, task_id))
 

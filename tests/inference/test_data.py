@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from inference_jobs import data as D
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
+from memwh.inference_jobs import data as D
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.int32])

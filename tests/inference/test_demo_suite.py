@@ -1,5 +1,5 @@
 """Equivalence on trained demo-suite models (memwh's own GPT-NeoX suite, fp32): a small suite built
-here with the real `demo_suite.build_suite`, and the full demo suite when `data/demo-suite` exists."""
+here with the real `demo_suite.build_suite`, and the full demo suite when `memwh-data/demo-suite` exists."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-import inference_jobs
-from memwh import contract
+from memwh import inference_jobs
+from memwh.core import contract
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def small_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    demo_suite = pytest.importorskip("demo_suite")
+    from memwh import demo_suite
+
     return demo_suite.build_suite(
         tmp_path_factory.mktemp("demo") / "suite", progress=False, threads=1,
         vocab_size=256, sizes=((32, 1, 2, 1e-2), (64, 2, 4, 6e-3)), n_background=192,
@@ -28,7 +29,7 @@ def small_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _suite_units(suite: Path) -> list[tuple[str, str]]:
-    from inference_jobs.models import suite_checkpoints
+    from memwh.inference_jobs.models import suite_checkpoints
 
     units = [(e["model"], e["revision"]) for e in suite_checkpoints(suite)]
     assert units, f"{suite}: no checkpoints in suite_manifest.json"

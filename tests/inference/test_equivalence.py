@@ -15,7 +15,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from inference_jobs.scoring import score_batch
+from memwh.inference_jobs.scoring import score_batch
 
 
 def _check(

@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import inference_jobs
-from memwh import contract
-from memwh.errors import MemwhError
+from memwh import inference_jobs
+from memwh.core import contract
+from memwh.core.errors import MemwhError
 
 REPO = Path(__file__).resolve().parents[2]
 _ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # tiny models: threads only add contention
@@ -141,7 +141,7 @@ def test_cli_exit_codes(monkeypatch, tmp_path):
 
 
 def test_hub_ids_are_not_mistaken_for_folders():
-    from inference_jobs.models import resolve_model
+    from memwh.inference_jobs.models import resolve_model
 
     ref = resolve_model("EleutherAI/pythia-70m-deduped", "step143000")
     assert not ref.is_local and ref.load_path == "EleutherAI/pythia-70m-deduped"

@@ -8,7 +8,7 @@ import helpers
 import numpy as np
 import torch
 
-from inference_jobs.scoring import min_k_logprob, score_batch
+from memwh.inference_jobs.scoring import min_k_logprob, score_batch
 
 
 def test_metrics_match_direct_computation(tiny_models):

@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-import inference_jobs
-from inference_jobs import runner, scoring
-from memwh import contract
+from memwh import inference_jobs
+from memwh.core import contract
+from memwh.inference_jobs import runner, scoring
 
 
 def _run(tiny_suite, data, out, **kw):

@@ -1,4 +1,4 @@
-"""Helpers for ingest tests: small, realistic shards written with memwh.contract's own writers
+"""Helpers for ingest tests: small, realistic shards written with memwh.core.contract's own writers
 (as inference jobs do), and raw-table snapshots to prove a database did not change."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from memwh import contract
+from memwh.core import contract
 
 CONT_LEN = 32
 

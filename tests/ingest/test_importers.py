@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 import pytest
 from ingest_helpers import count, snapshot, write_shard
 
-from ingest import (
+from memwh.core.errors import MemwhError
+from memwh.ingest import (
     import_memorized_index,
     import_pythia_analysis,
     import_pythia_csv,
     ingest_root,
 )
-from memwh.errors import MemwhError
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE / "fixtures" / "pythia_pr161_sample.parquet"

@@ -18,10 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from ingest_helpers import count, score_table, snapshot, write_shard
 
-import ingest.loader as loader
-from ingest import IngestError, ingest_root
-from memwh import contract
-from memwh.errors import MemwhError
+import memwh.ingest.loader as loader
+from memwh.core import contract
+from memwh.core.errors import MemwhError
+from memwh.ingest import IngestError, ingest_root
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -30,13 +30,13 @@ def single_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def multi_report(multi_db: Path, tmp_path_factory: pytest.TempPathFactory):
     """The report of the several-models warehouse, PNGs included (rendered once)."""
-    from reports import render_report
+    from memwh.reports import render_report
 
     return render_report(multi_db, tmp_path_factory.mktemp("report-multi"), png=True)
 
 
 @pytest.fixture(scope="session")
 def single_report(single_db: Path, tmp_path_factory: pytest.TempPathFactory):
-    from reports import render_report
+    from memwh.reports import render_report
 
     return render_report(single_db, tmp_path_factory.mktemp("report-single"), png=True)

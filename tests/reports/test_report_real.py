@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from report_browser import find_chromium, open_report
 
-from reports import MAX_REPORT_BYTES, render_report
+from memwh.reports import MAX_REPORT_BYTES, render_report
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -39,8 +39,8 @@ def _check_page(html: Path, shot: Path, drawn: list[str]) -> dict:
 @pytest.fixture(scope="session")
 def pr161_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real PR #161 rows -> raw (ingest's importer) -> marts (the dbt project)."""
-    from ingest.importers import import_pythia_analysis
-    from warehouse.build import build
+    from memwh.ingest.importers import import_pythia_analysis
+    from memwh.warehouse.build import build
 
     if not PR161.is_file():
         pytest.fail(f"{PR161}: the shared PR #161 data file is missing (set MEMWH_PR161_FILE)")

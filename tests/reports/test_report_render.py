@@ -13,10 +13,10 @@ import duckdb
 import pytest
 from report_fixtures import PYTHIA, build_marts
 
-from memwh.errors import MemwhError
-from reports import MAX_REPORT_BYTES, render_report
-from reports.charts import _spans_decades, model_colors
-from reports.data import MART_COLUMNS, _thin, load_marts
+from memwh.core.errors import MemwhError
+from memwh.reports import MAX_REPORT_BYTES, render_report
+from memwh.reports.charts import _spans_decades, model_colors
+from memwh.reports.data import MART_COLUMNS, _thin, load_marts
 
 ALL_CHART_KEYS = [
     "01_rate_vs_params",

@@ -25,7 +25,7 @@ def tiny_overrides() -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from demo_suite import build_suite
+    from memwh.demo_suite import build_suite
 
     return build_suite(tmp_path_factory.mktemp("tiny") / "suite", seed=3, progress=False, **TINY)
 

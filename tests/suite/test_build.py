@@ -7,9 +7,9 @@ import time
 import polars as pl
 import pytest
 
-from demo_suite import build_suite, read_manifest
-from demo_suite.corpus import read_tokens
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
+from memwh.demo_suite import build_suite, read_manifest
+from memwh.demo_suite.corpus import read_tokens
 
 
 def test_layout_and_manifest(tiny_suite, tiny_overrides):
@@ -119,7 +119,7 @@ def test_cli_show_prints_manifest(tiny_suite, tiny_overrides, monkeypatch):
 
 
 def test_default_out_uses_memwh_home(tmp_path, monkeypatch):
-    from demo_suite import default_suite_dir
+    from memwh.demo_suite import default_suite_dir
 
     monkeypatch.setenv("MEMWH_HOME", str(tmp_path))
     assert default_suite_dir() == tmp_path / "demo-suite"

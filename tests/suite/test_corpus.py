@@ -4,10 +4,9 @@ from collections import Counter
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 
-from demo_suite.corpus import CORPUS_SCHEMA, build_corpus, write_corpus
-from demo_suite.settings import EOS_ID, SuiteSettings
+from memwh.demo_suite.corpus import CORPUS_SCHEMA, build_corpus, write_corpus
+from memwh.demo_suite.settings import EOS_ID, SuiteSettings
 
 SMALL = {"n_background": 300, "canaries_per_rung": 3, "ladder": (1, 2, 4, 8, 16), "batch_size": 16}
 
@@ -67,7 +66,8 @@ def test_background_language_is_learnable():
 
 
 def test_corpus_loads_with_hf_datasets(tiny_suite):
-    datasets = pytest.importorskip("datasets")
+    import datasets
+
     ds = datasets.load_dataset(
         "parquet", data_files=str(tiny_suite / "corpus.parquet"), split="train"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from demo_suite.measure import memorization_table
+from memwh.demo_suite.measure import memorization_table
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 
-from demo_suite.models import make_tokenizer, model_name, neox_config, param_counts
-from demo_suite.settings import DEFAULT_SIZES, ModelSize, SuiteSettings
-from demo_suite.train import lr_factor
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
+from memwh.demo_suite.models import make_tokenizer, model_name, neox_config, param_counts
+from memwh.demo_suite.settings import DEFAULT_SIZES, ModelSize, SuiteSettings
+from memwh.demo_suite.train import lr_factor
 
 
 @pytest.mark.parametrize("size", [*DEFAULT_SIZES, ModelSize(48, 3, 3, 1e-3)])

@@ -22,7 +22,7 @@ import polars as pl
 import pytest
 from sweep_helpers import memwh, squeue_ids, wait_jobs, write_spec
 
-from memwh import contract
+from memwh.core import contract
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sweep_helpers import memwh
 
-from inference_jobs.sweep import expand, load_spec, pending, sweep_status
-from inference_jobs.sweep.slurm import array_chunks, render_script
-from inference_jobs.sweep.worklist import load_worklist, write_worklist
-from memwh import contract
-from memwh.errors import MemwhError
+from memwh.core import contract
+from memwh.core.errors import MemwhError
+from memwh.inference_jobs.sweep import expand, load_spec, pending, sweep_status
+from memwh.inference_jobs.sweep.slurm import array_chunks, render_script
+from memwh.inference_jobs.sweep.worklist import load_worklist, write_worklist
 
 
 @pytest.fixture

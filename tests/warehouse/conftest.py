@@ -10,7 +10,7 @@ from wh_fixtures import load_pr161, load_toy, make_db
 
 @pytest.fixture(scope="session")
 def toy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     d = tmp_path_factory.mktemp("wh-toy")
     db = make_db(d / "toy.duckdb", load_toy)
@@ -21,7 +21,7 @@ def toy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pr161_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     d = tmp_path_factory.mktemp("wh-pr161")
     db = d / "pr161.duckdb"

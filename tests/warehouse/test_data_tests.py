@@ -22,7 +22,7 @@ def _altered_copy(toy_db: Path, db: Path, *statements: str) -> Path:
 
 
 def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db: Path):
-    from warehouse.build import dbt_args, run_dbt
+    from memwh.warehouse.build import dbt_args, run_dbt
 
     db = _altered_copy(
         toy_db,
@@ -84,7 +84,7 @@ def test_column_checks_and_primary_key_catch_broken_marts(tmp_path: Path, toy_db
 
 def test_relation_type_switch_is_rebuilt(tmp_path: Path, toy_db: Path):
     """A view left where the project now builds a table (and vice versa) is replaced."""
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     db = _altered_copy(
         toy_db,
@@ -108,7 +108,7 @@ def test_relation_type_switch_is_rebuilt(tmp_path: Path, toy_db: Path):
 
 
 def test_unit_test_fingerprint_covers_code_vars_and_raw_types():
-    from warehouse.build import project_fingerprint
+    from memwh.warehouse.build import project_fingerprint
 
     base = project_fingerprint({}, "runs:model:VARCHAR")
     assert base == project_fingerprint(None, "runs:model:VARCHAR")

@@ -11,12 +11,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import ensure_raw_schema
-from memwh.errors import MemwhError
+from memwh.core.errors import MemwhError
+from memwh.ingest.schema import ensure_raw_schema
 
 
 def test_missing_and_empty_raw_layer(tmp_path: Path):
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     with pytest.raises(MemwhError, match="no scores ingested yet: run `memwh ingest ROOT` first"):
         build(tmp_path / "nothing.duckdb")
@@ -48,7 +48,7 @@ def test_cli_build_error_is_one_line(tmp_path: Path):
 
 
 def test_locked_database(tmp_path: Path, toy_db: Path):
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     holder = subprocess.Popen(
         [
@@ -72,7 +72,7 @@ def test_locked_database(tmp_path: Path, toy_db: Path):
 
 @pytest.mark.slow
 def test_docs_generate_describes_every_mart_column(tmp_path: Path, toy_db: Path):
-    from warehouse.build import docs
+    from memwh.warehouse.build import docs
 
     page = docs(toy_db, target_path=tmp_path / "t")
     assert page.exists() and page.stat().st_size > 10_000

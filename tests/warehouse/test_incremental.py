@@ -59,7 +59,7 @@ def check(db: Path) -> None:
 
 
 def test_add_rerun_delete_unit(tmp_path: Path):
-    from warehouse.build import build
+    from memwh.warehouse.build import build
 
     db = make_db(tmp_path / "inc.duckdb", load_toy)
     target = tmp_path / "target"

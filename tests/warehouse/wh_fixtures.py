@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingest.schema import ensure_raw_schema
+from memwh.ingest.schema import ensure_raw_schema
 
 PR161 = Path(__file__).resolve().parents[1] / "fixtures" / "pythia_pr161.parquet"  # real rows
 RUN_COLUMNS = (
@@ -83,7 +83,7 @@ def load_pr161(db: Path, path: Path = PR161) -> None:
     """The real PR #161 rows through ingest's importer: one unit per checkpoint of model
     'pythia-pr161'. fix_full_match=False keeps prefix_match_len = longest_match, the brief's
     definition (memorized@32 = longest_match >= 32)."""
-    from ingest.importers import import_pythia_analysis
+    from memwh.ingest.importers import import_pythia_analysis
 
     import_pythia_analysis(path, model="pythia-pr161", db=db, fix_full_match=False)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import duckdb
 
-from memwh.config import resolve_db
-from memwh.errors import MemwhError
+from memwh.core.config import resolve_db
+from memwh.core.errors import MemwhError
 
 
 def lock_message(db: Path, err: Exception) -> str:
