@@ -72,12 +72,8 @@ def _memwh_layers(names: set[str]) -> set[str]:
 
 def _package_of(sub: str, path: Path) -> str:
     rel = path.relative_to(FOLDERS[sub]).with_suffix("")
-    parts = ["memwh", sub, *rel.parts]
-    if parts[-1] == "__init__":
-        parts = parts[:-1]
-    else:
-        parts = parts[:-1]
-    return ".".join(parts)
+    # a module's relative imports start from its package (for __init__, the package itself)
+    return ".".join(["memwh", sub, *rel.parts][:-1])
 
 
 @pytest.mark.parametrize("sub", sorted(FOLDERS))
