@@ -35,7 +35,9 @@ Decisions (also in ingest/README.md):
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,12 +60,14 @@ from memwh.ingest.store import (
     next_run_keys,
     open_raw,
     record_files,
+    registered,
     run_record,
     scalar,
     transaction,
 )
 from memwh.ingest.validate import (
     RERUN,
+    UNIT_SETTINGS,
     FileProblem,
     Invalid,
     Shard,
@@ -71,10 +75,15 @@ from memwh.ingest.validate import (
     check_contents,
     check_manifest,
     check_parquet,
+    one_line,
     ranges_overlap,
     schema_groups,
+    settings_diff,
     sql_list,
+    unit_settings,
 )
+
+_PART_RE = re.compile(r"part-\d{5}-of-\d{5}\.(parquet|manifest\.json)")
 
 
 @dataclass
@@ -152,19 +161,70 @@ def _progress(enabled: bool, console: Console | None) -> Progress:
     )
 
 
-def _incomplete_parts(root: Path) -> list[FileProblem]:
-    out = []
-    for p in sorted((root / "scores").glob("model=*/revision=*/part-*-of-*.parquet")):
-        if not contract.manifest_path_for(p).exists():
-            out.append(
-                FileProblem(
-                    p,
-                    "no manifest: the shard is still running or was killed",
-                    "wait for it to finish, or rerun it (completed batches resume)",
-                    kind="incomplete",
-                )
-            )
-    return out
+UNREADABLE = "fix its permissions (e.g. chmod -R g+rX) or ingest as a user who can read it"
+
+
+def _scan(folder: Path, report: IngestReport) -> list[os.DirEntry]:
+    """Entries of `folder`, sorted; an unreadable folder is a bad-file problem, never skipped
+    in silence (its shards would be missing from the warehouse without a word)."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        report.problems.append(
+            FileProblem(folder, f"cannot read this folder ({e.strerror or e})", UNREADABLE)
+        )
+        return []
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _walk(root: Path, report: IngestReport) -> list[Path]:
+    """Manifests under ROOT/scores/model=*/revision=*/ in path order; part files without a
+    manifest are reported as incomplete, unreadable folders as bad."""
+    manifests: list[Path] = []
+    for model in _scan(root / "scores", report):
+        if not (model.name.startswith("model=") and _is_dir(model)):
+            continue
+        for rev in _scan(Path(model.path), report):
+            if not (rev.name.startswith("revision=") and _is_dir(rev)):
+                continue
+            entries = _scan(Path(rev.path), report)
+            names = {e.name for e in entries}
+            for e in entries:
+                if not _PART_RE.fullmatch(e.name):
+                    continue
+                if e.name.endswith(".manifest.json"):
+                    manifests.append(Path(e.path))
+                elif e.name.removesuffix(".parquet") + ".manifest.json" not in names:
+                    report.problems.append(
+                        FileProblem(
+                            Path(e.path),
+                            "no manifest: the shard is still running or was killed",
+                            "wait for it to finish, or rerun it (completed batches resume)",
+                            kind="incomplete",
+                        )
+                    )
+    return manifests
+
+
+def _gone(path: str) -> bool | None:
+    """True when an ingested file no longer exists, None when it cannot be checked (its
+    folder is unreadable: reported by the walk, its rows stay)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return None
+    return False
 
 
 def _discover(
@@ -173,7 +233,7 @@ def _discover(
     """Manifests -> new/changed shards; unchanged ones are counted, bad ones reported."""
     candidates: list[Shard] = []
     touched: list[tuple[str, float]] = []
-    for man in contract.iter_manifests(root):
+    for man in _walk(root, report):
         where = man
         try:
             try:
@@ -207,6 +267,10 @@ def _discover(
             candidates.append(Shard(man, pq_path, m, size, mtime, replaces, run))
         except Invalid as e:
             report.problems.append(FileProblem(where, e.problem, e.action))
+        except OSError as e:  # e.g. a folder that can be listed but not entered
+            report.problems.append(
+                FileProblem(where, f"cannot read ({e.strerror or e})", UNREADABLE)
+            )
     return candidates, touched
 
 
@@ -227,7 +291,7 @@ def _check_files(
         except Invalid as e:
             return e
         except OSError as e:
-            return Invalid(f"cannot read the file ({e.strerror or e})")
+            return Invalid(f"cannot read the file ({e.strerror or e})", UNREADABLE)
         finally:
             progress.advance(task)
         return None
@@ -242,10 +306,41 @@ def _check_files(
     return good
 
 
+def _existing_settings(
+    con: duckdb.DuckDBPyConnection, units: set[tuple[str, str]], skip: set[int]
+) -> dict[tuple[str, str], tuple[dict, str]]:
+    """UNIT_SETTINGS of one stored run per unit in `units` (not in `skip`): what new shards
+    of that unit must match. Reads only those units' manifests."""
+    if not units:
+        return {}
+    keys = pa.table({"model": [u[0] for u in units], "revision": [u[1] for u in units]})
+    cols = ", ".join(f"r.manifest->'$.{k}' AS {k}" for k in UNIT_SETTINGS)
+    with registered(con, "_memwh_units", keys):
+        rows = con.execute(
+            f"SELECT r.run_key, r.model, r.revision, coalesce(r.source_path, r.run_id), {cols} "
+            "FROM raw.runs AS r JOIN _memwh_units USING (model, revision) ORDER BY r.run_key"
+        ).fetchall()
+    out: dict[tuple[str, str], tuple[dict, str]] = {}
+    for run_key, model, revision, src, *values in rows:
+        if run_key in skip or (model, revision) in out:
+            continue
+        settings = {
+            k: (json.loads(v) if v is not None else None)
+            for k, v in zip(UNIT_SETTINGS, values, strict=True)
+        }
+        out[(model, revision)] = (settings, src)
+    return out
+
+
 def _check_conflicts(
-    shards: list[Shard], existing: list[tuple], dropped_keys: set[int], report: IngestReport
+    shards: list[Shard],
+    existing: list[tuple],
+    dropped_keys: set[int],
+    report: IngestReport,
+    stored_settings: dict[tuple[str, str], tuple[dict, str]] | None = None,
 ) -> list[Shard]:
-    """run_id reuse and seq_idx range overlap within a unit (see module docstring)."""
+    """run_id reuse, seq_idx range overlap, and settings that differ within a unit (see
+    module docstring). `stored_settings`: _existing_settings() of the units in `shards`."""
     superseded = {s.replaces[0] for s in shards if s.replaces} | dropped_keys
     taken_ids: dict[str, str] = {}
     ranges: dict[tuple[str, str], list[tuple[tuple[int, int], str]]] = {}
@@ -255,8 +350,21 @@ def _check_conflicts(
         taken_ids[run_id] = src or "an earlier load"
         if lo is not None and hi is not None:
             ranges.setdefault((model, revision), []).append(((lo, hi), src or run_id))
+    settings = dict(stored_settings or {})
     good = []
     for s in sorted(shards, key=lambda s: str(s.parquet_path)):
+        mine = unit_settings(s.manifest)
+        if s.unit in settings and (diff := settings_diff(mine, settings[s.unit][0])):
+            report.problems.append(
+                FileProblem(
+                    s.parquet_path,
+                    f"settings differ from {settings[s.unit][1]} of the same unit ({diff}); "
+                    "one unit holds one run's settings",
+                    "rerun this shard with the unit's settings (--force), or score it into "
+                    "another unit with --name",
+                )
+            )
+            continue
         run_id = s.manifest["run_id"]
         rng = (s.manifest["seq_start"], s.manifest["seq_end"])
         if run_id in taken_ids:
@@ -281,6 +389,7 @@ def _check_conflicts(
             continue
         taken_ids[run_id] = str(s.parquet_path)
         ranges.setdefault(s.unit, []).append((rng, str(s.parquet_path)))
+        settings.setdefault(s.unit, (mine, str(s.parquet_path)))
         good.append(s)
     return good
 
@@ -312,11 +421,8 @@ def _load_batch(
                     "run_key": pa.array([s.run["run_key"] for s in group], pa.int32()),
                 }
             )
-            con.register("_memwh_keys", keys)
-            try:
+            with registered(con, "_memwh_keys", keys):
                 n = scalar(con, _INSERT_SQL.format(files=sql_list([s.parquet_path for s in group])))
-            finally:
-                con.unregister("_memwh_keys")
             expected = sum(s.n_rows for s in group)
             if n != expected:  # the file changed between validation and load
                 raise duckdb.InvalidInputException(f"inserted {n} rows, expected {expected}")
@@ -354,7 +460,27 @@ def _batches(shards: list[Shard], batch_rows: int | None) -> list[list[Shard]]:
 
 
 def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e) else type(e).__name__
+    return one_line(str(e)) or type(e).__name__
+
+
+def _file_error(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
+    """Read every column of `path` outside any transaction: the file's own error, or None
+    when it reads fine (a load of it that failed is then the database's fault)."""
+    try:
+        con.execute(
+            f"SELECT count(*), max(COLUMNS(*)) FROM read_parquet({sql_list([path])})"
+        ).fetchall()
+    except duckdb.Error as e:
+        return _first_line(e)
+    return None
+
+
+def _database_error(db: Path, e: BaseException, strict: bool) -> MemwhError:
+    done = "nothing was loaded" if strict else "the files reported loaded above are committed"
+    return MemwhError(
+        f"{db}: writing to the database failed ({_first_line(e)}); {done}, the rest was not; "
+        "check free disk space and the file's permissions, then rerun `memwh ingest`"
+    )
 
 
 def _load(
@@ -366,7 +492,9 @@ def _load(
     report: IngestReport,
     strict: bool,
 ) -> None:
-    """Batches in their own transactions; a failed batch is retried file by file."""
+    """Batches in their own transactions; a failed batch is retried file by file. A file
+    that fails is re-read on its own: unreadable -> reported bad (the others still load);
+    readable -> the database is at fault and ingest stops with one line."""
     task = progress.add_task("loading rows", total=sum(s.n_rows for s in shards) or None)
     pending_drop = list(drop_keys)
     for batch in _batches(shards, batch_rows):
@@ -374,22 +502,26 @@ def _load(
             loaded = [(batch, *_load_batch(con, batch, pending_drop))]
         except duckdb.Error as e:
             if strict:
+                bad = next(
+                    ((s, err) for s in batch if (err := _file_error(con, s.parquet_path))), None
+                )
+                if bad is None:
+                    raise _database_error(report.db, e, strict) from None
                 raise MemwhError(
-                    f"loading failed, nothing was loaded (--strict): {_first_line(e)}"
+                    f"loading failed, nothing was loaded (--strict): {bad[0].parquet_path}: "
+                    f"unreadable Parquet ({bad[1]}); {RERUN}"
                 ) from None
             loaded = []
-            retries = [[s] for s in batch] if len(batch) > 1 else []
-            if not retries:
-                report.problems.append(
-                    FileProblem(batch[0].parquet_path, f"load failed ({_first_line(e)})", RERUN)
-                )
-            for one in retries:
+            for one in [[s] for s in batch] if len(batch) > 1 else [batch]:
                 try:
                     loaded.append((one, *_load_batch(con, one, pending_drop)))
                     pending_drop = []
                 except duckdb.Error as e1:
+                    err = _file_error(con, one[0].parquet_path)
+                    if err is None:
+                        raise _database_error(report.db, e1, strict) from None
                     report.problems.append(
-                        FileProblem(one[0].parquet_path, f"load failed ({_first_line(e1)})", RERUN)
+                        FileProblem(one[0].parquet_path, f"unreadable Parquet ({err})", RERUN)
                     )
         if loaded:
             pending_drop = []
@@ -404,28 +536,41 @@ def _load(
             report.rows_deleted += delete_runs(con, pending_drop)
 
 
-def _load_sequences(con: duckdb.DuckDBPyConnection, root: Path, report: IngestReport) -> None:
-    """ROOT/sequences/<fingerprint>.parquet -> raw.sequences, once per file version."""
-    files = sorted((root / "sequences").glob("*.parquet"))
+@dataclass
+class _SeqFile:
+    path: Path
+    size: int
+    mtime: float
+    n_rows: int
+    select: str  # the SELECT list after the fingerprint: seq_idx, duplicates, is_canary
+
+
+def _check_sequences(
+    con: duckdb.DuckDBPyConnection, root: Path, report: IngestReport
+) -> list[_SeqFile]:
+    """New or changed ROOT/sequences/<fingerprint>.parquet files that pass validation (run
+    before anything loads, so --strict can refuse the whole batch for a bad one)."""
+    files = [Path(e.path) for e in _scan(root / "sequences", report) if e.name.endswith(".parquet")]
     if not files:
-        return
+        return []
     known = {
         p: (size, mtime)
         for p, size, mtime in con.execute(
             "SELECT path, size, mtime FROM raw.ingested_files WHERE kind = 'sequences'"
         ).fetchall()
     }
+    good = []
     for p in files:
-        size, mtime = file_stat(p)
-        if known.get(str(p)) == (size, mtime):
-            continue
         try:
+            size, mtime = file_stat(p)
+            if known.get(str(p)) == (size, mtime):
+                continue
             try:
                 schema = pq.read_schema(p)
+            except PermissionError:
+                raise
             except Exception as e:
-                raise Invalid(
-                    f"unreadable Parquet ({str(e).splitlines()[0]})", "rewrite it"
-                ) from None
+                raise Invalid(f"unreadable Parquet ({one_line(str(e))})", "rewrite it") from None
             cols = {"seq_idx": "integer", "duplicates": "integer", "is_canary": "boolean"}
             kinds = {"integer": pa.types.is_integer, "boolean": pa.types.is_boolean}
             if "seq_idx" not in schema.names:
@@ -437,45 +582,68 @@ def _load_sequences(con: duckdb.DuckDBPyConnection, root: Path, report: IngestRe
                     raise Invalid(
                         f"column {c} has type {schema.field(c).type}, expected {k}", "rewrite it"
                     )
-            src = f"read_parquet({sql_list([p])})"
-            n, n_seq, n_distinct = con.execute(
-                f"SELECT count(*), count(seq_idx), count(DISTINCT seq_idx) FROM {src}"
+            has_dup = "duplicates" in schema.names
+            n, n_seq, n_distinct, n_neg = con.execute(
+                f"SELECT count(*), count(seq_idx), count(DISTINCT seq_idx), "
+                f"count_if(seq_idx < 0{' OR duplicates < 0' if has_dup else ''}) "
+                f"FROM read_parquet({sql_list([p])})"
             ).fetchall()[0]
             if n_seq != n or n_distinct != n:
                 raise Invalid(
                     f"seq_idx has {n - n_seq} NULL and {n_seq - n_distinct} duplicate value(s)",
                     "rewrite it",
                 )
-            dup = "duplicates::INTEGER" if "duplicates" in schema.names else "NULL"
+            if n_neg:
+                raise Invalid(f"{n_neg} row(s) with a negative seq_idx or duplicates", "rewrite it")
+            dup = "duplicates::INTEGER" if has_dup else "NULL"
             can = "is_canary" if "is_canary" in schema.names else "NULL"
+            good.append(_SeqFile(p, size, mtime, n, f"seq_idx::BIGINT, {dup}, {can}"))
+        except Invalid as e:
+            report.problems.append(FileProblem(p, e.problem, e.action))
+        except OSError as e:
+            report.problems.append(FileProblem(p, f"cannot read ({e.strerror or e})", UNREADABLE))
+        except duckdb.Error as e:
+            report.problems.append(
+                FileProblem(p, f"unreadable Parquet ({_first_line(e)})", "rewrite it")
+            )
+    return good
+
+
+def _load_sequences(
+    con: duckdb.DuckDBPyConnection, files: list[_SeqFile], report: IngestReport, strict: bool
+) -> None:
+    """Checked sequence files -> raw.sequences (a changed file replaces its fingerprint's rows)."""
+    for f in files:
+        try:
             with transaction(con):
-                con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [p.stem])
+                con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [f.path.stem])
                 con.execute(
-                    f"INSERT INTO raw.sequences SELECT ?, seq_idx::BIGINT, {dup}, {can} FROM {src}",
-                    [p.stem],
+                    f"INSERT INTO raw.sequences SELECT ?, {f.select} "
+                    f"FROM read_parquet({sql_list([f.path])})",
+                    [f.path.stem],
                 )
                 record_files(
                     con,
                     [
                         {
-                            "path": str(p),
+                            "path": str(f.path),
                             "kind": "sequences",
-                            "size": size,
-                            "mtime": mtime,
-                            "sha256": contract.sha256_file(p),
+                            "size": f.size,
+                            "mtime": f.mtime,
+                            "sha256": contract.sha256_file(f.path),
                             "run_id": None,
-                            "n_rows": n,
+                            "n_rows": f.n_rows,
                         }
                     ],
                 )
-            report.sequence_files += 1
-            report.sequence_rows += n
-        except Invalid as e:
-            report.problems.append(FileProblem(p, e.problem, e.action))
         except duckdb.Error as e:
-            report.problems.append(
-                FileProblem(p, f"cannot load ({str(e).splitlines()[0]})", "rewrite it")
-            )
+            err = _file_error(con, f.path)
+            if err is None:
+                raise _database_error(report.db, e, strict) from None
+            report.problems.append(FileProblem(f.path, f"unreadable Parquet ({err})", "rewrite it"))
+            continue
+        report.sequence_files += 1
+        report.sequence_rows += f.n_rows
 
 
 def ingest_root(
@@ -520,13 +688,12 @@ def ingest_root(
         runs_by_id = {r[1]: r[0] for r in existing}
         key_by_path = {r[6]: r[0] for r in existing if r[6]}
 
-        report.problems += _incomplete_parts(root)
         candidates, touched = _discover(root, ingested, runs_by_id, report)
 
         drop_keys: list[int] = []
         prefix = str(root) + os.sep
         for path in sorted(p for p in ingested if p.startswith(prefix)):
-            if not Path(path).exists():
+            if _gone(path):
                 if prune and path in key_by_path:
                     drop_keys.append(key_by_path[path])
                     report.runs_pruned += 1
@@ -556,8 +723,11 @@ def ingest_root(
                         FileProblem(good[i].parquet_path, err.problem, err.action)
                     )
                 good = [s for i, s in enumerate(good) if i not in problems]
-            good = _check_conflicts(good, existing, set(drop_keys), report)
+            superseded = {s.replaces[0] for s in good if s.replaces} | set(drop_keys)
+            stored = _existing_settings(con, {s.unit for s in good}, superseded)
+            good = _check_conflicts(good, existing, set(drop_keys), report, stored)
 
+            seq_files = _check_sequences(con, root, report)
             if strict and (report.bad or report.incomplete):
                 report.seconds = time.perf_counter() - t0
                 n = len(report.bad) + len(report.incomplete)
@@ -573,7 +743,7 @@ def ingest_root(
                         [(mt, p) for p, mt in touched],
                     )
             _load(con, good, drop_keys, None if strict else batch_rows, prog, report, strict)
-        _load_sequences(con, root, report)
+            _load_sequences(con, seq_files, report, strict)
     finally:
         con.close()
     report.seconds = time.perf_counter() - t0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,19 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """`table` visible as `name` for the block. A failed statement leaves the transaction
+    aborted, and unregistering would then raise "Current transaction is aborted" in place of
+    the real error: that secondary error is ignored (register replaces a stale name)."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister(name)
+
+
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None) -> Any:
     """First column of the first row (DuckDB 2.0: fetchall, never fetchone, see BRIEF)."""
     rows = con.execute(sql, params or []).fetchall()
@@ -229,11 +242,8 @@ def insert_runs(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]
     if not rows:
         return
     tbl = pa.Table.from_pylist(list(rows), schema=RUNS_ARROW_SCHEMA)
-    con.register("_memwh_new_runs", tbl)
-    try:
+    with registered(con, "_memwh_new_runs", tbl):
         con.execute("INSERT INTO raw.runs BY NAME SELECT * FROM _memwh_new_runs")
-    finally:
-        con.unregister("_memwh_new_runs")
 
 
 def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -255,16 +265,13 @@ def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any
             ]
         ),
     )
-    con.register("_memwh_new_files", tbl)
-    try:
+    with registered(con, "_memwh_new_files", tbl):
         con.execute(
             "INSERT INTO raw.ingested_files BY NAME SELECT * FROM _memwh_new_files "
             "ON CONFLICT (path) DO UPDATE SET kind = excluded.kind, size = excluded.size, "
             "mtime = excluded.mtime, sha256 = excluded.sha256, run_id = excluded.run_id, "
             "n_rows = excluded.n_rows, ingested_at = excluded.ingested_at"
         )
-    finally:
-        con.unregister("_memwh_new_files")
 
 
 def delete_runs(con: duckdb.DuckDBPyConnection, run_keys: Sequence[int]) -> int:
@@ -272,14 +279,11 @@ def delete_runs(con: duckdb.DuckDBPyConnection, run_keys: Sequence[int]) -> int:
     if not run_keys:
         return 0
     keys = pa.table({"run_key": pa.array(list(run_keys), pa.int32())})
-    con.register("_memwh_old_keys", keys)
-    try:
+    with registered(con, "_memwh_old_keys", keys):
         n = scalar(
             con, "DELETE FROM raw.score_rows WHERE run_key IN (SELECT run_key FROM _memwh_old_keys)"
         )
         con.execute("DELETE FROM raw.runs WHERE run_key IN (SELECT run_key FROM _memwh_old_keys)")
-    finally:
-        con.unregister("_memwh_old_keys")
     return int(n or 0)
 
 

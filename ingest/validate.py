@@ -13,7 +13,11 @@ Row-level rules (per file; ``m`` = its manifest):
   are exactly ``seq_start + row_number`` (how memwh jobs write) is unique by construction;
   only other files pay for a GROUP BY duplicate search;
 * ``0 <= prefix_match_len <= m.cont_len`` and ``exact_match == (prefix_match_len >= cont_len)``;
-* ``memorization_score`` (NULL allowed: fast mode) and ``tf_token_accuracy`` in [0, 1], not NaN;
+* ``memorization_score`` (NULL allowed in fast mode, required in generate mode) and
+  ``tf_token_accuracy`` in [0, 1], not NaN; ``memorization_score >= prefix_match_len /
+  cont_len`` (the matched prefix is part of the greedy continuation);
+* ``loss >= 0``, ``min_k_logprob <= 0`` (a mean of log-probabilities) and ``zlib_ratio >= 0``
+  (NULL allowed), all finite: a NaN or inf would make every mean over the unit NaN/inf;
 * ``m.n_exact`` (when present) equals the number of exact matches.
 
 Type rule: the file may use a narrower or wider type of the same kind than the contract
@@ -23,8 +27,11 @@ value checks above bound what is stored; a different kind (e.g. strings) is reje
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,27 +93,155 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_RUN_ID = re.compile(r"[0-9A-Za-z_.:-]{1,128}")
+MODES = ("fast", "generate", "imported")
+
+
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and v.strip() != ""
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _iso_time(v: Any) -> bool:
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _eos(v: Any) -> bool:
+    return (_is_int(v) and v >= 0) or (
+        isinstance(v, list) and all(_is_int(x) and x >= 0 for x in v)
+    )
+
+
+# Every manifest field memwh reads: (what it must be, test). Required fields may not be
+# null; optional ones are checked when present and not null. Ranges that relate two fields
+# (seq range, n_rows, shard) are checked after these.
+_FIELD_RULES: dict[str, tuple[str, Any]] = {
+    "contract_version": (f"an integer in 1..{contract.CONTRACT_VERSION}", None),  # below
+    "run_id": (
+        "a non-empty id of letters, digits, _ . : -",
+        lambda v: isinstance(v, str) and _RUN_ID.fullmatch(v),
+    ),
+    "model": ("a non-empty string", _text),
+    "model_path": ("a non-empty string", _text),
+    "revision": ("a non-empty string", _text),
+    "shard": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "num_shards": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "seq_start": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "seq_end": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "n_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "prompt_len": ("an integer in 1..32767", lambda v: _is_int(v) and 1 <= v <= 32767),
+    "cont_len": ("an integer in 1..32767", lambda v: _is_int(v) and 1 <= v <= 32767),
+    "mode": (" or ".join(MODES), lambda v: v in MODES),
+    "suppress_eos": ("true or false", lambda v: isinstance(v, bool)),
+    "parquet_file": ("a file name", _text),
+    "parquet_sha256": (
+        "the file's sha256 (64 lowercase hex digits)",
+        lambda v: isinstance(v, str) and _HEX64.fullmatch(v),
+    ),
+    "started_at": ("an ISO-8601 time", _iso_time),
+    "finished_at": ("an ISO-8601 time", _iso_time),
+    # optional
+    "step": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "commit_hash": ("a string", _text),
+    "n_params": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "non_embedding_params": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "family": ("a non-empty string", _text),
+    "tokens_per_step": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "sequences_per_step": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "tokens_seen": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "train_flops": ("a finite number >= 0", lambda v: _number(v) and v >= 0),
+    "dtype": ("a string", _text),
+    "device": ("a string", _text),
+    "batch_size": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "eos_token_id": ("a token id or a list of them", _eos),
+    "min_k_fraction": ("a number in (0, 1]", lambda v: _number(v) and 0 < v <= 1),
+    "data_source": ("a string", _text),
+    "data_fingerprint": ("a non-empty string", _text),
+    "n_exact": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "host": ("a string", lambda v: isinstance(v, str)),
+    "slurm_job_id": ("a job id", lambda v: isinstance(v, str) or _is_int(v)),
+    "slurm_array_job_id": ("a job id", lambda v: isinstance(v, str) or _is_int(v)),
+    "slurm_array_task_id": ("a task id", lambda v: isinstance(v, str) or _is_int(v)),
+    "versions": ("an object", lambda v: isinstance(v, dict)),
+    "git_sha": ("a string", lambda v: isinstance(v, str)),
+    "wall_seconds": ("a finite number >= 0", lambda v: _number(v) and v >= 0),
+}
+
+# Manifest settings that define what a unit's rows mean: every shard of one (model, revision)
+# must carry the same values, or the unit would mix runs (a different dtype, dataset, mode,
+# prompt/continuation length, EOS rule or model weights) into one set of rows.
+UNIT_SETTINGS: tuple[str, ...] = (
+    "mode",
+    "prompt_len",
+    "cont_len",
+    "suppress_eos",
+    "eos_token_id",
+    "dtype",
+    "data_fingerprint",
+    "commit_hash",
+    "min_k_fraction",
+    "family",
+    "n_params",
+)
+
+
+def unit_settings(m: dict[str, Any]) -> dict[str, Any]:
+    return {k: m.get(k) for k in UNIT_SETTINGS}
+
+
+def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """'dtype 'float16' here vs 'float32' there, ...' ('' when equal)."""
+    return ", ".join(
+        f"{k} {a.get(k)!r} here vs {b.get(k)!r} there"
+        for k in UNIT_SETTINGS
+        if a.get(k) != b.get(k)
+    )
+
+
 def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
-    """Field sanity of a manifest already parsed by contract.read_manifest; returns its Parquet path."""
+    """Every field's type and range (manifest already parsed by contract.read_manifest);
+    returns its Parquet path."""
     version = m["contract_version"]
-    if not _is_int(version) or version > contract.CONTRACT_VERSION:
+    if _is_int(version) and version > contract.CONTRACT_VERSION:
         raise Invalid(
             f"contract_version {version!r} is newer than this memwh understands "
             f"({contract.CONTRACT_VERSION})",
             "upgrade memwh before ingesting these results",
         )
-    for key in ("shard", "num_shards", "seq_start", "seq_end", "n_rows", "prompt_len", "cont_len"):
-        if not _is_int(m[key]):
-            raise Invalid(f"manifest field {key!r} = {m[key]!r} is not an integer")
-    if not (0 <= m["seq_start"] <= m["seq_end"]):
+    if not _is_int(version) or version < 1:
+        raise Invalid(
+            f"manifest field 'contract_version' = {version!r} is not a memwh contract version "
+            f"(1..{contract.CONTRACT_VERSION})"
+        )
+    for key, (what, ok) in _FIELD_RULES.items():
+        if key == "contract_version":
+            continue
+        value = m.get(key)
+        if value is None:
+            if key in contract.MANIFEST_REQUIRED:
+                raise Invalid(f"manifest field {key!r} is null; it must be {what}")
+            continue
+        if not ok(value):
+            raise Invalid(f"manifest field {key!r} = {value!r} is not {what}")
+    if not (m["seq_start"] <= m["seq_end"]):
         raise Invalid(f"manifest range [{m['seq_start']}, {m['seq_end']}) is empty or negative")
-    if not (0 <= m["n_rows"] <= m["seq_end"] - m["seq_start"]):
+    if not (m["n_rows"] <= m["seq_end"] - m["seq_start"]):
         raise Invalid(
             f"manifest n_rows {m['n_rows']} does not fit its range "
             f"[{m['seq_start']}, {m['seq_end']})"
         )
-    if not (0 < m["cont_len"] <= 32767):
-        raise Invalid(f"manifest cont_len {m['cont_len']} is outside 1..32767")
+    if _is_int(m.get("n_exact")) and m["n_exact"] > m["n_rows"]:
+        raise Invalid(f"manifest n_exact {m['n_exact']} is larger than n_rows {m['n_rows']}")
     folder = man_path.parent
     for key, part in (("model", folder.parent.name), ("revision", folder.name)):
         expected = part.split("=", 1)[1] if "=" in part else None
@@ -131,13 +266,22 @@ def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
 
 
 def check_checksum(shard: Shard) -> None:
-    """sha256 of the bytes vs the manifest: catches truncation and overwrites after completion."""
+    """sha256 of the bytes vs the manifest: catches truncation and overwrites after completion.
+    (check_manifest already refused a missing or empty parquet_sha256.)"""
     want = shard.manifest.get("parquet_sha256")
-    if want and shard.sha256 != want:
+    if not want:
+        raise Invalid("manifest has no parquet_sha256, so the file cannot be verified")
+    if shard.sha256 != want:
         raise Invalid(
             f"sha256 {str(shard.sha256)[:12]}… differs from the manifest's {str(want)[:12]}… "
             "(truncated, overwritten or copied incompletely)"
         )
+
+
+def one_line(text: str) -> str:
+    """First line of an error text, control characters (from corrupt bytes) made visible."""
+    first = text.splitlines()[0] if text else ""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in first)
 
 
 def _kind(t: pa.DataType) -> str:
@@ -156,9 +300,10 @@ def check_parquet(shard: Shard) -> None:
         f = pq.ParquetFile(shard.parquet_path)
         schema = f.schema_arrow
         num_rows = f.metadata.num_rows
+    except PermissionError:
+        raise  # not corrupt: the caller says to fix permissions
     except Exception as e:  # pyarrow raises several types for corrupt files
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise Invalid(f"unreadable Parquet ({msg})") from None
+        raise Invalid(f"unreadable Parquet ({one_line(str(e)) or type(e).__name__})") from None
     missing = [c for c in contract.REQUIRED_COLUMNS if c not in schema.names]
     if missing:
         raise Invalid(
@@ -176,8 +321,16 @@ def check_parquet(shard: Shard) -> None:
     shard.arrow_schema = pa.schema([schema.field(n) for n in contract.REQUIRED_COLUMNS])
 
 
+def literal_path(path: str | Path) -> str:
+    """`path` as a DuckDB file pattern that matches exactly that file: read_parquet/read_csv
+    glob `*`, `?` and `[...]`, so `v[1]/x.parquet` would read `v1/x.parquet`. Each of those
+    characters becomes a one-character class (`[` -> `[[]`), which matches only itself."""
+    return re.sub(r"([*?\[])", r"[\1]", str(path))
+
+
 def sql_list(paths: Sequence[Path]) -> str:
-    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    """A SQL list of exact file paths for read_parquet/read_csv (never globbed)."""
+    return "[" + ", ".join("'" + literal_path(p).replace("'", "''") + "'" for p in paths) + "]"
 
 
 def schema_groups(shards: Sequence[Shard]) -> list[list[Shard]]:
@@ -196,6 +349,7 @@ SELECT
     count(*) - count(seq_idx) + count(*) - count(prefix_match_len) + count(*) - count(exact_match)
       + count(*) - count(tf_token_accuracy) + count(*) - count(loss)
       + count(*) - count(min_k_logprob)                                           AS n_null,
+    count(*)                                                                     AS n_rows,
     min(seq_idx)                                                                 AS min_seq,
     max(seq_idx)                                                                 AS max_seq,
     min(seq_idx - file_row_number)                                               AS min_offset,
@@ -208,7 +362,13 @@ SELECT
     count_if(memorization_score < 0 OR memorization_score > 1
              OR isnan(memorization_score))                                        AS n_bad_score,
     count_if(tf_token_accuracy < 0 OR tf_token_accuracy > 1
-             OR isnan(tf_token_accuracy))                                         AS n_bad_acc
+             OR isnan(tf_token_accuracy))                                         AS n_bad_acc,
+    count(memorization_score)                                                    AS n_score,
+    count_if(memorization_score::DOUBLE
+             < prefix_match_len / {cont_lens}[file_index::BIGINT + 1] - 1e-6)     AS n_below_bound,
+    count_if(NOT isfinite(loss) OR loss < 0)                                     AS n_bad_loss,
+    count_if(NOT isfinite(min_k_logprob) OR min_k_logprob > 0)                   AS n_bad_mink,
+    count_if(NOT isfinite(zlib_ratio) OR zlib_ratio < 0)                         AS n_bad_zlib
 FROM read_parquet({files}, file_row_number = true)
 GROUP BY file_index
 """
@@ -248,6 +408,23 @@ def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
         return Invalid(f"{st['n_bad_score']} memorization_score value(s) outside [0, 1] or NaN")
     if st["n_bad_acc"]:
         return Invalid(f"{st['n_bad_acc']} tf_token_accuracy value(s) outside [0, 1] or NaN")
+    if m["mode"] == "generate" and st["n_score"] < st["n_rows"]:
+        return Invalid(
+            f"{st['n_rows'] - st['n_score']} row(s) without memorization_score in a generate-mode "
+            "shard (generate mode scores every row)"
+        )
+    if st["n_below_bound"]:
+        return Invalid(
+            f"{st['n_below_bound']} memorization_score value(s) below prefix_match_len / cont_len "
+            f"(cont_len={cont}): the matched prefix is part of the greedy continuation"
+        )
+    for stat, col, rule in (
+        ("n_bad_loss", "loss", ">= 0"),
+        ("n_bad_mink", "min_k_logprob", "<= 0 (a mean of log-probabilities)"),
+        ("n_bad_zlib", "zlib_ratio", ">= 0"),
+    ):
+        if st[stat]:
+            return Invalid(f"{st[stat]} {col} value(s) NaN, infinite or not {rule}")
     n_exact = m.get("n_exact")
     if _is_int(n_exact) and n_exact != st["n_exact"]:
         return Invalid(f"manifest n_exact={n_exact} but the file has {st['n_exact']} exact matches")
@@ -265,16 +442,24 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
     position = {id(s): i for i, s in enumerate(shards)}
     for group in schema_groups(shards):
         try:
-            cur = con.execute(_CHECKS_SQL.format(files=sql_list([s.parquet_path for s in group])))
-        except duckdb.Error:
+            cur = con.execute(
+                _CHECKS_SQL.format(
+                    files=sql_list([s.parquet_path for s in group]),
+                    cont_lens="["
+                    + ", ".join(str(int(s.manifest["cont_len"])) for s in group)
+                    + "]",
+                )
+            )
+        except duckdb.Error as e:
             if len(group) == 1:
-                raise
+                problems[position[id(group[0])]] = Invalid(f"unreadable Parquet ({one_line(str(e))})")
+                continue
             # One unreadable file fails the whole scan: find it file by file.
             for s in group:
                 try:
                     sub = check_contents(con, [s])
                 except duckdb.Error as e:
-                    sub = {0: Invalid(f"unreadable Parquet ({str(e).splitlines()[0]})")}
+                    sub = {0: Invalid(f"unreadable Parquet ({one_line(str(e))})")}
                 if 0 in sub:
                     problems[position[id(s)]] = sub[0]
             continue

@@ -2,27 +2,63 @@
 
 Connections are opened read-only and closed right after the query, so a query never holds
 the DuckDB file longer than it runs (DuckDB allows one writer and no readers beside it).
+A query never waits: while `memwh build` or `memwh ingest` writes the file it fails at once
+with the writer's PID; an ingest or build started while a query runs fails the same way.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
-from memwh.core.db import connect
+from memwh.core.db import connect, last_build_warning
 from memwh.core.errors import MemwhError
 
 FORMATS = ("table", "csv", "json", "parquet")
+# Rows drawn as a table: rendering is ~10,000x slower than csv per row (3M rows took 72 s
+# and 10 GB), and nobody reads more on a terminal; csv/json/parquet give every row.
+TABLE_ROWS = 1000
+
+
+@dataclass
+class Answer:
+    """A query's rows plus what the user must know about them."""
+
+    df: pl.DataFrame
+    truncated: bool = False  # more rows than the limit exist
+    warning: str | None = None  # the last build did not complete (marts may disagree)
 
 
 def sql(query: str, db: str | os.PathLike | None = None) -> pl.DataFrame:
     """Run one read-only query and return its result as a polars DataFrame."""
+    return ask(query, db).df
+
+
+def ask(query: str, db: str | os.PathLike | None = None, *, limit: int | None = None) -> Answer:
+    """Run one read-only query; with `limit`, read at most that many rows (truncated says
+    whether there were more) so a huge result costs no more than its first rows."""
+    if not query.strip().strip(";").strip():
+        raise MemwhError(
+            "QUERY is empty: give one SQL statement, e.g. "
+            "memwh sql 'select * from memorization_rates limit 10'"
+        )
     con = connect(db, read_only=True, hint="run `memwh demo` or `memwh ingest ROOT` first")
     try:
-        return con.sql(query).pl()
+        rel = con.sql(query)
+        if rel is None:  # a statement without a result (e.g. SET, PRAGMA with no output)
+            return Answer(pl.DataFrame(), warning=last_build_warning(con))
+        if limit is None:
+            df = rel.pl()
+            truncated = False
+        else:
+            df = rel.limit(limit + 1).pl()
+            truncated = df.height > limit
+            df = df.head(limit)
+        return Answer(df, truncated, last_build_warning(con))
     except duckdb.CatalogException as e:
         first = str(e).splitlines()[0]
         hint = ""

@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 
 from memwh.core.config import resolve_db
-from memwh.core.db import connect
+from memwh.core.db import connect, last_build_warning
 from memwh.core.errors import MemwhError
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
@@ -88,6 +88,8 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
+    # set when the last `memwh build` did not complete: the marts may disagree
+    build_warning: str | None = None
 
     @property
     def n_models(self) -> int:
@@ -139,7 +141,9 @@ def load_marts(db: str | os.PathLike | None = None) -> Marts:
     con = connect(path, read_only=True, hint="run `memwh ingest ROOT` and then `memwh build` first")
     try:
         _check_marts(con, path)
-        return _load(con, path)
+        marts = _load(con, path)
+        marts.build_warning = last_build_warning(con)
+        return marts
     finally:
         con.close()
 

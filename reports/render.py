@@ -32,6 +32,7 @@ class ReportResult:
     notes: dict[str, str]  # section key -> the note shown (why a chart is absent or partial)
     seconds: float
     sections: list[str] = field(default_factory=list)
+    warning: str | None = None  # the last build did not complete (shown atop the report)
 
     @property
     def within_budget(self) -> bool:
@@ -76,6 +77,8 @@ def render_report(
         f"memwh {html.escape(memwh.__version__)} · models by size: "
         + html.escape(", ".join(marts.model_order))
     )
+    if marts.build_warning:
+        meta += f"<br><strong>Warning: {html.escape(marts.build_warning)}</strong>"
     page = build_page(sections, title="Memorization report", meta_html=meta, summary=summary)
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path = out_dir / "report.html"
@@ -93,6 +96,7 @@ def render_report(
         notes={s.key: s.note for s in sections if s.note},
         seconds=time.perf_counter() - t0,
         sections=[s.key for s in sections],
+        warning=marts.build_warning,
     )
 
 

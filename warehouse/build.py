@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
+
 from memwh.core.config import dbt_target_dir, resolve_db
-from memwh.core.db import connect, is_lock_error, lock_message
+from memwh.core.db import BUILDS_DDL, BUILDS_TABLE, connect, is_lock_error, lock_message
 from memwh.core.errors import MemwhError
 
 WAREHOUSE_DIR = Path(__file__).resolve().parent
@@ -73,14 +78,15 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def check_raw_layer(db: Path) -> str:
+def check_raw_layer(db: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
     """Fail early and readably when there is nothing to build from (or the file is locked).
 
     Returns the raw layer's column signature (dbt types unit-test fixtures from the real
-    upstream relations, so their outcome can depend on it)."""
+    upstream relations, so their outcome can depend on it). Uses `con` when given."""
     if not db.exists():
         raise MemwhError(f"{db}: {NOTHING_INGESTED}")
-    con = connect(db, read_only=True)
+    own = con is None
+    con = con or connect(db, read_only=True)
     try:
         tables = {
             r[0]
@@ -99,7 +105,49 @@ def check_raw_layer(db: Path) -> str:
         ).fetchall()
         return ";".join(":".join(map(str, c)) for c in columns)
     finally:
-        con.close()
+        if own:
+            con.close()
+
+
+# Ranges of the project's vars (dbt_project.yml); a value outside them would build marts
+# that look fine and mean nothing (e.g. memorized_min_tokens: -1 labels every sequence).
+_VAR_RULES: dict[str, tuple[str, object]] = {
+    "memorized_min_tokens": ("an integer in 1..32767", lambda v: _int_in(v, 1, 32767)),
+    "label_definition": ("prefix_match or score", lambda v: v in ("prefix_match", "score")),
+    "score_threshold": (
+        "a number in (0, 1]",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 < v <= 1,
+    ),
+    "restrict_checkpoint_population": ("true or false", lambda v: isinstance(v, bool)),
+    "pearson_max_sequences": ("an integer >= 2", lambda v: _int_in(v, 2, 2**62)),
+    "score_bins": ("an integer in 1..10000", lambda v: _int_in(v, 1, 10_000)),
+}
+
+
+def _int_in(v: object, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def project_vars() -> dict:
+    """The vars dbt_project.yml declares, with their defaults."""
+    import yaml
+
+    with open(WAREHOUSE_DIR / "dbt_project.yml") as f:
+        return dict((yaml.safe_load(f) or {}).get("vars") or {})
+
+
+def check_vars(vars: dict | None) -> None:
+    """Unknown names (typos dbt would silently ignore) and out-of-range values -> MemwhError."""
+    known = project_vars()
+    for name, value in (vars or {}).items():
+        if name not in known:
+            raise MemwhError(
+                f"--vars: unknown var {name!r}; the warehouse's vars are "
+                f"{', '.join(sorted(known))} (see docs/warehouse.md)"
+            )
+        rule = _VAR_RULES.get(name)
+        if rule and not rule[1](value):
+            raise MemwhError(f"--vars: {name} = {value!r} must be {rule[0]}")
 
 
 def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
@@ -237,13 +285,85 @@ def build(
     import json
 
     path = resolve_db(db).resolve()
-    raw_columns = check_raw_layer(path)
+    check_vars(vars)
+    if not path.exists():
+        raise MemwhError(f"{path}: {NOTHING_INGESTED}")
+    # Held for the whole build: other processes get the one-line lock message at once (a
+    # `memwh sql` can never read marts half-rebuilt, nor grab the file between dbt's nodes and
+    # make the next node fail), and a read-only file or folder fails here, before dbt runs.
+    # dbt-duckdb's own connect() (same file, same empty config) shares this DuckDB instance.
+    holder = connect(path)
+    try:
+        raw_columns = check_raw_layer(path, holder)
+        build_id = _mark_started(holder, select)
+        try:
+            result = _run_build(
+                path, select, full_refresh, threads, quiet, vars, target_path, unit_tests,
+                raw_columns, json.dumps(vars) if vars else None,
+            )  # fmt: skip
+        except BaseException as e:
+            _mark_finished(holder, build_id, "failed", str(e).splitlines()[0] if str(e) else "")
+            raise
+        _mark_finished(holder, build_id, "ok", result.summary())
+    finally:
+        holder.close()
+    return result
+
+
+def _mark_started(con: duckdb.DuckDBPyConnection, select: str | Sequence[str] | None) -> str:
+    """The completion marker's 'running' row (see memwh.core.db.last_build_warning)."""
+    build_id = str(uuid.uuid4())
+    selection = None if not select else select if isinstance(select, str) else " ".join(select)
+    try:
+        con.execute("CREATE SCHEMA IF NOT EXISTS memwh_meta")
+        con.execute(BUILDS_DDL)
+        con.execute(
+            f"INSERT INTO {BUILDS_TABLE} VALUES (?, ?, NULL, 'running', ?, ?, ?, NULL)",
+            [build_id, _utc_now(), os.getpid(), socket.gethostname(), selection],
+        )
+    except duckdb.Error as e:
+        raise MemwhError(
+            f"{con_path(con)}: cannot write to the database ({str(e).splitlines()[0]}); "
+            "check its permissions and free disk space"
+        ) from None
+    return build_id
+
+
+def _mark_finished(con: duckdb.DuckDBPyConnection, build_id: str, status: str, msg: str) -> None:
+    with contextlib.suppress(duckdb.Error):  # never hide the build's own error
+        con.execute(
+            f"UPDATE {BUILDS_TABLE} SET finished_at = ?, status = ?, message = ? WHERE build_id = ?",
+            [_utc_now(), status, msg[:500], build_id],
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def con_path(con: duckdb.DuckDBPyConnection) -> str:
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE NOT internal LIMIT 1").fetchall()
+    return str(rows[0][0]) if rows else "database"
+
+
+def _run_build(
+    path: Path,
+    select: str | Sequence[str] | None,
+    full_refresh: bool,
+    threads: int,
+    quiet: bool,
+    vars: dict | None,
+    target_path: str | os.PathLike | None,
+    unit_tests: bool | None,
+    raw_columns: str,
+    vars_json: str | None,
+) -> BuildResult:
     target_path = target_path or dbt_target_dir(path)
     # dbt's JSON artifacts (manifest/run_results, ~0.3 s) are not written: the result object
     # below carries the same, and `memwh docs` / plain `dbt` write them when wanted.
     extra: list[str] = ["--no-write-json"]
-    if vars:
-        extra += ["--vars", json.dumps(vars)]
+    if vars_json:
+        extra += ["--vars", vars_json]
     fingerprint = project_fingerprint(vars, raw_columns)
     stamp = _unit_tests_stamp(target_path)
     if unit_tests is None:
@@ -282,6 +402,12 @@ def build(
         nodes=nodes,
         unit_tests_skipped=not unit_tests,
     )
+    if select and not nodes:
+        sel = select if isinstance(select, str) else " ".join(select)
+        raise MemwhError(
+            f"--select {sel}: matches no model, test or seed, nothing was built; "
+            "`memwh dbt ls` lists the nodes (e.g. --select marts, --select memorization_rates+)"
+        )
     ran_all_unit_tests = unit_tests and not select
     # the code must not have changed while dbt ran (it parsed whatever was there then)
     if (

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from memwh.core.errors import MemwhError
 
@@ -34,7 +35,8 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)
     except MemwhError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        # escape: messages carry user paths/values, e.g. results[old], that are not markup
+        err_console.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("[yellow]interrupted[/]")

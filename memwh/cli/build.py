@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
             vars=parsed,
             unit_tests=unit_tests,
         )
-        Console(stderr=True).print(result.summary(), highlight=False, soft_wrap=True)
+        Console(stderr=True).print(result.summary(), markup=False, highlight=False, soft_wrap=True)
 
     @app.command(
         "dbt",
@@ -89,4 +89,6 @@ def register(app: typer.Typer) -> None:
         from memwh.warehouse.build import docs
 
         out = docs(db)
-        Console(stderr=True).print(f"dbt docs: {out}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(
+            f"dbt docs: {out}", markup=False, highlight=False, soft_wrap=True
+        )

@@ -22,11 +22,12 @@ PromptOpt = Annotated[int, typer.Option("--prompt-len", help="Prompt tokens used
 
 def _print_import(result) -> None:
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True)
     for note in result.notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    err.print(result.summary(), highlight=False, soft_wrap=True)
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    err.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -55,6 +56,7 @@ def register(app: typer.Typer) -> None:
         Exit code 1 when some file was bad (the good ones are loaded), 2 on --strict failure.
         """
         from rich.console import Console
+        from rich.markup import escape
 
         from memwh.ingest import IngestError, ingest_root
 
@@ -64,7 +66,9 @@ def register(app: typer.Typer) -> None:
         def show(problems) -> None:
             for p in problems:
                 err.print(
-                    f"[{styles[p.kind]}]{p.kind}:[/] {p.line()}", highlight=False, soft_wrap=True
+                    f"[{styles[p.kind]}]{p.kind}:[/] {escape(p.line())}",
+                    highlight=False,
+                    soft_wrap=True,
                 )
 
         try:
@@ -83,7 +87,7 @@ def register(app: typer.Typer) -> None:
             show(e.report.problems)
             raise
         show(report.problems)
-        err.print(report.summary(), highlight=False, soft_wrap=True)
+        err.print(report.summary(), markup=False, highlight=False, soft_wrap=True)
         if not report.ok:
             raise typer.Exit(1)
 

@@ -25,13 +25,35 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", "-o", help="Write the result to FILE")
         ] = None,
     ) -> None:
-        """Ask the warehouse an ad-hoc question (read-only; never blocks ingest or dbt)."""
+        """Ask the warehouse an ad-hoc question (read-only).
+
+        Never waits: while a build or ingest writes the database it fails at once naming the
+        writer's PID (and an ingest/build started during a long query fails the same way).
+        Table output shows the first 1,000 rows; csv/json/parquet give every row.
+        """
+        from rich.console import Console
+        from rich.markup import escape
+
         from memwh import query
 
         text = sys.stdin.read() if statement == "-" else statement
-        rendered = query.export(query.sql(text, db), fmt, out)
+        limit = query.TABLE_ROWS if fmt == "table" else None
+        answer = query.ask(text, db, limit=limit)
+        err = Console(stderr=True)
+        if answer.warning:
+            err.print(
+                f"[yellow]warning:[/] {escape(answer.warning)}", highlight=False, soft_wrap=True
+            )
+        rendered = query.export(answer.df, fmt, out)
         if rendered is not None:
             typer.echo(rendered)
+        if answer.truncated:
+            err.print(
+                f"[yellow]note:[/] showing the first {limit:,} rows; for every row use "
+                "--format csv (or --format parquet --out FILE)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     @app.command("tables")
     def tables_cmd(db: DbOpt = None) -> None:

@@ -21,18 +21,23 @@ def register(app: typer.Typer) -> None:
         """Write OUT/report.html (self-contained, opens offline) and OUT/charts/*.png from
         the warehouse marts. Run `memwh build` first."""
         from rich.console import Console
+        from rich.markup import escape
 
         from memwh.reports import MAX_REPORT_BYTES, render_report
 
         res = render_report(db, out, png=png, progress=True)
         console = Console()
+        if res.warning:
+            Console(stderr=True).print(
+                f"[yellow]warning:[/] {escape(res.warning)}", highlight=False, soft_wrap=True
+            )
         for key, note in res.notes.items():
-            console.print(f"[yellow]note[/] {key}: {note}", highlight=False)
+            console.print(f"[yellow]note[/] {key}: {escape(note)}", highlight=False)
         size = f"{res.html_bytes / 1e6:.2f} MB"
         if not res.within_budget:
             size += f" [red](over the {MAX_REPORT_BYTES / 1e6:.0f} MB budget)[/]"
         console.print(
-            f"report: {res.html} ({size}, {len(res.charts)} charts, {len(res.pngs)} PNGs) "
+            f"report: {escape(str(res.html))} ({size}, {len(res.charts)} charts, {len(res.pngs)} PNGs) "
             f"in {res.seconds:.1f}s",
             highlight=False,
         )

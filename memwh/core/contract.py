@@ -174,6 +174,29 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def _umask() -> int:
+    """The process umask: from /proc on Linux (no race with other threads), else by setting
+    and restoring it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish(tmp: str | os.PathLike, path: Path) -> None:
+    """Give a finished temp file the mode a plain open() would (0666 minus the umask:
+    mkstemp makes 0600, so group members' ingest could not read a cluster's results),
+    then rename it into place."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temp file in the same folder + fsync + rename (readers never see half a file)."""
     path = Path(path)
@@ -184,7 +207,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -213,7 +236,7 @@ def write_scores_parquet(
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         digest = sha256_file(tmp)
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -235,6 +258,11 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise ContractError(f"{path}: manifest missing (shard incomplete: rerun it)") from None
+    except PermissionError as e:
+        raise ContractError(
+            f"{path}: cannot read the manifest ({e.strerror}); fix its permissions "
+            "or ingest as a user who can read it"
+        ) from None
     except (OSError, json.JSONDecodeError) as e:
         raise ContractError(
             f"{path}: manifest unreadable ({e}); rerun the shard with --force"
