@@ -223,6 +223,10 @@ def score(
         raise MemwhError("--batch-size must be >= 1")
     if num_shards < 1 or not (0 <= shard < num_shards):
         raise MemwhError(f"--shard {shard} --num-shards {num_shards}: need 0 <= shard < num_shards")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise MemwhError(f"--out {out}: is a file; pass a folder (created when missing)")
+    if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
+        raise MemwhError(f"--seq-range {seq_range[0]}:{seq_range[1]}: START must be >= 0 and < END")
 
     ref = models.resolve_model(model, revision, name)
     try:
@@ -277,6 +281,11 @@ def score(
         start, end = d_lo, d_hi
     lo, hi = contract.shard_bounds(start, end, shard, num_shards)
     indices = source.indices_in(lo, hi)
+    if not len(indices) and not len(source.indices_in(start, end)):  # a 0-row unit
+        raise MemwhError(
+            f"--seq-range {start}:{end}: {source.description} has no sequence in that range "
+            "(a unit without rows cannot be scored); pick a range that holds sequences"
+        )
     need = prompt_len + cont_len
 
     dev = models.pick_device(device)

@@ -69,7 +69,7 @@ def ask(query: str, db: str | os.PathLike | None = None, *, limit: int | None = 
         first = str(e).splitlines()[0]
         if "read-only" in first.lower():
             raise MemwhError(
-                "memwh sql is read-only (it must never block ingest or dbt); "
+                "memwh sql is read-only (it opens the file read-only so it never waits for a writer); "
                 "use a DuckDB shell for writes"
             ) from None
         raise MemwhError(f"query failed: {first}") from None

@@ -301,6 +301,9 @@ def build(
                 path, select, full_refresh, threads, quiet, vars, target_path, unit_tests,
                 raw_columns, json.dumps(vars) if vars else None,
             )  # fmt: skip
+        except NothingSelected:
+            _forget(holder, build_id)  # nothing ran: the marts are as the last build left them
+            raise
         except BaseException as e:
             _mark_finished(holder, build_id, "failed", str(e).splitlines()[0] if str(e) else "")
             raise
@@ -327,6 +330,15 @@ def _mark_started(con: duckdb.DuckDBPyConnection, select: str | Sequence[str] | 
             "check its permissions and free disk space"
         ) from None
     return build_id
+
+
+class NothingSelected(MemwhError):
+    """--select matched no node: nothing was built."""
+
+
+def _forget(con: duckdb.DuckDBPyConnection, build_id: str) -> None:
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"DELETE FROM {BUILDS_TABLE} WHERE build_id = ?", [build_id])
 
 
 def _mark_finished(con: duckdb.DuckDBPyConnection, build_id: str, status: str, msg: str) -> None:
@@ -404,7 +416,7 @@ def _run_build(
     )
     if select and not nodes:
         sel = select if isinstance(select, str) else " ".join(select)
-        raise MemwhError(
+        raise NothingSelected(
             f"--select {sel}: matches no model, test or seed, nothing was built; "
             "`memwh dbt ls` lists the nodes (e.g. --select marts, --select memorization_rates+)"
         )

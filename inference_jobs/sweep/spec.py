@@ -24,6 +24,7 @@ _MEM_RE = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 _DATA_SUFFIXES = {".parquet", ".jsonl", ".json", ".csv", ".arrow", ".bin", ".idx", ".npy", ".txt"}
 
 MODES = ("fast", "generate")
+MAX_REVISIONS = 100_000  # per model: Pythia has 154 checkpoints; more is a typo in a range
 DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 
 
@@ -244,6 +245,13 @@ def _parse_revisions(value: Any, key: str, ck: _Checker) -> tuple[str, ...]:
         stop = ck.integer(value["stop"], f"{key}.stop", minimum=start)
         step = ck.integer(value["step"], f"{key}.step", minimum=1)
         prefix = ck.string(value.get("prefix", "step"), f"{key}.prefix", pattern=_NAME_RE)
+        n = (stop - start) // step + 1
+        if n > MAX_REVISIONS:
+            raise ck.fail(
+                key,
+                f"expands to {n:,} revisions (more than {MAX_REVISIONS:,}); check start, stop "
+                "and step (stop is inclusive), or split the sweep",
+            )
         return tuple(f"{prefix}{n}" for n in range(start, stop + 1, step))
     return ck.str_list(value, key, allow_empty=False)
 
@@ -263,18 +271,21 @@ def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int
     revisions = _parse_revisions(m["revisions"], f"{key}.revisions", ck)
     for j, rev in enumerate(revisions):
         ck.string(rev, f"{key}.revisions[{j}]", pattern=_NAME_RE)
-    dupes = sorted({r for r in revisions if revisions.count(r) > 1})
-    if dupes:
-        raise ck.fail(f"{key}.revisions", f"lists {dupes[0]!r} twice")
+    seen: set[str] = set()  # linear: a 100k-revision grid is checked in milliseconds
+    for rev in revisions:
+        if rev in seen:
+            raise ck.fail(f"{key}.revisions", f"lists {rev!r} twice")
+        seen.add(rev)
     is_local = _looks_local(source, base)
     if is_local:
         p = _resolve(source, base)
         if not p.is_dir():
             raise ck.fail(f"{key}.source", f"model folder {p} does not exist")
         ckpts = sorted(d.name for d in p.iterdir() if d.is_dir() and (d / "config.json").is_file())
+        have = set(ckpts)
         single = (p / "config.json").is_file()
         for j, rev in enumerate(revisions):
-            if rev in ckpts or (single and rev in ("main", p.name)):
+            if rev in have or (single and rev in ("main", p.name)):
                 continue
             if ckpts:
                 shown = ", ".join(ckpts[:6]) + (", ..." if len(ckpts) > 6 else "")
@@ -415,6 +426,7 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise ck.fail("data", f"missing: the dataset to score (or set models[{i}].data)")
     scoring = _parse_scoring(raw.get("scoring", {}), ck)
     slurm = _parse_slurm(raw.get("slurm", {}), ck)
+    _check_against_data(models, data, seq_range, scoring, ck)
     return SweepSpec(
         name=name,
         path=path,
@@ -427,3 +439,56 @@ def load_spec(path: str | Path) -> SweepSpec:
         shards=shards,
         raw=raw,
     )
+
+
+def _check_against_data(
+    models: tuple[ModelSpec, ...],
+    data: str,
+    seq_range: tuple[int, int] | None,
+    scoring: ScoringOptions,
+    ck: _Checker,
+) -> None:
+    """Each model's sequence range must lie inside its data and hold sequences, and the
+    sequences must be long enough for prompt_len + cont_len: else every task would fail on
+    the cluster. Token data (Parquet tokens, memmaps, Megatron) is opened here, once per
+    file; text data needs the model's tokenizer and is checked when a task starts."""
+    from memwh.inference_jobs import data as data_mod
+
+    sources: dict[str, Any] = {}
+    need = scoring.prompt_len + scoring.cont_len
+    for i, m in enumerate(models):
+        d = m.data or data
+        data_key = f"models[{i}].data" if m.data else "data"
+        if d not in sources:
+            try:
+                sources[d] = data_mod.open_source(d, None)
+            except MemwhError as e:
+                if "needs the model's tokenizer" in str(e):
+                    sources[d] = None
+                    continue
+                raise ck.fail(data_key, str(e)) from None
+        src = sources[d]
+        if src is None:
+            continue
+        rng = m.seq_range or seq_range
+        rng_key = f"models[{i}].seq_range" if m.seq_range else "seq_range"
+        lo, hi = src.index_range()
+        if rng and (rng[0] < lo or rng[1] > hi):
+            raise ck.fail(
+                rng_key,
+                f"[{rng[0]}, {rng[1]}] is outside the data ({src.description} holds "
+                f"sequence indices {lo}:{hi}); pick a range inside it",
+            )
+        start, end = rng or (lo, hi)
+        idx = src.indices_in(start, end)
+        if not len(idx):
+            raise ck.fail(
+                rng_key,
+                f"[{start}, {end}] holds no sequence of {src.description}; nothing to score",
+            )
+        try:
+            src.read(idx[:1], need)
+        except MemwhError as e:
+            raise ck.fail(
+                "scoring.prompt_len", f"prompt_len + cont_len = {need} does not fit: {e}"
+            ) from None

@@ -16,11 +16,17 @@ def _parse_range(text: str | None) -> tuple[int, int] | None:
         return None
     try:
         a, b = text.split(":")
-        return int(a), int(b)
+        start, end = int(a), int(b)
     except ValueError:
         raise MemwhError(
             f"--seq-range {text!r}: use START:END (END exclusive), e.g. 0:100000"
         ) from None
+    if not 0 <= start < end:
+        raise MemwhError(
+            f"--seq-range {text}: START must be >= 0 and smaller than END (END exclusive), "
+            "e.g. 0:100000"
+        )
+    return start, end
 
 
 def register(app: typer.Typer) -> None:

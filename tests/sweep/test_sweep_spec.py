@@ -6,6 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sweep_helpers import memwh
 
@@ -24,8 +26,21 @@ def fake_models(tmp_path: Path) -> Path:
             d = tmp_path / "suite" / m / step
             d.mkdir(parents=True)
             (d / "config.json").write_text("{}")
-    (tmp_path / "tokens.parquet").write_bytes(b"PAR1")
+    write_tokens(tmp_path / "tokens.parquet", 1000, 64)
     return tmp_path
+
+
+def write_tokens(path: Path, n: int, length: int) -> None:
+    """A real token table (the spec is checked against its index range and lengths)."""
+    pq.write_table(
+        pa.table(
+            {
+                "seq_idx": pa.array(range(n), pa.int64()),
+                "tokens": pa.array([[7] * length] * n, pa.list_(pa.int32())),
+            }
+        ),
+        path,
+    )
 
 
 GOOD = """
@@ -266,7 +281,8 @@ def test_pythia_example_spec_parses(tmp_path: Path) -> None:
     for kind in ("standard", "deduped"):
         d = tmp_path / "pile" / f"{kind}-preshuffled"
         d.mkdir(parents=True)
-        (d / "document.bin").write_bytes(b"")
+        with open(d / "document.bin", "wb") as f:  # sparse: 146,432,000 rows of 2049 tokens
+            f.truncate(146_432_000 * 2049 * 2)
     spec = load_spec(_spec(tmp_path, text, "pythia_sweep.toml"))
     assert len(spec.models) == 16
     assert (
