@@ -452,7 +452,9 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
             )
         except duckdb.Error as e:
             if len(group) == 1:
-                problems[position[id(group[0])]] = Invalid(f"unreadable Parquet ({one_line(str(e))})")
+                problems[position[id(group[0])]] = Invalid(
+                    f"unreadable Parquet ({one_line(str(e))})"
+                )
                 continue
             # One unreadable file fails the whole scan: find it file by file.
             for s in group:
