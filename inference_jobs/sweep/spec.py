@@ -480,7 +480,10 @@ def _check_against_data(
                 f"sequence indices {lo}:{hi}); pick a range inside it",
             )
         start, end = rng or (lo, hi)
-        idx = src.indices_in(start, end)
+        # a first window, so a dense 146M-row source never materialises all its indices
+        idx = src.indices_in(start, min(end, start + 1_000_000))
+        if not len(idx):
+            idx = src.indices_in(start, end)
         if not len(idx):
             raise ck.fail(
                 rng_key,
