@@ -494,6 +494,12 @@ def f17_brackets_in_error_text(tmp_path: Path) -> None:
     missing = tmp_path / "results[old]"
     r = cli("ingest", str(missing), "--db", str(tmp_path / "wh.duckdb"))
     one_line_error(r, 2, f"{missing}: no such folder")
+    assert not (tmp_path / "wh.duckdb").exists()
+    # Problems of a real ingest keep their brackets too.
+    root = tmp_path / "results[old]"
+    write_shard(root, num_shards=1, manifest_overrides={"mode": "[bold]x"})
+    r = ingest(root, tmp_path / "wh.duckdb")
+    one_line_error(r, 1, "results[old]/scores/", "manifest field 'mode' = '[bold]x' is not")
 
 
 def f18_wrong_reason_or_silent_success(built: Path, tmp_path: Path) -> None:
@@ -675,3 +681,35 @@ def test_guarantees_page_lists_every_fault() -> None:
     rows = [line.split("|")[1].strip() for line in page.splitlines() if line.startswith("| ")]
     assert rows[1:] == [f.row for f in FAULTS if "." not in f.row]
     assert "(docs/guarantees.md)" in (REPO / "README.md").read_text()
+
+
+def test_real_scoring_output_passes_every_check(tmp_path: Path) -> None:
+    """The stricter validation must never refuse what `memwh infer` writes: a tiny model
+    scored in fast and generate mode (with sequence metadata) ingests with no problem."""
+    sys.path.insert(0, str(REPO / "tests" / "inference"))
+    from helpers import build_sequences, save_suite, write_token_table
+    from transformers import AutoModelForCausalLM
+
+    from memwh.inference_jobs import score
+    from memwh.ingest import ingest_root
+
+    suite = save_suite(tmp_path / "suite", {"step1": 11})
+    model = AutoModelForCausalLM.from_pretrained(suite / "step1").eval()
+    data = write_token_table(tmp_path / "tokens.parquet", build_sequences(model, 30, seed=5))
+    out = tmp_path / "out"
+    for mode in ("fast", "generate"):
+        for shard in range(2):
+            res = score(str(suite), str(data), out, revision="step1", name=f"tiny-{mode}",
+                        mode=mode, suppress_eos=True, shard=shard, num_shards=2, progress=False)  # fmt: skip
+            assert res.status == "done"
+    rep = ingest_root(out, tmp_path / "wh.duckdb", strict=True, progress=False)
+    assert rep.ok and not rep.problems, [p.line() for p in rep.problems]
+    assert rep.files_loaded == 4 and rep.rows == 60 and rep.sequence_files == 1
+    for p in out.rglob("*.parquet"):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
