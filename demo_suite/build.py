@@ -15,7 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from memwh.core import config
 from memwh.core.contract import sha256_file
 from memwh.core.errors import MemwhError
-from memwh.demo_suite.corpus import CORPUS_FILE, build_corpus, read_tokens, write_corpus
+from memwh.demo_suite.corpus import (
+    CORPUS_FILE,
+    EXPOSURE_FILE,
+    build_corpus,
+    exposure_table,
+    read_tokens,
+    write_corpus,
+)
 from memwh.demo_suite.manifest import MANIFEST_JSON, checkpoint_row, is_complete, write_manifest
 from memwh.demo_suite.models import model_name, param_counts
 from memwh.demo_suite.settings import SUITE_FORMAT, SuiteSettings
@@ -93,6 +100,9 @@ def build_suite(
         tokens, _, _ = read_tokens(tmp / CORPUS_FILE)
         rows: list[dict[str, Any]] = []
         n_steps = settings.n_steps
+        # The suite knows its training order: it writes its own exposure (first_step per seq_idx).
+        exposure = exposure_table(tokens, n_steps, settings.batch_size)
+        write_corpus(exposure, tmp / EXPOSURE_FILE)
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -143,9 +153,17 @@ def build_suite(
                 "path": CORPUS_FILE,
                 "n_sequences": table.num_rows,
                 "n_trained_sequences": n_steps * settings.batch_size,
+                "n_held_out": settings.n_held_out,
                 "seq_len": settings.seq_len,
                 "n_canaries": settings.canaries_per_rung * len(settings.ladder),
                 "sha256": sha256_file(tmp / CORPUS_FILE),
+            },
+            "exposure": {
+                "path": EXPOSURE_FILE,
+                "n_rows": exposure.num_rows,
+                "n_never_trained": exposure.column("first_step").null_count,
+                "columns": "seq_idx, first_step (0-based step, NULL = never trained), "
+                "n_exposures, last_step",
             },
             "models": names,
             "checkpoints": rows,

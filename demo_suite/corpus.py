@@ -7,6 +7,11 @@ Canaries are drawn from the same language (their prompts look like any other tex
 each is inserted a known number of times from a ladder (1, 2, 4, ...). All rows are shuffled
 into one training order; `seq_idx` is the position in that order, like Pythia's index, so
 checkpoint stepN has seen exactly `seq_idx < N * batch_size`.
+
+Held-out sequences (same language, distinct from every other row, never trained on) follow
+the training order, so every unit has members and held-out non-members. The suite's
+exposure table (`exposure_table`) says per seq_idx which step first trained on it (NULL for
+held-out rows and for the dropped partial last batch), how often, and when last.
 """
 
 from __future__ import annotations
@@ -126,6 +131,15 @@ def build_corpus(settings: SuiteSettings) -> pa.Table:
     # Declared duplicates are counted on the final token lists, so they are true by construction.
     _, inverse, counts = np.unique(tokens, axis=0, return_inverse=True, return_counts=True)
     duplicates = counts[inverse.reshape(-1)].astype(np.int32)
+    is_canary = row_of < n_canaries
+    if settings.n_held_out:
+        # drawn last, so the training order is the same with or without held-out rows
+        held = _unique_rows(
+            lang.sample(settings.n_held_out + 64, L, rng), taken, settings.n_held_out
+        )
+        tokens = np.concatenate([tokens, held])
+        duplicates = np.concatenate([duplicates, np.zeros(len(held), np.int32)])  # 0 copies trained
+        is_canary = np.concatenate([is_canary, np.zeros(len(held), bool)])
     n = len(tokens)
     flat = pa.array(tokens.reshape(-1), type=pa.int32())
     offsets = pa.array(np.arange(0, n * L + 1, L, dtype=np.int32), type=pa.int32())
@@ -134,9 +148,52 @@ def build_corpus(settings: SuiteSettings) -> pa.Table:
             pa.array(np.arange(n, dtype=np.int64), type=pa.int64()),
             pa.ListArray.from_arrays(offsets, flat),
             pa.array(duplicates, type=pa.int32()),
-            pa.array(row_of < n_canaries, type=pa.bool_()),
+            pa.array(is_canary, type=pa.bool_()),
         ],
         schema=CORPUS_SCHEMA,
+    )
+
+
+EXPOSURE_FILE = "exposure.parquet"
+
+EXPOSURE_SCHEMA = pa.schema(
+    [
+        pa.field("seq_idx", pa.int64(), nullable=False),
+        pa.field("first_step", pa.int64(), nullable=True),
+        pa.field("n_exposures", pa.int32(), nullable=True),
+        pa.field("last_step", pa.int64(), nullable=True),
+    ]
+)
+
+
+def exposure_table(tokens: np.ndarray, n_steps: int, batch_size: int) -> pa.Table:
+    """Per corpus row: the 0-based steps that first and last trained on its token sequence
+    and how many copies were trained (NULL when none was: held-out rows, dropped last batch).
+
+    Step s (0-based) trains rows [s * B, (s + 1) * B); a copy of a canary shares the values
+    of its sequence, so the table is right for the corpus and for its distinct-row subset.
+    """
+    n = len(tokens)
+    trained = n_steps * batch_size
+    _, inverse = np.unique(tokens, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    k = int(inverse.max()) + 1 if n else 0
+    pos = np.arange(n)
+    in_training = pos < trained
+    first = np.full(k, np.iinfo(np.int64).max)
+    last = np.full(k, -1)
+    np.minimum.at(first, inverse[in_training], pos[in_training])
+    np.maximum.at(last, inverse[in_training], pos[in_training])
+    copies = np.bincount(inverse[in_training], minlength=k)
+    seen = copies[inverse] > 0
+    return pa.Table.from_arrays(
+        [
+            pa.array(pos.astype(np.int64)),
+            pa.array(first[inverse] // batch_size, mask=~seen, type=pa.int64()),
+            pa.array(copies[inverse].astype(np.int32), mask=~seen, type=pa.int32()),
+            pa.array(last[inverse] // batch_size, mask=~seen, type=pa.int64()),
+        ],
+        schema=EXPOSURE_SCHEMA,
     )
 
 

@@ -48,7 +48,7 @@ def checkpoint_row(
     non_embedding_params: int,
     sequences_per_step: int,
     seq_len: int,
-    train_loss: float,
+    train_loss: float | None,
     path: str,
 ) -> dict[str, Any]:
     tokens_per_step = sequences_per_step * seq_len
@@ -64,7 +64,7 @@ def checkpoint_row(
         "sequences_per_step": sequences_per_step,
         "tokens_seen": tokens_seen,
         "train_flops": 6 * n_params * tokens_seen,
-        "train_loss": round(train_loss, 5),
+        "train_loss": None if train_loss is None else round(train_loss, 5),
         "path": path,
     }
 

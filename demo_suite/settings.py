@@ -15,7 +15,7 @@ from typing import Any
 from memwh.core.errors import MemwhError
 
 # Bump when the corpus generator or training code changes what a given setting produces.
-SUITE_FORMAT = 1
+SUITE_FORMAT = 2  # 2: held-out sequences, step0, exposure.parquet
 
 EOS_ID = 0  # Pythia convention: <|endoftext|> is id 0 and never appears inside a sequence
 PAD_ID = 1
@@ -67,6 +67,9 @@ class SuiteSettings:
     zipf_exponent: float = 1.0  # skew of token popularity (unigram frequencies)
     successor_exponent: float = 2.0  # skew of transition probabilities over the successors
     n_background: int = 2048  # unique background sequences (learnable, not memorizable)
+    # Background sequences of the same language that no model trains on: appended after the
+    # training order (seq_idx >= the trained rows), first_step NULL in the suite's exposure.
+    n_held_out: int = 512
     ladder: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # copies per canary
     canaries_per_rung: int = 8  # distinct canaries inserted with each copy count
     # training: one pass over the shuffled corpus, identical batches for every model
@@ -75,7 +78,8 @@ class SuiteSettings:
     warmup_frac: float = 0.1
     min_lr_frac: float = 0.1  # cosine decay to this fraction of the peak (as Pythia)
     weight_decay: float = 0.01
-    n_checkpoints: int = 4  # evenly spaced, the last is the final step
+    n_checkpoints: int = 6  # evenly spaced, the last is the final step
+    save_initial: bool = True  # also save the initial weights as step0 (causal profiles need it)
     family: str = "demo"
 
     def __post_init__(self) -> None:
@@ -90,6 +94,7 @@ class SuiteSettings:
             (self.seq_len >= 2, "seq_len", "must be >= 2"),
             (self.branching >= 1, "branching", "must be >= 1"),
             (self.n_background >= 0, "n_background", "must be >= 0"),
+            (self.n_held_out >= 0, "n_held_out", "must be >= 0"),
             (all(c >= 1 for c in self.ladder), "ladder", "copy counts must be >= 1"),
             (self.canaries_per_rung >= 0, "canaries_per_rung", "must be >= 0"),
             (len(self.sizes) >= 1, "sizes", "needs at least one model size"),
@@ -127,7 +132,13 @@ class SuiteSettings:
 
     @property
     def n_sequences(self) -> int:
+        """Rows of the training order (background + canary copies), held-out rows excluded."""
         return self.n_background + self.canaries_per_rung * sum(self.ladder)
+
+    @property
+    def n_corpus_rows(self) -> int:
+        """Rows of corpus.parquet: the training order, then the held-out rows."""
+        return self.n_sequences + self.n_held_out
 
     @property
     def n_steps(self) -> int:
@@ -136,8 +147,10 @@ class SuiteSettings:
 
     @property
     def checkpoint_steps(self) -> list[int]:
+        """`n_checkpoints` evenly spaced steps ending at the last, plus 0 with save_initial."""
         n, k = self.n_steps, self.n_checkpoints
-        return sorted({max(1, round(n * (i + 1) / k)) for i in range(k)})
+        steps = {max(1, round(n * (i + 1) / k)) for i in range(k)}
+        return sorted(steps | ({0} if self.save_initial else set()))
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -1,7 +1,8 @@
 """Train the suite: every model sees the same batches in the same order (one pass).
 
 Step s (1-based) trains on rows seq_idx in [(s-1)*B, s*B), so checkpoint stepN has seen
-exactly seq_idx < N*B -- the property Pythia's checkpoint analyses rely on.
+exactly seq_idx < N*B -- the property Pythia's checkpoint analyses rely on. `step0` (with
+save_initial) holds the initial weights, before any update.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class CheckpointInfo:
     step: int
     n_params: int
     non_embedding_params: int
-    train_loss: float  # mean training loss over the steps since the previous checkpoint
+    train_loss: float | None  # mean training loss since the previous checkpoint (None: step0)
     path: Path
 
 
@@ -78,6 +79,19 @@ def train_model(
     tokenizer = make_tokenizer(settings.vocab_size)
     infos: list[CheckpointInfo] = []
     losses: list[float] = []
+
+    def save(step: int) -> None:
+        path = suite_dir / name / f"step{step}"
+        model.eval()
+        model.save_pretrained(path)
+        tokenizer.save_pretrained(path)
+        model.train()
+        loss = float(np.mean(losses)) if losses else None
+        infos.append(CheckpointInfo(name, step, total, non_emb, loss, path))
+        losses.clear()
+
+    if 0 in ckpt_steps:
+        save(0)
     model.train()
     for step in range(1, n_steps + 1):
         batch = data[(step - 1) * B : step * B]
@@ -92,11 +106,5 @@ def train_model(
         if on_step:
             on_step(step, losses[-1])
         if step in ckpt_steps:
-            path = suite_dir / name / f"step{step}"
-            model.eval()
-            model.save_pretrained(path)
-            tokenizer.save_pretrained(path)
-            model.train()
-            infos.append(CheckpointInfo(name, step, total, non_emb, float(np.mean(losses)), path))
-            losses = []
+            save(step)
     return infos

@@ -6,8 +6,10 @@ Public API:
 
 * ``ingest_root(root, db=None, *, strict=False, progress=True, ...) -> IngestReport``
 * ``import_pythia_csv``, ``import_memorized_index``, ``import_pythia_analysis`` -> ``ImportResult``
+* ``import_exposure``, ``declare_exposure_rule`` -> ``ExposureResult`` (what each model trained on)
 """
 
+from memwh.ingest.exposure import ExposureResult, declare_exposure_rule, import_exposure
 from memwh.ingest.importers import (
     ImportResult,
     import_memorized_index,
@@ -18,10 +20,13 @@ from memwh.ingest.loader import IngestError, IngestReport, ingest_root
 from memwh.ingest.validate import FileProblem
 
 __all__ = [
+    "ExposureResult",
     "FileProblem",
     "ImportResult",
     "IngestError",
     "IngestReport",
+    "declare_exposure_rule",
+    "import_exposure",
     "import_memorized_index",
     "import_pythia_analysis",
     "import_pythia_csv",

@@ -11,6 +11,8 @@ Common rules
   ``imported``, ``source_path`` = the input, ``manifest`` = the import parameters.
   ``raw.ingested_files``: one row per unit, path ``<input>#<model>@<revision>``, kind ``import``.
 * Metrics the tool did not measure (loss, min-k, zlib, tf accuracy) are NULL.
+* ``dataset`` (``--dataset``) is stored as the runs' data_fingerprint: the key exposure
+  declarations (ingest/exposure.py) are matched on.
 
 Mappings
 
@@ -43,7 +45,9 @@ with one index per line, optional header). Only memorized sequences are known:
     prefix_match_len >= 32 (dbt var memorized_min_tokens); counts per checkpoint with the
     fix: 15 at step1000 ... 241 at step9000 (11 ... 226 without it).
     family, sequences_per_step (1024) and tokens_per_step (2,097,152 = 1024 x 2048) default
-    to Pythia's training setup; tokens_seen = step x tokens_per_step; train_flops =
+    to Pythia's training setup; data_fingerprint = ``dataset`` (default
+    ``pythia-pile-preshuffled``; give the deduped order its own key) and, unless one exists,
+    the exposure rule first_step = seq_idx div sequences_per_step is declared for it; tokens_seen = step x tokens_per_step; train_flops =
     6 x n_params x tokens_seen when ``n_params`` is given.
 """
 
@@ -52,6 +56,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +68,7 @@ import pyarrow.parquet as pq
 from memwh.core import contract
 from memwh.core.config import resolve_db
 from memwh.core.errors import MemwhError
+from memwh.ingest.exposure import check_rule, declare_rule
 from memwh.ingest.store import (
     delete_runs,
     file_stat,
@@ -74,6 +80,10 @@ from memwh.ingest.store import (
     transaction,
 )
 from memwh.ingest.validate import sql_list
+
+# Dataset key (data_fingerprint) of Pythia's pre-shuffled Pile indices, and its training length.
+PYTHIA_DATASET = "pythia-pile-preshuffled"
+PYTHIA_TRAIN_STEPS = 143_000
 
 STAGING = "_memwh_import"  # temp table: revision, seq_idx, prefix_match_len, exact_match, memorization_score
 
@@ -123,8 +133,10 @@ def _commit(
     population: dict[str, int] | None = None,
     sparse: bool = False,
     sha256: str | None = None,
+    also: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> None:
-    """One transaction: drop this source's earlier import of the units, insert the staged rows."""
+    """One transaction: drop this source's earlier import of the units, insert the staged rows
+    (and run `also`, e.g. an exposure declaration, in the same transaction)."""
     source, model = result.source, result.model
     size, mtime = _path_stat(result.path)
     with transaction(con):
@@ -205,6 +217,8 @@ def _commit(
         finally:
             con.unregister("_memwh_keys")
         record_files(con, files)
+        if also is not None:
+            also(con)
     result.rows_by_revision = {rev: int(f["n_rows"]) for rev, f in units.items()}
 
 
@@ -230,6 +244,7 @@ def _unit_fields(
     sequences_per_step: int | None = None,
     tokens_per_step: int | None = None,
     data_source: str | None = None,
+    dataset: str | None = None,
 ) -> dict[str, Any]:
     contract._safe_component(model, "model name")
     contract._safe_component(revision, "revision")
@@ -249,6 +264,7 @@ def _unit_fields(
         "seq_end": seq_end,
         "n_rows": n_rows,
         "data_source": data_source,
+        "data_fingerprint": dataset,
         "finished_at": None,
     }
 
@@ -270,6 +286,7 @@ def import_pythia_csv(
     cont_len: int = 32,
     family: str | None = None,
     n_params: int | None = None,
+    dataset: str | None = None,
 ) -> ImportResult:
     """Pythia eval CSVs (``idx,score`` per line, one file per rank) -> one unit."""
     t0 = time.perf_counter()
@@ -335,6 +352,7 @@ def import_pythia_csv(
             family=family,
             n_params=n_params,
             data_source=str(path),
+            dataset=dataset,
         )
         fields["num_shards"] = len(files)
         _commit(con, result, {revision: fields})
@@ -398,6 +416,7 @@ def import_memorized_index(
     cont_len: int = 32,
     family: str | None = None,
     n_params: int | None = None,
+    dataset: str | None = None,
 ) -> ImportResult:
     """A list of memorized indices out of a stated population -> one sparse unit."""
     t0 = time.perf_counter()
@@ -461,6 +480,7 @@ def import_memorized_index(
             family=family,
             n_params=n_params,
             data_source=str(path),
+            dataset=dataset,
         )
         _commit(
             con,
@@ -491,8 +511,14 @@ def import_pythia_analysis(
     sequences_per_step: int | None = 1024,
     tokens_per_step: int | None = 1024 * 2048,
     fix_full_match: bool = True,
+    dataset: str = PYTHIA_DATASET,
+    train_steps: int | None = PYTHIA_TRAIN_STEPS,
 ) -> ImportResult:
-    """EleutherAI/pythia PR #161 analysis Parquet -> one unit per checkpoint (``step<N>``)."""
+    """EleutherAI/pythia PR #161 analysis Parquet -> one unit per checkpoint (``step<N>``).
+
+    Its indices are the model's pre-shuffled training order, so unless an exposure is already
+    declared for (model, dataset), the import declares the rule first_step = seq_idx div
+    sequences_per_step (see ingest/exposure.py) in the same transaction."""
     t0 = time.perf_counter()
     path = Path(file).resolve()
     if not path.is_file():
@@ -512,6 +538,8 @@ def import_pythia_analysis(
             raise MemwhError(
                 f"{path}: column {c} has type {schema.field(c).type}, expected an integer type"
             )
+    if sequences_per_step:
+        check_rule(sequences_per_step, train_steps)
     result = ImportResult("pythia-analysis", model, path, resolve_db(db).resolve())
     con = open_raw(db)
     try:
@@ -582,10 +610,24 @@ def import_pythia_analysis(
                 sequences_per_step=sequences_per_step,
                 tokens_per_step=tokens_per_step,
                 data_source=str(path),
+                dataset=dataset,
             )
         if not units:
             raise MemwhError(f"{path}: the file holds no rows")
-        _commit(con, result, units, sha256=contract.sha256_file(path))
+
+        def rule(c: duckdb.DuckDBPyConnection) -> None:
+            if sequences_per_step:
+                declare_rule(
+                    c,
+                    model=model,
+                    dataset=dataset,
+                    sequences_per_step=sequences_per_step,
+                    train_steps=train_steps,
+                    source="pythia-analysis",
+                    replace=False,
+                )
+
+        _commit(con, result, units, sha256=contract.sha256_file(path), also=rule)
     finally:
         con.close()
     result.seconds = time.perf_counter() - t0

@@ -147,6 +147,41 @@ CREATE TABLE IF NOT EXISTS raw.ingested_files (
 )
 """
 
+# Exposure (what a model trained on), per model AND the dataset its seq_idx index
+# (`dataset` = the data_fingerprint of the scored runs). One row per declaration: either a
+# per-sequence table (raw.exposure) or a rule (first_step = seq_idx div sequences_per_step,
+# Pythia's pre-shuffled order), computed in the warehouse, never stored per row.
+# `exposure_id` changes on every (re-)import so per-unit models know to recompute.
+EXPOSURE_SETS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.exposure_sets (
+    model              VARCHAR NOT NULL,
+    dataset            VARCHAR NOT NULL,
+    kind               VARCHAR NOT NULL,   -- table | rule
+    sequences_per_step BIGINT,             -- rule: first_step = seq_idx div sequences_per_step
+    train_steps        BIGINT,             -- rule: steps trained (first_step >= it -> never trained)
+    exposure_id        VARCHAR NOT NULL,
+    source             VARCHAR NOT NULL,   -- file | rule | pythia-analysis
+    source_path        VARCHAR,
+    sha256             VARCHAR,
+    n_rows             BIGINT  NOT NULL,   -- table rows (0 for a rule)
+    n_trained          BIGINT,             -- rows with a first_step
+    imported_at        TIMESTAMP NOT NULL,
+    PRIMARY KEY (model, dataset)
+)
+"""
+
+# Per-sequence exposure of kind 'table' declarations (first_step NULL = never trained).
+EXPOSURE_DDL = """
+CREATE TABLE IF NOT EXISTS raw.exposure (
+    model       VARCHAR NOT NULL,
+    dataset     VARCHAR NOT NULL,
+    seq_idx     BIGINT  NOT NULL,
+    first_step  BIGINT,
+    n_exposures INTEGER,
+    last_step   BIGINT
+)
+"""
+
 RUN_KEY_SEQ_DDL = "CREATE SEQUENCE IF NOT EXISTS raw.run_key_seq START 1"
 
 ALL_DDL = (
@@ -156,6 +191,8 @@ ALL_DDL = (
     SCORES_VIEW_DDL,
     SEQUENCES_DDL,
     INGESTED_FILES_DDL,
+    EXPOSURE_SETS_DDL,
+    EXPOSURE_DDL,
 )
 
 

@@ -1,7 +1,8 @@
 """`memwh demo`: the whole pipeline on the embedded default (tiny models memwh trains itself).
 
 suite build -> score every model x checkpoint (fast mode; the final checkpoints in generate
-mode, which also yields the paper's fractional score) -> ingest -> dbt build -> report.
+mode, which also yields the paper's fractional score) -> ingest (+ the suite's exposure:
+which step first trained on each sequence) -> dbt build -> report.
 Every stage is cached or incremental, so a second run only re-checks.
 """
 
@@ -68,6 +69,7 @@ def run_demo(
 
     t = time.perf_counter()
     ingest_root(scores_root, db_path)
+    import_suite_exposure(suite_dir, db_path)
     seconds["ingest"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -87,6 +89,22 @@ def run_demo(
     summary = DemoSummary(suite_dir, scores_root, db_path, report_path, seconds)
     print_summary(summary, console)
     return summary
+
+
+def import_suite_exposure(suite_dir: Path, db: Path) -> None:
+    """The suite's exposure table, declared for every model on the dataset it scored (the
+    distinct-row corpus; its seq_idx are corpus positions). Skipped when unchanged."""
+    from memwh.demo_suite import read_manifest
+    from memwh.ingest import import_exposure
+
+    manifest = read_manifest(suite_dir)
+    path = suite_dir / manifest.get("exposure", {}).get("path", "exposure.parquet")
+    if not path.is_file():
+        raise MemwhError(
+            f"{path}: the demo suite has no exposure file; rebuild it (`memwh suite build`)"
+        )
+    for model in manifest["models"]:
+        import_exposure(path, model=model, db=db)
 
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:

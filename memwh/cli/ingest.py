@@ -1,4 +1,5 @@
-"""`memwh ingest ROOT` and `memwh import pythia-csv | memorized-index | pythia-analysis`."""
+"""`memwh ingest ROOT` and `memwh import pythia-csv | memorized-index | pythia-analysis |
+exposure | exposure-rule`."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ ParamsOpt = Annotated[
     int | None, typer.Option("--n-params", help="Parameter count (enables train_flops)")
 ]
 PromptOpt = Annotated[int, typer.Option("--prompt-len", help="Prompt tokens used by the tool")]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="Key of the scored dataset (stored as data_fingerprint; exposure is matched on it)",
+    ),
+]
+ExposureDatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset",
+        help="data_fingerprint of the data whose seq_idx the exposure indexes "
+        "(default: the one dataset the model's units scored)",
+    ),
+]
 
 
 def _print_import(result) -> None:
@@ -106,6 +122,7 @@ def register(app: typer.Typer) -> None:
         n_params: ParamsOpt = None,
         prompt_len: PromptOpt = 32,
         cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
+        dataset: DatasetOpt = None,
     ) -> None:
         """Pythia eval CSVs (one file per rank, ranks may overlap) -> one unit."""
         from memwh.ingest import import_pythia_csv
@@ -120,6 +137,7 @@ def register(app: typer.Typer) -> None:
                 cont_len=cont_len,
                 family=family,
                 n_params=n_params,
+                dataset=dataset,
             )
         )
 
@@ -139,6 +157,7 @@ def register(app: typer.Typer) -> None:
         n_params: ParamsOpt = None,
         prompt_len: PromptOpt = 32,
         cont_len: Annotated[int, typer.Option("--cont-len", help="Continuation tokens")] = 32,
+        dataset: DatasetOpt = None,
     ) -> None:
         """Memorized indices out of a stated population -> one sparse unit."""
         from memwh.ingest import import_memorized_index
@@ -155,6 +174,7 @@ def register(app: typer.Typer) -> None:
                 cont_len=cont_len,
                 family=family,
                 n_params=n_params,
+                dataset=dataset,
             )
         )
 
@@ -176,6 +196,14 @@ def register(app: typer.Typer) -> None:
                 help="Keep longest_match=0 on fully matched rows (the source's argmax quirk)",
             ),
         ] = False,
+        dataset: Annotated[
+            str,
+            typer.Option(
+                "--dataset",
+                help="Key of the pre-shuffled order the indices refer to (the exposure rule "
+                "first_step = index div 1024 is declared for it unless one exists)",
+            ),
+        ] = "pythia-pile-preshuffled",
     ) -> None:
         """PR #161 per-checkpoint measurements -> one unit per checkpoint (step<N>)."""
         from memwh.ingest import import_pythia_analysis
@@ -190,5 +218,49 @@ def register(app: typer.Typer) -> None:
                 prompt_len=prompt_len,
                 cont_len=cont_len,
                 fix_full_match=not raw_longest_match,
+                dataset=dataset,
+            )
+        )
+
+    @imp.command("exposure")
+    def exposure_cmd(
+        file: Annotated[
+            Path,
+            typer.Argument(help="Parquet or CSV: seq_idx, first_step[, n_exposures, last_step]"),
+        ],
+        model: ModelOpt,
+        dataset: ExposureDatasetOpt = None,
+        db: DbOpt = None,
+    ) -> None:
+        """What MODEL trained on: first_step per sequence (empty = never trained). Replaces
+        an earlier exposure of the same model and dataset."""
+        from memwh.ingest import import_exposure
+
+        _print_import(import_exposure(file, model=model, dataset=dataset, db=db))
+
+    @imp.command("exposure-rule")
+    def exposure_rule_cmd(
+        model: ModelOpt,
+        sequences_per_step: Annotated[
+            int, typer.Option("--sequences-per-step", help="Training sequences per step")
+        ] = 1024,
+        train_steps: Annotated[
+            int | None,
+            typer.Option("--train-steps", help="Steps trained (later indices were never trained)"),
+        ] = None,
+        dataset: ExposureDatasetOpt = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Declare the dataset as MODEL's training order: first_step = seq_idx div
+        sequences_per_step (Pythia's pre-shuffled Pile: 1024, 143000 steps)."""
+        from memwh.ingest import declare_exposure_rule
+
+        _print_import(
+            declare_exposure_rule(
+                model=model,
+                sequences_per_step=sequences_per_step,
+                train_steps=train_steps,
+                dataset=dataset,
+                db=db,
             )
         )

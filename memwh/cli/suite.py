@@ -16,7 +16,7 @@ def _print_manifest(suite_dir: Path) -> None:
     corpus = manifest.get("corpus", {})
     table = Table(
         title=f"demo suite {suite_dir}\nconfig {manifest.get('config_hash')}, "
-        f"{corpus.get('n_sequences', 0):,} sequences, built in {manifest.get('build_seconds', '?')} s",
+        f"{corpus.get('n_sequences', 0):,} sequences ({corpus.get('n_held_out', 0):,} held out), built in {manifest.get('build_seconds', '?')} s",
         title_justify="left",
     )
     cols = {
@@ -39,7 +39,7 @@ def _print_manifest(suite_dir: Path) -> None:
             if c == "train_flops":
                 cells.append(f"{v:.2e}")
             elif c == "train_loss":
-                cells.append(f"{v:.3f}")
+                cells.append("-" if v is None else f"{v:.3f}")  # None: step0 (initial weights)
             elif isinstance(v, int):
                 cells.append(f"{v:,}")
             else:

@@ -110,7 +110,7 @@ def snapshot(db: Path) -> dict[str, list]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = {}
-        for t in ("score_rows", "runs", "sequences", "ingested_files"):
+        for t in ("score_rows", "runs", "sequences", "ingested_files", "exposure_sets", "exposure"):
             out[t] = con.execute(f"SELECT * FROM raw.{t} ORDER BY ALL").fetchall()
         return out
     finally:

@@ -17,9 +17,12 @@ def test_layout_and_manifest(tiny_suite, tiny_overrides):
     assert m["family"] == "demo" and len(m["models"]) == len(tiny_overrides["sizes"])
     rows = m["checkpoints"]
     steps = sorted({r["step"] for r in rows})
-    assert len(steps) == tiny_overrides["n_checkpoints"]
-    n_steps = m["corpus"]["n_sequences"] // tiny_overrides["batch_size"]
+    # the initial weights as step0, then n_checkpoints evenly spaced ending at the last step
+    assert steps[0] == 0 and len(steps) == tiny_overrides["n_checkpoints"] + 1
+    n_trained = m["corpus"]["n_sequences"] - m["corpus"]["n_held_out"]
+    n_steps = n_trained // tiny_overrides["batch_size"]
     assert steps[-1] == n_steps
+    assert m["corpus"]["n_held_out"] == 512 and m["exposure"]["path"] == "exposure.parquet"
     for r in rows:
         assert r["revision"] == f"step{r['step']}" and r["family"] == "demo"
         assert r["path"] == f"{r['model']}/step{r['step']}"
@@ -57,7 +60,8 @@ def test_final_checkpoint_learned_the_language(tiny_suite):
     """Training loss falls: the last checkpoint's loss is below the first's (real training)."""
     rows = read_manifest(tiny_suite)["checkpoints"]
     for name in {r["model"] for r in rows}:
-        losses = [r["train_loss"] for r in rows if r["model"] == name]
+        assert [r["train_loss"] for r in rows if r["model"] == name and r["step"] == 0] == [None]
+        losses = [r["train_loss"] for r in rows if r["model"] == name and r["step"] > 0]
         assert losses[-1] < losses[0] < 7.7  # ln(2048) = 7.62 is a uniform guess
 
 

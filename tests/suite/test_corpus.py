@@ -5,7 +5,7 @@ from collections import Counter
 import numpy as np
 import pyarrow.parquet as pq
 
-from memwh.demo_suite.corpus import CORPUS_SCHEMA, build_corpus, write_corpus
+from memwh.demo_suite.corpus import CORPUS_SCHEMA, build_corpus, exposure_table, write_corpus
 from memwh.demo_suite.settings import EOS_ID, SuiteSettings
 
 SMALL = {"n_background": 300, "canaries_per_rung": 3, "ladder": (1, 2, 4, 8, 16), "batch_size": 16}
@@ -26,20 +26,46 @@ def test_declared_duplicates_are_true_and_follow_the_ladder():
     assert t.schema.equals(CORPUS_SCHEMA)
     rows = t.to_pylist()
     counts = Counter(tuple(r["tokens"]) for r in rows)
-    for r in rows:
+    for r in rows[: s.n_sequences]:  # copies in the training order
         assert r["duplicates"] == counts[tuple(r["tokens"])]
     assert [r["seq_idx"] for r in rows] == list(range(len(rows)))
-    assert len(rows) == s.n_sequences
+    assert len(rows) == s.n_corpus_rows == s.n_sequences + s.n_held_out
     canary_copies = Counter(counts[tuple(r["tokens"])] for r in rows if r["is_canary"])
     # each rung c contributes canaries_per_rung distinct sequences, c rows each
     assert canary_copies == {c: c * s.canaries_per_rung for c in s.ladder}
-    assert all(r["duplicates"] == 1 for r in rows if not r["is_canary"])
+    training, held = rows[: s.n_sequences], rows[s.n_sequences :]
+    assert all(r["duplicates"] == 1 for r in training if not r["is_canary"])
+    # held-out rows: distinct from every other row, never trained, so 0 copies in training
+    assert len(held) == 512 and all(r["duplicates"] == 0 and not r["is_canary"] for r in held)
+    assert all(counts[tuple(r["tokens"])] == 1 for r in held)
+
+
+def test_exposure_table_matches_the_training_order():
+    """Independent check: walk the training order batch by batch (step s trains rows
+    [s * B, (s + 1) * B)) and record, per token sequence, first/last step and copies."""
+    s = SuiteSettings(seed=4, **SMALL)
+    t = build_corpus(s)
+    tokens = np.array(t.column("tokens").to_pylist())
+    got = exposure_table(tokens, s.n_steps, s.batch_size).to_pylist()
+    seen: dict[tuple, list[int]] = {}
+    for step in range(s.n_steps):
+        for i in range(step * s.batch_size, (step + 1) * s.batch_size):
+            e = seen.setdefault(tuple(tokens[i]), [step, step, 0])
+            e[1], e[2] = step, e[2] + 1
+    for i, r in enumerate(got):
+        e = seen.get(tuple(tokens[i]))
+        want = (None, None, None) if e is None else (e[0], e[2], e[1])
+        assert r["seq_idx"] == i and (r["first_step"], r["n_exposures"], r["last_step"]) == want
+    never = [r["seq_idx"] for r in got if r["first_step"] is None]
+    # the held-out rows, plus rows of the dropped partial last batch that have no trained copy
+    assert set(range(s.n_sequences, s.n_corpus_rows)) <= set(never)
+    assert all(i >= s.n_steps * s.batch_size for i in never)
 
 
 def test_tokens_are_content_ids_without_eos():
     s = SuiteSettings(seed=2, **SMALL)
     tok = np.array(build_corpus(s).column("tokens").to_pylist())
-    assert tok.shape == (s.n_sequences, 64)
+    assert tok.shape == (s.n_corpus_rows, 64)
     assert tok.min() >= 3 and tok.max() < s.vocab_size
     assert not (tok == EOS_ID).any()
 
@@ -47,7 +73,7 @@ def test_tokens_are_content_ids_without_eos():
 def test_canaries_are_shuffled_through_training_order():
     t = build_corpus(SuiteSettings(seed=0, **SMALL))
     pos = np.flatnonzero(t.column("is_canary").to_numpy())
-    n = t.num_rows
+    n = SuiteSettings(seed=0, **SMALL).n_sequences  # the training order (held-out rows follow)
     # not bunched at either end: both halves of the order hold canary copies
     assert (pos < n // 2).sum() > 0.3 * len(pos) and (pos >= n // 2).sum() > 0.3 * len(pos)
 

@@ -30,9 +30,13 @@ def test_default_sizes_span_the_required_range():
     assert len({model_name(c) for c in counts}) == len(counts)
 
 
-def test_default_schedule_has_four_checkpoints_ending_at_final_step():
+def test_default_schedule_is_step0_and_six_even_checkpoints_ending_at_final_step():
     s = SuiteSettings()
-    assert len(s.checkpoint_steps) == 4 and s.checkpoint_steps[-1] == s.n_steps
+    steps = s.checkpoint_steps
+    assert steps[0] == 0 and len(steps) == 7 and steps[-1] == s.n_steps
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
+    assert max(gaps) - min(gaps) <= 1  # evenly spaced (up to rounding)
+    assert SuiteSettings(save_initial=False).checkpoint_steps == steps[1:]
 
 
 def test_model_names():
