@@ -43,9 +43,24 @@ def _unit_rate(mi: int, rj: int) -> float:
     return 0.003 + 0.017 * (mi * N_REVISIONS + rj) / (N_MODELS * N_REVISIONS - 1)
 
 
-def add_unit(con: duckdb.DuckDBPyConnection, mi: int, step: int, rate: float, n_seq: int) -> None:
-    """One unit = one shard run of `n_seq` sequences, generated in SQL."""
-    model, revision = f"synth-{mi}", f"step{step}"
+def add_unit(
+    con: duckdb.DuckDBPyConnection,
+    mi: int,
+    step: int,
+    rate: float,
+    n_seq: int,
+    *,
+    pml_exponent: float = 6.0,
+    model: str | None = None,
+    family: str = "synth",
+    data_fingerprint: str = "synth-corpus",
+) -> None:
+    """One unit = one shard run of `n_seq` sequences, generated in SQL.
+
+    Non-memorized rows get prefix_match_len = floor(latent^pml_exponent * 28 + 4 w): with 6,
+    ~5% of rows reach 16 tokens (Pythia-like); with 1, about half do (dense memorization at
+    memorized_min_tokens 16, as in fine-tuned models)."""
+    model, revision = model or f"synth-{mi}", f"step{step}"
     run_id = f"bench-{model}-{revision}"
     n_params = int(70e6 * 2**mi)
     key = con.execute("select nextval('raw.run_key_seq')").fetchall()[0][0]
@@ -54,9 +69,24 @@ def add_unit(con: duckdb.DuckDBPyConnection, mi: int, step: int, rate: float, n_
         "insert into raw.runs (run_id, run_key, source, model, revision, step, family, n_params, "
         "tokens_per_step, sequences_per_step, prompt_len, cont_len, mode, data_fingerprint, shard, "
         "num_shards, seq_start, seq_end, n_rows, population, rows_are_sparse, started_at, "
-        "finished_at, host, ingested_at) values (?, ?, 'memwh', ?, ?, ?, 'synth', ?, 2097152, 1024, "
-        "32, 32, 'fast', 'synth-corpus', 0, 1, 0, ?, ?, ?, false, ?, ?, 'bench', ?)",
-        [run_id, key, model, revision, step, n_params, n_seq, n_seq, n_seq, now, now, now],
+        "finished_at, host, ingested_at) values (?, ?, 'memwh', ?, ?, ?, ?, ?, 2097152, 1024, "
+        "32, 32, 'fast', ?, 0, 1, 0, ?, ?, ?, false, ?, ?, 'bench', ?)",
+        [
+            run_id,
+            key,
+            model,
+            revision,
+            step,
+            family,
+            n_params,
+            data_fingerprint,
+            n_seq,
+            n_seq,
+            n_seq,
+            now,
+            now,
+            now,
+        ],
     )
     s = (2 * 0.85 * 0.15 * rate) ** 0.5  # tail of 0.85 u + 0.15 v above 1 - s has mass ~rate
     con.execute(
@@ -70,7 +100,7 @@ def add_unit(con: duckdb.DuckDBPyConnection, mi: int, step: int, rate: float, n_
             from range({n_seq}) t(i)
         ), m as (
             select *, latent > 1 - {s} as mem,
-                   least(31, floor(pow(latent, 6) * 28 + 4 * w))::smallint as pml
+                   least(31, floor(pow(latent, {pml_exponent}) * 28 + 4 * w))::smallint as pml
             from l
         )
         select {key}, seq_idx,
@@ -84,7 +114,7 @@ def add_unit(con: duckdb.DuckDBPyConnection, mi: int, step: int, rate: float, n_
     )
 
 
-def generate(db: Path, n_seq: int) -> float:
+def generate(db: Path, n_seq: int, pml_exponent: float = 6.0) -> float:
     t0 = time.perf_counter()
     db.parent.mkdir(parents=True, exist_ok=True)
     db.unlink(missing_ok=True)
@@ -93,7 +123,9 @@ def generate(db: Path, n_seq: int) -> float:
         ensure_raw_schema(con)
         for mi in range(N_MODELS):
             for rj in range(N_REVISIONS):
-                add_unit(con, mi, (rj + 1) * 1000, _unit_rate(mi, rj), n_seq)
+                add_unit(
+                    con, mi, (rj + 1) * 1000, _unit_rate(mi, rj), n_seq, pml_exponent=pml_exponent
+                )
         con.execute(
             f"""insert into raw.sequences
             select 'synth-corpus', i,

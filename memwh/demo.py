@@ -4,6 +4,9 @@ suite build -> score every model x checkpoint (fast mode; the final checkpoints 
 mode, which also yields the paper's fractional score) -> ingest (+ the suite's exposure:
 which step first trained on each sequence) -> dbt build -> report.
 Every stage is cached or incremental, so a second run only re-checks.
+
+`--quick` runs the same stages on a smaller suite (two small models, a shorter corpus, two
+checkpoints) in its own subfolder, so its results never mix with the full demo's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,18 @@ from rich.table import Table
 from memwh.core.config import data_dir, resolve_db
 from memwh.core.contract import is_complete
 from memwh.core.errors import MemwhError
+
+# The quick demo's suite: SuiteSettings overrides (only what differs from the defaults). Two
+# sizes keep the cross-scale marts non-empty; 64 and 128 copies are still memorized after one
+# short pass. It lives in <home>/quick/, so it never replaces the full suite or its scores.
+QUICK_SUITE: dict = {
+    "sizes": ((32, 1, 2, 2e-2), (64, 2, 4, 1e-2)),
+    "n_background": 512,
+    "ladder": (1, 16, 128, 256),
+    "canaries_per_rung": 2,
+    "n_checkpoints": 2,
+}
+QUICK_SUBDIR = "quick"
 
 
 @dataclass
@@ -44,22 +59,30 @@ def run_demo(
     suite_dir: str | os.PathLike | None = None,
     db: str | os.PathLike | None = None,
     report: bool = True,
+    quick: bool = False,
     console: Console | None = None,
 ) -> DemoSummary:
-    """Run (or bring up to date) the demo pipeline under `home` (default: $MEMWH_HOME, else ./memwh-data)."""
+    """Run (or bring up to date) the demo pipeline under `home` (default: $MEMWH_HOME, else
+    ./memwh-data); `quick` runs the small suite (QUICK_SUITE) under `home`/quick instead."""
     from memwh.demo_suite import build_suite
     from memwh.ingest import ingest_root
     from memwh.warehouse.build import build
 
     console = console or Console()
     home = Path(home) if home else data_dir()
-    db_path = (
-        Path(db) if db else (home / "memwh.duckdb" if home != data_dir() else resolve_db(None))
-    )
+    if quick:
+        home = home / QUICK_SUBDIR
+        db_path = Path(db) if db else home / "memwh.duckdb"
+    else:
+        db_path = (
+            Path(db) if db else (home / "memwh.duckdb" if home != data_dir() else resolve_db(None))
+        )
     seconds: dict[str, float] = {}
 
     t = time.perf_counter()
-    suite_dir = build_suite(Path(suite_dir) if suite_dir else home / "demo-suite")
+    suite_dir = build_suite(
+        Path(suite_dir) if suite_dir else home / "demo-suite", **(QUICK_SUITE if quick else {})
+    )
     seconds["suite"] = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -79,14 +79,17 @@ def _env(**values: str) -> Iterator[None]:
 
 
 def check_raw_layer(db: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
-    """Fail early and readably when there is nothing to build from (or the file is locked).
+    """Fail early and readably when there is nothing to build from or another process holds
+    the file (any connection: dbt needs the write lock).
 
     Returns the raw layer's column signature (dbt types unit-test fixtures from the real
     upstream relations, so their outcome can depend on it). Uses `con` when given."""
     if not db.exists():
         raise MemwhError(f"{db}: {NOTHING_INGESTED}")
     own = con is None
-    con = con or connect(db, read_only=True)
+    # Read-write, as dbt will open it: a process holding even a read-only connection (a
+    # notebook) blocks dbt, which would print its whole traceback before our one-line message.
+    con = con or connect(db)
     try:
         tables = {
             r[0]
@@ -260,8 +263,17 @@ def run_dbt(db: Path, args: list[str]) -> object:
     if res.exception is not None:
         if is_lock_error(res.exception):
             raise MemwhError(lock_message(db, res.exception))
-        raise MemwhError(f"dbt failed: {str(res.exception).splitlines()[0]}")
+        raise MemwhError(f"dbt failed: {_one_line(res.exception)}")
     return res
+
+
+def _one_line(err: object) -> str:
+    """dbt's errors say where on the first line and why on the last ('Compilation Error in
+    model X (path)' ... 'var ... must be ...'): keep both, on one line."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if not lines:
+        return str(type(err).__name__)
+    return lines[0] if len(lines) == 1 else f"{lines[0]}: {lines[-1]}"
 
 
 def build(

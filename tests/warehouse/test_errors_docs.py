@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -47,27 +47,45 @@ def test_cli_build_error_is_one_line(tmp_path: Path):
     assert "no scores ingested yet" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_locked_database(tmp_path: Path, toy_db: Path):
+@pytest.mark.parametrize("holder_read_only", [False, True], ids=["writer", "reader"])
+def test_locked_database_is_one_line(tmp_path: Path, toy_db: Path, holder_read_only: bool):
+    """Another process holding the file (a writer, or a notebook's read-only connection, which
+    dbt cannot open beside either): `memwh build` says so in one line, before dbt starts."""
     from memwh.warehouse.build import build
 
+    db = tmp_path / "held.duckdb"
+    shutil.copy(toy_db, db)
+    before = db.read_bytes()
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(toy_db)!r}); print('ok', flush=True); "
-            "time.sleep(60)",
+            f"import duckdb, sys; c = duckdb.connect({str(db)!r}, read_only={holder_read_only}); "
+            "print('ok', flush=True); sys.stdin.read()",
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"
+        p = subprocess.run(
+            [sys.executable, "-m", "memwh", "build", "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert p.returncode == 2, p.stderr
+        lines = [line for line in (p.stdout + p.stderr).splitlines() if line.strip()]
+        assert len(lines) == 1, lines[:20]
+        assert "database is locked by another process" in lines[0]
+        assert f"PID {holder.pid}" in lines[0]
         with pytest.raises(MemwhError, match="locked by another process"):
-            build(toy_db, quiet=True, target_path=tmp_path / "t")
+            build(db, quiet=True, target_path=tmp_path / "t")
     finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.2)
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert db.read_bytes() == before, "nothing was changed"
 
 
 @pytest.mark.slow

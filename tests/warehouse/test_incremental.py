@@ -153,3 +153,88 @@ def test_add_rerun_delete_unit(tmp_path: Path):
         exact=["tp", "fp", "fn", "tn"],
         approx=["precision", "recall"],
     )
+
+
+def pair_keys(db: Path) -> set[tuple[str, str, str, str]]:
+    return set(mart(db, "int_unit_pairs").select(*PAIR_KEY).iter_rows())
+
+
+PAIR_KEY = ["model_a", "revision_a", "model_b", "revision_b"]
+
+
+def test_pair_scope_final_only_and_count(tmp_path: Path):
+    """Only the pairs the marts use are formed (sizes within a family at one revision,
+    checkpoints of one model), the checkpoint var switches incrementally both ways, and a new
+    final checkpoint moves the final_only pairs to it."""
+    from memwh.warehouse.build import build
+
+    db = make_db(tmp_path / "scope.duckdb", load_toy)
+    target = tmp_path / "target"
+    build(db, quiet=True, target_path=target)
+    # toy: sizes s, m, l at step1 and step2 (3 + 3 pairs), toy-m step1..3 (3 pairs),
+    # toy-s and toy-l step1 -> step2 (1 + 1); idx-model x csv-model at 'main' (1): 12 of 36.
+    assert len(pair_keys(db)) == 12
+    check(db)
+
+    final_only = {"checkpoint_pairs": "final_only"}
+    build(db, quiet=True, target_path=target, vars=final_only)
+    units = load_units(db)
+    keys = pair_keys(db)
+    assert len(keys) == 11  # toy-m step1 -> step2 is dropped (neither is final)
+    assert ("toy-m", "step1", "toy-m", "step2") not in keys
+    assert_frames_match(
+        mart(db, "cross_scale_agreement"),
+        expected_agreement(units, checkpoint_pairs="final_only"),
+        PAIR_KEY,
+        exact=["n_common", "n_a", "n_b", "n_both"],
+        approx=["cohen_kappa"],
+    )
+    pr = mart(db, "prediction_precision_recall")
+    assert_frames_match(
+        pr,
+        expected_precision_recall(units, checkpoint_pairs="final_only"),
+        ["predictor_model", "predictor_revision", "target_model", "target_revision"],
+        exact=["tp", "fp", "fn", "tn"],
+        approx=["precision", "recall"],
+    )
+    ck = pr.filter(pl.col("predictor_kind") == "earlier_checkpoint")
+    assert set(ck.select("target_model", "target_revision").iter_rows()) == {
+        ("toy-s", "step2"),
+        ("toy-m", "step3"),
+        ("toy-l", "step2"),
+    }
+
+    # a new final checkpoint of toy-s: its pairs now end there, the old final's are dropped
+    con = duckdb.connect(str(db))
+    add_toy_unit(con, "toy-s", 3, 0, 40)
+    con.close()
+    build(db, quiet=True, target_path=target, vars=final_only)
+    keys = pair_keys(db)
+    assert ("toy-s", "step1", "toy-s", "step2") not in keys
+    assert {("toy-s", "step1", "toy-s", "step3"), ("toy-s", "step2", "toy-s", "step3")} <= keys
+    assert ("toy-m", "step3", "toy-s", "step3") in keys  # a new size pair at step3
+    units = load_units(db)
+    assert_frames_match(
+        mart(db, "prediction_precision_recall"),
+        expected_precision_recall(units, checkpoint_pairs="final_only"),
+        ["predictor_model", "predictor_revision", "target_model", "target_revision"],
+        exact=["tp", "fp", "fn", "tn"],
+        approx=["precision", "recall"],
+    )
+
+    # back to all_later: the missing pairs are formed incrementally, equal to a full refresh
+    build(db, quiet=True, target_path=target)
+    check(db)
+    incremental = mart(db, "int_unit_pairs").drop("pair_config")
+    build(db, quiet=True, target_path=target, full_refresh=True)
+    full = mart(db, "int_unit_pairs").drop("pair_config")
+    assert_frame_equal(incremental.sort(PAIR_KEY), full.sort(PAIR_KEY))
+
+
+def test_checkpoint_pairs_var_is_checked(tmp_path: Path):
+    from memwh.core.errors import MemwhError
+    from memwh.warehouse.build import build
+
+    db = make_db(tmp_path / "bad.duckdb", load_toy)
+    with pytest.raises(MemwhError, match="checkpoint_pairs must be 'all_later' or 'final_only'"):
+        build(db, quiet=True, target_path=tmp_path / "t", vars={"checkpoint_pairs": "all"})

@@ -157,7 +157,8 @@ def load_toy(con: duckdb.DuckDBPyConnection) -> None:
       sequences_per_step 10, so step1 has seen seq < 10 and step2 seq < 20;
     - toy-m step3 over a different population (seq 10..49);
     - a memorized-index (sparse) unit over [0, 100) with 3 stored rows, no prefix_match_len;
-    - a score-only unit (pythia-csv style: prefix_match_len NULL, label falls back to score >= 1);
+    - a score-only unit (pythia-csv style: prefix_match_len NULL, label falls back to score >= 1),
+      in family 'other' at the same revision as the sparse unit, so the two form a pair;
     - duplication counts for the toy dataset."""
     for model in TOY_MODELS:
         for rev in (1, 2):
@@ -181,7 +182,7 @@ def load_toy(con: duckdb.DuckDBPyConnection) -> None:
         con,
         "csv-run",
         "csv-model",
-        "step1",
+        "main",
         family="other",
         seq_start=0,
         seq_end=20,

@@ -89,9 +89,36 @@ def expected_rates(units: dict) -> pl.DataFrame:
     )
 
 
-def expected_agreement(units: dict) -> pl.DataFrame:
+def final_revisions(units: dict) -> set[tuple[str, str]]:
+    """A model's unit with its largest step (or its only unit)."""
+    by_model: dict[str, list[Unit]] = {}
+    for u in units.values():
+        by_model.setdefault(u.model, []).append(u)
+    final = set()
+    for model, us in by_model.items():
+        steps = [u.step for u in us if u.step is not None]
+        for u in us:
+            if len(us) == 1 or (u.step is not None and u.step == max(steps)):
+                final.add((model, u.revision))
+    return final
+
+
+def in_scope(a: Unit, b: Unit, final: set, checkpoint_pairs: str = "all_later") -> bool:
+    """The pairs the marts compare: sizes of one family at one revision; checkpoints of one
+    model (all, or only with the final revision)."""
+    if a.model == b.model:
+        return checkpoint_pairs == "all_later" or bool(
+            {(a.model, a.revision), (b.model, b.revision)} & final
+        )
+    return a.family == b.family and a.revision == b.revision
+
+
+def expected_agreement(units: dict, checkpoint_pairs: str = "all_later") -> pl.DataFrame:
     rows = []
+    final = final_revisions(units)
     for a, b in itertools.permutations(units.values(), 2):
+        if not in_scope(a, b, final, checkpoint_pairs):
+            continue
         common = a.population & b.population
         ma, mb = a.memorized & common, b.memorized & common
         n, na, nb, nab = len(common), len(ma), len(mb), len(ma & mb)
@@ -131,11 +158,16 @@ def pearson(a: Unit, b: Unit) -> float | None:
     return sxy / math.sqrt(sxx * syy) if sxx and syy else None
 
 
-def expected_precision_recall(units: dict, restrict: bool = True) -> pl.DataFrame:
+def expected_precision_recall(
+    units: dict, restrict: bool = True, checkpoint_pairs: str = "all_later"
+) -> pl.DataFrame:
     rows = []
+    final = final_revisions(units)
     for p, t in itertools.permutations(units.values(), 2):
         if p.model == t.model:
             if p.step is None or t.step is None or p.step >= t.step:
+                continue
+            if not in_scope(p, t, final, checkpoint_pairs):
                 continue
             kind = "earlier_checkpoint"
         else:

@@ -24,14 +24,14 @@
 {%- endmacro %}
 
 {% macro delete_stale_pairs() -%}
+    {#- pairs out of scope (units gone, new final revision, scope var) or computed from other inputs -#}
     delete from {{ this }} as t
     where t.pair_config <> (select max(pair_config) from {{ ref('int_pair_config') }})
-       or not exists (select 1 from {{ ref('int_units') }} as u
-                      where u.model = t.model_a and u.revision = t.revision_a
-                        and u.unit_fingerprint = t.fingerprint_a)
-       or not exists (select 1 from {{ ref('int_units') }} as u
-                      where u.model = t.model_b and u.revision = t.revision_b
-                        and u.unit_fingerprint = t.fingerprint_b)
+       or not exists (select 1 from {{ ref('int_unit_pair_scope') }} as s
+                      where s.model_a = t.model_a and s.revision_a = t.revision_a
+                        and s.model_b = t.model_b and s.revision_b = t.revision_b
+                        and s.fingerprint_a = t.fingerprint_a and s.fingerprint_b = t.fingerprint_b
+                        and s.seen_limit is not distinct from t.seen_limit)
 {%- endmacro %}
 
 {% macro unit_scan_filter(model_col, revision_col) -%}

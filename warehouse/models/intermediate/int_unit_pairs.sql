@@ -4,12 +4,14 @@
     unique_key=['model_a', 'revision_a', 'model_b', 'revision_b'],
     post_hook=["{{ delete_stale_pairs() }}"]
 ) }}
--- Counts for every unordered pair of units (a < b) over their common population, computed from
--- the sparse memorized sets and population islands, never from a dense row join:
+-- Counts for the unit pairs the marts use (int_unit_pair_scope, a < b) over their common
+-- population, computed from the sparse memorized sets and population islands, never from a
+-- dense row join:
 --   n_common / n_a / n_b / n_both, and the same restricted to seq_idx < seen_limit (set for two
 --   checkpoints of one model: the sequences the earlier one had seen), plus the Pearson
 --   correlation of prefix_match_len over a deterministic sample (exact when the largest unit has
---   <= var('pearson_max_sequences') rows). Incremental: only pairs touching a changed unit.
+--   <= var('pearson_max_sequences') rows). Incremental: only pairs missing from the table or
+--   whose inputs (fingerprints, seen_limit, pair_config) changed; the post-hook drops the rest.
 with cfg as (
     select pair_config, pearson_modulus from {{ ref('int_pair_config') }}
 ),
@@ -17,40 +19,33 @@ mem as (
     select model, revision, seq_idx from {{ ref('int_memorized_sequences') }}
 ),
 units as (
-    select row_number() over (order by u.model, u.revision) as uid, u.model, u.revision, u.unit_fingerprint, u.population_key, u.is_sparse, u.step,
-           u.sequences_per_step, coalesce(m.n_memorized, 0) as n_memorized
+    select row_number() over (order by u.model, u.revision) as uid, u.model, u.revision,
+           u.is_sparse, coalesce(m.n_memorized, 0) as n_memorized
     from {{ ref('int_units') }} as u
     left join (select model, revision, count(*) as n_memorized from mem group by model, revision) as m
       on m.model = u.model and m.revision = u.revision
 ),
-changed as (
-    select u.model, u.revision from units as u
-    {% if is_incremental() %}
-    where not exists (
-        select 1 from {{ this }} as t
-        where t.pair_config = (select pair_config from cfg)
-          and ((t.model_a = u.model and t.revision_a = u.revision and t.fingerprint_a = u.unit_fingerprint)
-            or (t.model_b = u.model and t.revision_b = u.revision and t.fingerprint_b = u.unit_fingerprint))
-    )
-    {% endif %}
-),
 pairs as (
     select
         a.uid as uid_a, b.uid as uid_b,
-        a.model as model_a, a.revision as revision_a, b.model as model_b, b.revision as revision_b,
-        a.unit_fingerprint as fingerprint_a, b.unit_fingerprint as fingerprint_b,
-        a.population_key as population_key_a, b.population_key as population_key_b,
+        s.model_a, s.revision_a, s.model_b, s.revision_b,
+        s.fingerprint_a, s.fingerprint_b, s.population_key_a, s.population_key_b,
         a.n_memorized as n_memorized_a, b.n_memorized as n_memorized_b,
         a.is_sparse or b.is_sparse as any_sparse,
-        case when {{ var('restrict_checkpoint_population', true) }} and a.model = b.model
-                  and a.step is not null and b.step is not null and a.sequences_per_step is not null
-             then least(a.step, b.step) * a.sequences_per_step end as seen_limit
-    from units as a
-    join units as b on a.model < b.model or (a.model = b.model and a.revision < b.revision)
+        s.seen_limit
+    from {{ ref('int_unit_pair_scope') }} as s
+    join units as a on a.model = s.model_a and a.revision = s.revision_a
+    join units as b on b.model = s.model_b and b.revision = s.revision_b
     {% if is_incremental() %}
-    where exists (select 1 from changed as c
-                  where (c.model = a.model and c.revision = a.revision)
-                     or (c.model = b.model and c.revision = b.revision))
+    -- only pairs not stored yet with these inputs (new, changed unit, new scope or settings)
+    where not exists (
+        select 1 from {{ this }} as t
+        where t.model_a = s.model_a and t.revision_a = s.revision_a
+          and t.model_b = s.model_b and t.revision_b = s.revision_b
+          and t.fingerprint_a = s.fingerprint_a and t.fingerprint_b = s.fingerprint_b
+          and t.seen_limit is not distinct from s.seen_limit
+          and t.pair_config = (select pair_config from cfg)
+    )
     {% endif %}
 ),
 common as (
