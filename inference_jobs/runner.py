@@ -206,6 +206,7 @@ def score(
     num_shards: int = 1,
     force: bool = False,
     save_generations: bool = False,
+    save_windows: bool = True,
     progress: bool = True,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring)."""
@@ -408,6 +409,9 @@ def score(
             pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
             contract.atomic_write_bytes(mpath, buf.getvalue())
 
+    if save_windows:
+        _write_windows(out, source, indices, need, lo, hi)
+
     finished = provenance.utc_now()
     wall = time.perf_counter() - t0
     manifest: dict[str, Any] = {
@@ -468,6 +472,23 @@ def score(
             soft_wrap=True,
         )
     return ShardResult("done", pq_path, man_path, table.num_rows, n_exact, secs)
+
+
+WINDOW_CHUNK = 1 << 16
+
+
+def _write_windows(
+    out: str | Path, source: Any, indices: np.ndarray, width: int, lo: int, hi: int
+) -> None:
+    """The scored token windows of [lo, hi), once per dataset range (any unit may write it)."""
+    path = contract.windows_path(out, source.fingerprint, width, lo, hi)
+    if path.is_file():
+        return
+    chunks = (
+        (indices[i : i + WINDOW_CHUNK], source.read(indices[i : i + WINDOW_CHUNK], width))
+        for i in range(0, len(indices), WINDOW_CHUNK)
+    )
+    contract.write_windows(path, chunks)
 
 
 def _partial_files(folder: Path) -> list[Path]:

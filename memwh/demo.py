@@ -116,6 +116,7 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             name=c["model"],
             mode="generate" if final else "fast",
             suppress_eos=True,
+            save_generations=final,
             device="cpu",
         )
         if result.status == "preempted":

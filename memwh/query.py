@@ -6,6 +6,7 @@ the DuckDB file longer than it runs (DuckDB allows one writer and no readers bes
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -41,8 +42,39 @@ def sql(query: str, db: str | os.PathLike | None = None) -> pl.DataFrame:
         con.close()
 
 
+def _hex_binary(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(
+        [pl.col(c).bin.encode("hex") for c, t in df.schema.items() if t == pl.Binary]
+    )
+
+
+def _flat_for_csv(df: pl.DataFrame) -> pl.DataFrame:
+    """CSV holds scalars only: nested columns (lists, arrays, structs) become JSON text."""
+    df = _hex_binary(df)
+    nested = [c for c, t in df.schema.items() if t.is_nested()]
+    df = df.with_columns(
+        [
+            pl.Series(c, [None if v is None else str(v) for v in df[c].to_list()], pl.String)
+            for c, t in df.schema.items()
+            if isinstance(t, pl.Duration | pl.Object)
+        ]
+    )
+    return df.with_columns(
+        [
+            pl.Series(
+                c,
+                [None if v is None else json.dumps(v, default=str) for v in df[c].to_list()],
+                dtype=pl.String,
+            )
+            for c in nested
+        ]
+    )
+
+
 def export(df: pl.DataFrame, fmt: str, out: str | os.PathLike | None = None) -> str | None:
-    """Write `df` as csv/json/parquet to `out` (or return the text when out is None)."""
+    """Write `df` as csv/json/parquet to `out` (or return the text when out is None).
+
+    Every column type is written: in CSV, lists and structs are JSON text."""
     if fmt not in FORMATS:
         raise MemwhError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt == "parquet":
@@ -51,9 +83,9 @@ def export(df: pl.DataFrame, fmt: str, out: str | os.PathLike | None = None) -> 
         df.write_parquet(out)
         return None
     if fmt == "csv":
-        text = df.write_csv()
+        text = _flat_for_csv(df).write_csv()
     elif fmt == "json":
-        text = df.write_json()
+        text = _hex_binary(df).write_json()
     else:
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
             text = str(df)

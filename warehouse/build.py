@@ -44,6 +44,8 @@ class BuildResult:
     seconds: float
     nodes: list[NodeResult] = field(default_factory=list)
     unit_tests_skipped: bool = False
+    # a plain build changed vars the previous build had set (see settings_changes)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -160,6 +162,44 @@ def _record_passed(stamp: Path, fingerprint: str) -> None:
     os.replace(tmp, stamp)
 
 
+def project_vars() -> dict:
+    """The vars of dbt_project.yml (what a build without --vars uses)."""
+    import yaml
+
+    return dict(yaml.safe_load((WAREHOUSE_DIR / "dbt_project.yml").read_text()).get("vars") or {})
+
+
+def last_build_settings(db: Path) -> dict[str, str]:
+    """name -> value (text) of the vars the last build used; {} before the first build."""
+    con = connect(db, read_only=True)
+    try:
+        exists = con.sql(
+            "select count(*) from information_schema.tables where table_name = 'build_settings'"
+        ).fetchall()[0][0]
+        if not exists:
+            return {}
+        return dict(con.sql("select name, value from build_settings").fetchall())
+    finally:
+        con.close()
+
+
+def settings_changes(previous: dict[str, str], vars: dict | None) -> list[str]:
+    """One line per var the last build set that this build, not naming it, would change.
+
+    Values compare as dbt renders them ('{{ var(x) }}' is Python's str of the YAML value)."""
+    given = vars or {}
+    effective = {**project_vars(), **given}
+    out = []
+    for name, old in sorted(previous.items()):
+        if name in given or name not in effective or str(effective[name]) == old:
+            continue
+        out.append(
+            f"{name} was {old} in the last build; this build uses the default "
+            f"{effective[name]}, so the marts change (keep it: --vars '{{{name}: {old}}}')"
+        )
+    return out
+
+
 def dbt_args(
     command: str,
     *,
@@ -244,6 +284,7 @@ def build(
     extra: list[str] = ["--no-write-json"]
     if vars:
         extra += ["--vars", json.dumps(vars)]
+    changes = settings_changes(last_build_settings(path), vars)
     fingerprint = project_fingerprint(vars, raw_columns)
     stamp = _unit_tests_stamp(target_path)
     if unit_tests is None:
@@ -281,6 +322,7 @@ def build(
         seconds=time.perf_counter() - t0,
         nodes=nodes,
         unit_tests_skipped=not unit_tests,
+        warnings=changes,
     )
     ran_all_unit_tests = unit_tests and not select
     # the code must not have changed while dbt ran (it parsed whatever was there then)

@@ -33,6 +33,53 @@ def register(app: typer.Typer) -> None:
         if rendered is not None:
             typer.echo(rendered)
 
+    @app.command("show")
+    def show_cmd(
+        model: Annotated[str, typer.Option("--model", help="Model label in the warehouse")],
+        revision: Annotated[
+            str | None,
+            typer.Option("--revision", help="Checkpoint (default: the unit's latest step)"),
+        ] = None,
+        memorized: Annotated[
+            bool,
+            typer.Option(
+                "--memorized/--all",
+                help="Only memorized sequences (label of the last build), or all, longest "
+                "matches first",
+            ),
+        ] = False,
+        near_misses: Annotated[
+            bool,
+            typer.Option(
+                "--near-misses", help="Only sequences not memorized, longest matches first"
+            ),
+        ] = False,
+        limit: Annotated[int, typer.Option("--limit", "-n", help="Sequences to print")] = 10,
+        tokenizer: Annotated[
+            str | None,
+            typer.Option(
+                "--tokenizer", help="Tokenizer folder or hub id (default: the unit's model's)"
+            ),
+        ] = None,
+        ids: Annotated[bool, typer.Option("--ids", help="Print token ids, not text")] = False,
+        db: DbOpt = None,
+    ) -> None:
+        """Print what a unit memorized: prompt, true continuation and generation as text,
+        with the first mismatch marked."""
+        from memwh import texts
+
+        tok = None if ids else (tokenizer or "auto")
+        rows = texts.scored_texts(
+            model,
+            revision,
+            memorized=memorized,
+            near_misses=near_misses,
+            limit=limit,
+            db=db,
+            tokenizer=tok,
+        )
+        typer.echo(texts.render(rows))
+
     @app.command("tables")
     def tables_cmd(db: DbOpt = None) -> None:
         """List the warehouse's tables and views with their descriptions."""

@@ -110,7 +110,8 @@ def build_marts(
                         - abs(a.step - b.step) / 400000.0))::BIGINT AS n_both,
                n_both / (n_a + n_b - n_both) AS jaccard,
                0.9 * jaccard AS cohen_kappa,
-               0.95 - 0.05 * abs(a.size_rank - b.size_rank) AS pearson_prefix_match_len
+               0.95 - 0.05 * abs(a.size_rank - b.size_rank) AS pearson_prefix_match_len,
+               a.n_scored AS n_pearson
         FROM spec a JOIN spec b ON (a.model, a.revision) < (b.model, b.revision)
     """)
     # Predictors of each model's final checkpoint: smaller models (final revisions) for the
