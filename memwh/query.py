@@ -96,8 +96,12 @@ def export(df: pl.DataFrame, fmt: str, out: str | os.PathLike | None = None) -> 
 
 
 def tables(db: str | os.PathLike | None = None) -> pl.DataFrame:
-    """Tables and views with their row counts and descriptions (dbt docs persisted as comments)."""
-    return sql(
+    """Tables and views with their row counts and descriptions: the DuckDB comment (dbt docs
+    persisted on marts), else the model's or source's description in the dbt YAML."""
+    from memwh.warehouse.build import model_descriptions
+
+    described = model_descriptions()
+    df = sql(
         """
         SELECT t.schema_name AS schema, t.table_name AS name, 'table' AS kind,
                t.estimated_size AS rows, coalesce(t.comment, '') AS description
@@ -109,3 +113,24 @@ def tables(db: str | os.PathLike | None = None) -> pl.DataFrame:
         """,
         db,
     )
+    fallback = [
+        described.get(f"{sch}.{name}" if sch == "raw" else name, "")
+        for sch, name in zip(df["schema"], df["name"], strict=True)
+    ]
+    return df.with_columns(
+        pl.when(pl.col("description") == "")
+        .then(pl.Series(fallback, dtype=pl.String))
+        .otherwise(pl.col("description"))
+        .alias("description")
+    )
+
+
+def build_settings(db: str | os.PathLike | None = None) -> pl.DataFrame:
+    """The vars of the last `memwh build` (empty before the first build)."""
+    present = sql(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'build_settings'",
+        db,
+    )["n"][0]
+    if not present:
+        return pl.DataFrame({"name": [], "value": [], "built_at": []})
+    return sql("SELECT name, value, built_at FROM build_settings ORDER BY name", db)

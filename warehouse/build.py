@@ -162,6 +162,22 @@ def _record_passed(stamp: Path, fingerprint: str) -> None:
     os.replace(tmp, stamp)
 
 
+def model_descriptions() -> dict[str, str]:
+    """name -> description of every model and raw source in the project's YAML, so tools can
+    describe views dbt does not comment (only marts get persisted DuckDB comments)."""
+    import yaml
+
+    out: dict[str, str] = {}
+    for path in sorted((WAREHOUSE_DIR / "models").rglob("*.yml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for m in doc.get("models") or []:
+            out[m["name"]] = " ".join(str(m.get("description", "")).split())
+        for src in doc.get("sources") or []:
+            for t in src.get("tables") or []:
+                out[f"{src['name']}.{t['name']}"] = " ".join(str(t.get("description", "")).split())
+    return out
+
+
 def project_vars() -> dict:
     """The vars of dbt_project.yml (what a build without --vars uses)."""
     import yaml

@@ -88,9 +88,24 @@ def register(app: typer.Typer) -> None:
 
         from memwh import query
 
-        t = Table("schema", "name", "kind", "rows", "description")
+        # names never cut: they fold onto a second line; descriptions wrap
+        t = Table(expand=False)
+        t.add_column("schema", no_wrap=True)
+        t.add_column("name", overflow="fold", min_width=12)
+        t.add_column("kind", no_wrap=True)
+        t.add_column("rows", justify="right", no_wrap=True)
+        t.add_column("description", overflow="fold", ratio=1, min_width=20)
         for r in query.tables(db).iter_rows(named=True):
-            rows = "" if r["rows"] is None else f"{r['rows']:,}"
+            rows = "" if r["rows"] is None else f"{int(r['rows']):,}"
             first_sentence = r["description"].split(". ")[0].rstrip(".")
             t.add_row(r["schema"], r["name"], r["kind"], rows, first_sentence)
-        Console().print(t)
+        console = Console()
+        console.print(t)
+        settings = query.build_settings(db)
+        if settings.height:
+            s = Table(title=f"build settings (last build {str(settings['built_at'][0])[:19]})")
+            s.add_column("var", no_wrap=True)
+            s.add_column("value", overflow="fold")
+            for r in settings.iter_rows(named=True):
+                s.add_row(r["name"], r["value"])
+            console.print(s)

@@ -209,5 +209,12 @@ def build_marts(
         FROM spec s CROSS JOIN d {dup_filter}
         )
     """)
+    con.execute("""
+        CREATE TABLE build_settings AS
+        SELECT name, value, TIMESTAMP '2024-05-02 10:00:00' AS built_at
+        FROM (VALUES ('label_definition', 'prefix_match'), ('memorized_min_tokens', '32'),
+                     ('score_threshold', '1.0'), ('restrict_checkpoint_population', 'True'),
+                     ('pearson_max_sequences', '10000'), ('score_bins', '32')) v(name, value)
+    """)
     con.close()
     return path
