@@ -111,7 +111,7 @@ def main() -> None:
     (RESULTS / "windows.json").write_text(json.dumps(res, indent=2) + "\n")
     md = f"""# Token window storage
 
-`python -m benchmarks.bench_windows --rows {args.rows:,} --width {args.width}` — {res["when"]},
+`python -m benchmarks.bench_windows --rows {args.rows} --width {args.width}` — {res["when"]},
 {res["machine"]}, DuckDB {res["duckdb"]}. Zipf-distributed token ids over a {VOCAB:,}-token
 vocabulary; {args.width} tokens per window (prompt 32 + continuation 32).
 

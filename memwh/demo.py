@@ -74,6 +74,8 @@ def run_demo(
     with console.status("dbt build (models, data tests, unit tests)..."):
         built = build(db_path, quiet=True)
     seconds["build"] = time.perf_counter() - t
+    for w in built.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(built.summary())
 
     report_path = None

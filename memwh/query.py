@@ -19,11 +19,22 @@ from memwh.core.errors import MemwhError
 FORMATS = ("table", "csv", "json", "parquet")
 
 
+def _to_polars(rel: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+    """polars cannot import DuckDB INTERVAL columns: they come back as text ('00:00:03')."""
+    if any(str(t) == "INTERVAL" for t in rel.types):
+        cols = [
+            f'"{c}"::VARCHAR AS "{c}"' if str(t) == "INTERVAL" else f'"{c}"'
+            for c, t in zip(rel.columns, rel.types, strict=True)
+        ]
+        rel = rel.project(", ".join(cols))
+    return rel.pl()
+
+
 def sql(query: str, db: str | os.PathLike | None = None) -> pl.DataFrame:
     """Run one read-only query and return its result as a polars DataFrame."""
     con = connect(db, read_only=True, hint="run `memwh demo` or `memwh ingest ROOT` first")
     try:
-        return con.sql(query).pl()
+        return _to_polars(con.sql(query))
     except duckdb.CatalogException as e:
         first = str(e).splitlines()[0]
         hint = ""
@@ -46,6 +57,22 @@ def _hex_binary(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         [pl.col(c).bin.encode("hex") for c, t in df.schema.items() if t == pl.Binary]
     )
+
+
+def _json_rows(df: pl.DataFrame) -> str:
+    """Rows as a JSON array of objects for any column type (polars' writer rejects maps with
+    non-string keys and some temporal types); NaN/inf become null, the rest str()."""
+
+    def clean(v: object) -> object:
+        if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+            return None
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps([clean(r) for r in df.to_dicts()], default=str)
 
 
 def _flat_for_csv(df: pl.DataFrame) -> pl.DataFrame:
@@ -85,7 +112,7 @@ def export(df: pl.DataFrame, fmt: str, out: str | os.PathLike | None = None) -> 
     if fmt == "csv":
         text = _flat_for_csv(df).write_csv()
     elif fmt == "json":
-        text = _hex_binary(df).write_json()
+        text = _json_rows(_hex_binary(df))
     else:
         with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=60, tbl_width_chars=200):
             text = str(df)

@@ -121,3 +121,44 @@ def test_sql_csv_of_the_cookbook_first_memorized_query(demo_run) -> None:
         steps = json.loads(row["memorized_at_steps"])
         assert isinstance(steps, list) and int(row["first_memorized_step"]) == min(steps)
         assert int(row["n_checkpoints_memorized"]) == len(steps)
+
+
+def test_every_table_the_cookbook_uses_is_described(demo_run) -> None:
+    import re
+
+    from memwh.query import tables
+
+    cookbook = (Path(__file__).resolve().parent.parent / "docs" / "cookbook.md").read_text()
+    sql_blocks = "\n".join(re.findall(r"```sql\n(.*?)```", cookbook, re.S))
+    used = set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z_][a-z0-9_]*)", sql_blocks, re.I))
+    described = {r["name"]: r["description"] for r in tables(demo_run.db).iter_rows(named=True)}
+    known = used & set(described)
+    assert {"scored_windows", "int_memorized_sequences", "stg_memwh__runs"} <= known
+    assert [t for t in sorted(known) if not described[t].strip()] == []
+
+
+def test_tables_wraps_instead_of_cutting_and_shows_build_settings(demo_run) -> None:
+    import os
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from memwh.cli import main; main()",
+            "tables",
+            "--db",
+            str(demo_run.db),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert r.returncode == 0, r.stderr
+    assert "…" not in r.stdout  # nothing cut
+    # the longest name folds onto two lines of its cell: both pieces are there, in order
+    cells = "".join(
+        line.split("│")[2].strip() for line in r.stdout.splitlines() if line.count("│") >= 5
+    )
+    assert "int_memorized_population_membership" in cells
+    assert "build settings" in r.stdout and "memorized_min_tokens" in r.stdout
