@@ -19,7 +19,6 @@ from memwh.reports.style import (
     inline,
 )
 
-
 _METRIC_AXIS = {
     "prefix_match_len": "matched prefix length (tokens of greedy continuation equal to the truth)",
     "memorization_score": "memorization score (fraction of continuation tokens matched)",
@@ -160,15 +159,18 @@ def distribution_over_training(m: Marts, st: Style) -> Drawn | Absent:
         ),
         detail="revision:N",
     )
-    layer = base.mark_line(strokeWidth=1.3, interpolate="step-after").encode(
-        tooltip=[
-            alt.Tooltip("model:N"),
-            alt.Tooltip("revision:N"),
-            alt.Tooltip("bin_lower:Q", title="matched prefix ≥", format=",.0f"),
-            alt.Tooltip("n_sequences:Q", title="sequences", format=","),
-            alt.Tooltip("fraction:Q", format=".3~e"),
-        ]
-    )
+    tooltip = [
+        alt.Tooltip("model:N"),
+        alt.Tooltip("revision:N"),
+        alt.Tooltip("bin_lower:Q", title="matched prefix ≥", format=",.0f"),
+        alt.Tooltip("n_sequences:Q", title="sequences", format=","),
+        alt.Tooltip("fraction:Q", format=".3~e"),
+    ]
+    # points too: an isolated bin (the spike of memorized sequences at the maximum) has no
+    # neighbour for a line to reach
+    layer = base.mark_line(strokeWidth=1.3, interpolate="step-after") + base.mark_point(
+        filled=True, size=16
+    ).encode(tooltip=tooltip)
     chart = layer.properties(width=PANEL_WIDTH, height=170).facet(
         facet=alt.Facet("model:N", title=None, sort=models), columns=2
     )
