@@ -248,6 +248,8 @@ def score(
                 else "; use --force to redo"
             )
             console.print(f"skipped: {man_path} exists (shard complete{hint})", soft_wrap=True)
+        if save_windows:  # shards scored before windows existed get them on a rerun
+            _backfill_windows(out, data, ref, old)
         return ShardResult("skipped", pq_path, man_path, n_rows, n_exact, time.perf_counter() - t0)
     partial_dir = pq_path.parent / f".{contract.part_stem(shard, num_shards)}.partial"
     if force:
@@ -475,6 +477,20 @@ def score(
 
 
 WINDOW_CHUNK = 1 << 16
+
+
+def _backfill_windows(out: str | Path, data: str, ref: Any, m: dict[str, Any]) -> None:
+    """Write a complete shard's windows file when missing (same data fingerprint only)."""
+    try:
+        width = int(m["prompt_len"]) + int(m["cont_len"])
+        lo, hi, fp = int(m["seq_start"]), int(m["seq_end"]), m["data_fingerprint"]
+        if not fp or contract.windows_path(out, fp, width, lo, hi).is_file():
+            return
+    except (KeyError, TypeError, ValueError, contract.ContractError):
+        return
+    source = data_mod.open_source(data, lambda: models.load_tokenizer(ref))
+    if source.fingerprint == fp:
+        _write_windows(out, source, source.indices_in(lo, hi), width, lo, hi)
 
 
 def _write_windows(

@@ -229,6 +229,10 @@ def test_token_windows_are_written_once_per_dataset_range(tiny_suite, token_tabl
     before = path.stat().st_mtime_ns
     _run(tiny_suite, token_table, tmp_path / "r", mode="fast", num_shards=2, shard=1, name="other")
     assert path.stat().st_mtime_ns == before
+    # a shard scored before windows existed: rerunning the same command (skipped) writes them
+    path.unlink()
+    again = _run(tiny_suite, token_table, tmp_path / "r", mode="fast", num_shards=2, shard=1)
+    assert again.status == "skipped" and pq.read_table(path).equals(w)
     _run(tiny_suite, token_table, tmp_path / "none", mode="fast", save_windows=False)
     assert not (tmp_path / "none" / "sequences").exists() or not list(
         (tmp_path / "none" / "sequences").rglob("windows-*.parquet")
