@@ -206,6 +206,7 @@ def score(
     num_shards: int = 1,
     force: bool = False,
     save_generations: bool = False,
+    save_windows: bool = True,
     progress: bool = True,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring)."""
@@ -251,6 +252,8 @@ def score(
                 else "; use --force to redo"
             )
             console.print(f"skipped: {man_path} exists (shard complete{hint})", soft_wrap=True)
+        if save_windows:  # shards scored before windows existed get them on a rerun
+            _backfill_windows(out, data, ref, old)
         return ShardResult("skipped", pq_path, man_path, n_rows, n_exact, time.perf_counter() - t0)
     partial_dir = pq_path.parent / f".{contract.part_stem(shard, num_shards)}.partial"
     if force:
@@ -417,6 +420,9 @@ def score(
             pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
             contract.atomic_write_bytes(mpath, buf.getvalue())
 
+    if save_windows:
+        _write_windows(out, source, indices, need, lo, hi)
+
     finished = provenance.utc_now()
     wall = time.perf_counter() - t0
     manifest: dict[str, Any] = {
@@ -477,6 +483,37 @@ def score(
             soft_wrap=True,
         )
     return ShardResult("done", pq_path, man_path, table.num_rows, n_exact, secs)
+
+
+WINDOW_CHUNK = 1 << 16
+
+
+def _backfill_windows(out: str | Path, data: str, ref: Any, m: dict[str, Any]) -> None:
+    """Write a complete shard's windows file when missing (same data fingerprint only)."""
+    try:
+        width = int(m["prompt_len"]) + int(m["cont_len"])
+        lo, hi, fp = int(m["seq_start"]), int(m["seq_end"]), m["data_fingerprint"]
+        if not fp or contract.windows_path(out, fp, width, lo, hi).is_file():
+            return
+    except (KeyError, TypeError, ValueError, contract.ContractError):
+        return
+    source = data_mod.open_source(data, lambda: models.load_tokenizer(ref))
+    if source.fingerprint == fp:
+        _write_windows(out, source, source.indices_in(lo, hi), width, lo, hi)
+
+
+def _write_windows(
+    out: str | Path, source: Any, indices: np.ndarray, width: int, lo: int, hi: int
+) -> None:
+    """The scored token windows of [lo, hi), once per dataset range (any unit may write it)."""
+    path = contract.windows_path(out, source.fingerprint, width, lo, hi)
+    if path.is_file():
+        return
+    chunks = (
+        (indices[i : i + WINDOW_CHUNK], source.read(indices[i : i + WINDOW_CHUNK], width))
+        for i in range(0, len(indices), WINDOW_CHUNK)
+    )
+    contract.write_windows(path, chunks)
 
 
 def _partial_files(folder: Path) -> list[Path]:

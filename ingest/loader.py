@@ -31,6 +31,14 @@ Decisions (also in ingest/README.md):
   the others out and no file is ever half loaded.
 * ``ROOT/sequences/<data_fingerprint>.parquet`` (per-sequence metadata) is loaded into
   raw.sequences once per file version; a changed file replaces that fingerprint's rows.
+* ``generated_tokens`` (generate-mode shards saved with --save-generations) go to
+  raw.generation_rows in the shard's own transaction (replaced and pruned with its run).
+* ``ROOT/sequences/<data_fingerprint>/windows-*.parquet`` (the scored token windows) go to
+  raw.sequence_windows once per (data_fingerprint, seq_idx), whichever units scored them;
+  a wider window replaces a narrower one. ``windows="memorized"`` keeps only the windows of
+  sequences some unit of that dataset matched exactly (Pythia scale: ~0.3 GB instead of
+  ~15 GB, see docs/ingest.md); it re-checks on every ingest, reading a file only when a
+  newly memorized sequence of its range is missing. ``"none"`` loads no windows.
 """
 
 from __future__ import annotations
@@ -100,6 +108,7 @@ class IngestReport:
     runs_pruned: int = 0
     sequence_files: int = 0
     sequence_rows: int = 0
+    window_rows: int = 0
     problems: list[FileProblem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -134,6 +143,8 @@ class IngestReport:
             parts.append(f"{len(self.gone)} gone, {self.runs_pruned} pruned")
         if self.sequence_files:
             parts.append(f"{self.sequence_files} sequence file(s) ({self.sequence_rows:,} rows)")
+        if self.window_rows:
+            parts.append(f"{self.window_rows:,} token windows")
         return (
             f"ingest {self.root} -> {self.db}: "
             + ", ".join(parts)
@@ -394,6 +405,13 @@ def _check_conflicts(
     return good
 
 
+_GENERATIONS_SQL = """
+INSERT INTO raw.generation_rows
+SELECT k.run_key, s.seq_idx::BIGINT, s.generated_tokens::INTEGER[]
+FROM read_parquet({files}) AS s
+JOIN _memwh_keys AS k USING (file_index)
+"""
+
 _INSERT_SQL = """
 INSERT INTO raw.score_rows
 SELECT k.run_key, s.seq_idx::BIGINT, s.prefix_match_len::SMALLINT, s.exact_match,
@@ -427,6 +445,25 @@ def _load_batch(
             if n != expected:  # the file changed between validation and load
                 raise duckdb.InvalidInputException(f"inserted {n} rows, expected {expected}")
             inserted += int(n)
+            gens = [
+                s
+                for s in group
+                if contract.GENERATIONS_FIELD.name in pq.read_schema(s.parquet_path).names
+            ]
+            if gens:
+                keys = pa.table(
+                    {
+                        "file_index": pa.array(range(len(gens)), pa.int64()),
+                        "run_key": pa.array([s.run["run_key"] for s in gens], pa.int32()),
+                    }
+                )
+                con.register("_memwh_keys", keys)
+                try:
+                    con.execute(
+                        _GENERATIONS_SQL.format(files=sql_list([s.parquet_path for s in gens]))
+                    )
+                finally:
+                    con.unregister("_memwh_keys")
         record_files(
             con,
             [
@@ -646,6 +683,116 @@ def _load_sequences(
         report.sequence_rows += f.n_rows
 
 
+WINDOW_MODES = ("all", "memorized", "none")
+
+# A sequence counts as memorized for windows="memorized" when any unit of the dataset matched
+# its whole continuation (imports without prefix_match_len: score 1).
+_MEMORIZED_IN_RANGE = """
+SELECT DISTINCT s.seq_idx FROM raw.score_rows s JOIN raw.runs r USING (run_key)
+WHERE r.data_fingerprint = $fp AND s.seq_idx >= $lo AND s.seq_idx < $hi
+  AND coalesce(s.exact_match, s.memorization_score >= 1, false)
+"""
+
+
+def _window_files(root: Path) -> list[tuple[Path, tuple[int, int, int]]]:
+    out = []
+    for p in sorted((root / "sequences").glob("*/windows-*.parquet")):
+        parsed = contract.parse_windows_name(p.name)
+        if parsed:
+            out.append((p, parsed))
+    return out
+
+
+def _load_windows(
+    con: duckdb.DuckDBPyConnection, root: Path, report: IngestReport, keep: str
+) -> None:
+    """ROOT/sequences/<fp>/windows-*.parquet -> raw.sequence_windows (see module docstring)."""
+    if keep == "none":
+        return
+    known = {
+        p: (size, mtime)
+        for p, size, mtime in con.execute(
+            "SELECT path, size, mtime FROM raw.ingested_files WHERE kind = 'windows'"
+        ).fetchall()
+    }
+    for p, (width, lo, hi) in _window_files(root):
+        size, mtime = file_stat(p)
+        fp = p.parent.name
+        params: dict = {"fp": fp, "lo": lo, "hi": hi}
+        if keep == "all":
+            if known.get(str(p)) == (size, mtime):
+                continue
+            wanted = "TRUE"
+            params = {"fp": fp}
+        else:
+            missing = con.execute(
+                f"SELECT count(*) FROM ({_MEMORIZED_IN_RANGE}) m ANTI JOIN "
+                "(SELECT seq_idx FROM raw.sequence_windows WHERE data_fingerprint = $fp "
+                f"AND len(tokens) >= {width}) w USING (seq_idx)",
+                params,
+            ).fetchall()[0][0]
+            if not missing:
+                continue
+            wanted = f"f.seq_idx IN ({_MEMORIZED_IN_RANGE})"
+        try:
+            try:
+                schema = pq.read_schema(p)
+            except Exception as e:
+                raise Invalid(
+                    f"unreadable Parquet ({str(e).splitlines()[0]})", "delete it; rerun a shard"
+                ) from None
+            ok = (
+                "seq_idx" in schema.names
+                and pa.types.is_integer(schema.field("seq_idx").type)
+                and "tokens" in schema.names
+                and pa.types.is_list(schema.field("tokens").type)
+                and pa.types.is_integer(schema.field("tokens").type.value_type)
+            )
+            if not ok:
+                raise Invalid(
+                    "not a windows file (needs seq_idx integer, tokens list<integer>)",
+                    "delete it; a memwh job rewrites it (contract.WINDOW_SCHEMA)",
+                )
+            src = f"(SELECT seq_idx::BIGINT AS seq_idx, tokens::INTEGER[] AS tokens FROM read_parquet({sql_list([p])}))"
+            with transaction(con):
+                con.execute(
+                    f"DELETE FROM raw.sequence_windows w USING {src} f WHERE "
+                    f"w.data_fingerprint = $fp AND w.seq_idx = f.seq_idx "
+                    f"AND len(w.tokens) < len(f.tokens) AND {wanted}",
+                    params,
+                )
+                n = scalar(
+                    con,
+                    f"INSERT INTO raw.sequence_windows SELECT $fp, f.seq_idx, f.tokens FROM {src} f "
+                    f"WHERE {wanted} AND f.seq_idx NOT IN (SELECT seq_idx FROM raw.sequence_windows "
+                    "WHERE data_fingerprint = $fp)",
+                    params,
+                )
+                record_files(
+                    con,
+                    [
+                        {
+                            "path": str(p),
+                            "kind": "windows",
+                            "size": size,
+                            "mtime": mtime,
+                            "sha256": None,
+                            "run_id": None,
+                            "n_rows": int(n or 0),
+                        }
+                    ],
+                )
+            report.window_rows += int(n or 0)
+        except Invalid as e:
+            report.problems.append(FileProblem(p, e.problem, e.action))
+        except duckdb.Error as e:
+            report.problems.append(
+                FileProblem(
+                    p, f"cannot load ({str(e).splitlines()[0]})", "delete it; rerun a shard"
+                )
+            )
+
+
 def ingest_root(
     root: str | os.PathLike,
     db: str | os.PathLike | None = None,
@@ -658,6 +805,7 @@ def ingest_root(
     threads: int | None = None,
     memory_limit: str | None = None,
     console: Console | None = None,
+    windows: str = "all",
 ) -> IngestReport:
     """Load every completed shard under ROOT not yet in the database (see module docstring).
 
@@ -665,6 +813,8 @@ def ingest_root(
     shard does not block the rest; `strict=True` raises IngestError and loads nothing.
     """
     t0 = time.perf_counter()
+    if windows not in WINDOW_MODES:
+        raise MemwhError(f"--windows {windows!r}: use one of {', '.join(WINDOW_MODES)}")
     root = Path(root).resolve()
     if not root.is_dir():
         raise MemwhError(f"{root}: no such folder; pass the --out folder of `memwh infer`")
@@ -744,6 +894,7 @@ def ingest_root(
                     )
             _load(con, good, drop_keys, None if strict else batch_rows, prog, report, strict)
             _load_sequences(con, seq_files, report, strict)
+            _load_windows(con, root, report, windows)
     finally:
         con.close()
     report.seconds = time.perf_counter() - t0

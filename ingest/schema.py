@@ -131,13 +131,40 @@ CREATE TABLE IF NOT EXISTS raw.sequences (
 )
 """
 
+# The scored token windows (prompt + continuation) of each dataset, once per
+# (data_fingerprint, seq_idx) however many units scored it: the text `memwh show` prints.
+SEQUENCE_WINDOWS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.sequence_windows (
+    data_fingerprint VARCHAR   NOT NULL,
+    seq_idx          BIGINT    NOT NULL,
+    tokens           INTEGER[] NOT NULL
+)
+"""
+
+# Generated continuations of generate-mode runs saved with --save-generations (per run,
+# deleted with it; raw.generations adds model and revision like raw.scores does).
+GENERATION_ROWS_DDL = """
+CREATE TABLE IF NOT EXISTS raw.generation_rows (
+    run_key          INTEGER   NOT NULL,
+    seq_idx          BIGINT    NOT NULL,
+    generated_tokens INTEGER[]
+)
+"""
+
+GENERATIONS_VIEW_DDL = """
+CREATE VIEW IF NOT EXISTS raw.generations AS
+SELECT r.model, r.revision, g.seq_idx, g.generated_tokens, r.data_fingerprint, r.run_id
+FROM raw.generation_rows AS g
+JOIN raw.runs AS r USING (run_key)
+"""
+
 # What has been loaded: lets a second `memwh ingest` skip unchanged files without reading
 # them. `path` is the absolute Parquet path for shards and sequence files; for imports it
 # is "<absolute input path>#<model>@<revision>" (one row per imported unit).
 INGESTED_FILES_DDL = """
 CREATE TABLE IF NOT EXISTS raw.ingested_files (
     path        VARCHAR PRIMARY KEY,
-    kind        VARCHAR NOT NULL,   -- scores | sequences | import
+    kind        VARCHAR NOT NULL,   -- scores | sequences | windows | import
     size        BIGINT  NOT NULL,
     mtime       DOUBLE  NOT NULL,
     sha256      VARCHAR,
@@ -190,6 +217,9 @@ ALL_DDL = (
     SCORE_ROWS_DDL,
     SCORES_VIEW_DDL,
     SEQUENCES_DDL,
+    SEQUENCE_WINDOWS_DDL,
+    GENERATION_ROWS_DDL,
+    GENERATIONS_VIEW_DDL,
     INGESTED_FILES_DDL,
     EXPOSURE_SETS_DDL,
     EXPOSURE_DDL,

@@ -275,13 +275,16 @@ def record_files(con: duckdb.DuckDBPyConnection, rows: Sequence[Mapping[str, Any
 
 
 def delete_runs(con: duckdb.DuckDBPyConnection, run_keys: Sequence[int]) -> int:
-    """Remove runs and their score rows; returns the number of score rows deleted."""
+    """Remove runs with their score and generation rows; returns the number of score rows deleted."""
     if not run_keys:
         return 0
     keys = pa.table({"run_key": pa.array(list(run_keys), pa.int32())})
     with registered(con, "_memwh_old_keys", keys):
         n = scalar(
             con, "DELETE FROM raw.score_rows WHERE run_key IN (SELECT run_key FROM _memwh_old_keys)"
+        )
+        con.execute(
+            "DELETE FROM raw.generation_rows WHERE run_key IN (SELECT run_key FROM _memwh_old_keys)"
         )
         con.execute("DELETE FROM raw.runs WHERE run_key IN (SELECT run_key FROM _memwh_old_keys)")
     return int(n or 0)

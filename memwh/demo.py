@@ -99,6 +99,8 @@ def run_demo(
     with console.status("dbt build (models, data tests, unit tests)..."):
         built = build(db_path, quiet=True)
     seconds["build"] = time.perf_counter() - t
+    for w in built.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(built.summary())
 
     report_path = None
@@ -157,6 +159,7 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             name=c["model"],
             mode="generate" if final else "fast",
             suppress_eos=True,
+            save_generations=final,
             device="cpu",
         )
         if result.status == "preempted":

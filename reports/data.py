@@ -34,7 +34,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "cross_scale_agreement": (
         "model_a", "revision_a", "model_b", "revision_b", "n_common", "n_a", "n_b", "n_both",
-        "jaccard", "cohen_kappa",
+        "jaccard", "cohen_kappa", "pearson_prefix_match_len", "n_pearson",
     ),
     "prediction_precision_recall": (
         "predictor_model", "predictor_revision", "predictor_step", "target_model",
@@ -66,6 +66,11 @@ MAX_DUP_POINTS = 40  # duplication values per model before log2 binning
 MAX_PR_ROWS = 2000
 MAX_LINE_MODELS = 12  # models drawn as lines (evenly spread by size, largest always in)
 MAX_CHECKPOINTS = 24  # checkpoints per model in the checkpoint -> final chart
+MAX_GRID_CHECKPOINTS = 12  # checkpoints per model in the predictor grid and Pearson heatmaps
+MAX_DIST_CHECKPOINTS = 8  # checkpoints per model in the distributions over training
+
+# The label vars of the build (build_settings); used when the table is missing (older build).
+LABEL_VARS = ("label_definition", "memorized_min_tokens", "score_threshold")
 
 
 @dataclass
@@ -90,6 +95,48 @@ class Marts:
     notes: dict[str, str] = field(default_factory=dict)
     # set when the last `memwh build` did not complete: the marts may disagree
     build_warning: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # build_settings (name -> value)
+    lengths: list[tuple[int, int]] = field(default_factory=list)  # distinct (prompt, cont) lens
+    datasets: list[tuple[str, str, int]] = field(default_factory=list)  # source, fingerprint, units
+    pearson_sizes: pl.DataFrame | None = None  # symmetric pairs of final revisions
+    pearson_checkpoints: pl.DataFrame | None = None  # symmetric pairs of the headline's checkpoints
+    grid: pl.DataFrame | None = None  # every unit predicting the headline target
+    dist_training: pl.DataFrame | None = None  # prefix_match_len bins over checkpoints
+
+    @property
+    def label(self) -> str:
+        """The memorization label the marts were built with, in words."""
+        conts = sorted({c for _, c in self.lengths if c is not None})
+        cont = "/".join(map(str, conts)) or "?"
+        definition = self.settings.get("label_definition")
+        if definition == "score":
+            t = self.settings.get("score_threshold", "?")
+            return f"memorization score ≥ {t} (fraction of the {cont} continuation tokens matched)"
+        k = self.settings.get("memorized_min_tokens")
+        if k is None:
+            return "the label of the last build (its settings are not recorded: rebuild)"
+        if conts and all(int(k) == c for c in conts):
+            return f"the greedy continuation reproduces all {cont} continuation tokens exactly"
+        return (
+            f"the greedy continuation matches at least the first {k} of {cont} continuation tokens"
+        )
+
+    @property
+    def dataset(self) -> str:
+        """The scored dataset(s), named by file and fingerprint."""
+        if not self.datasets:
+            return "the scored dataset (not recorded)"
+        parts = [
+            f"{Path(src).name if src else 'imported rows'} ({fp or 'no fingerprint'})"
+            for src, fp, _ in self.datasets[:3]
+        ]
+        more = f" and {len(self.datasets) - 3} more" if len(self.datasets) > 3 else ""
+        return ", ".join(parts) + more
+
+    @property
+    def prompt_text(self) -> str:
+        prompts = sorted({p for p, _ in self.lengths if p is not None})
+        return "/".join(map(str, prompts)) or "?"
 
     @property
     def n_models(self) -> int:
@@ -127,11 +174,48 @@ def _thin(items: list, keep: int) -> list:
 
 
 def _q(con: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pl.DataFrame:
-    """Run a query into polars; DECIMAL/HUGEINT become float/int64 (JSON and Vega need them)."""
+    """Run a query into polars; DECIMAL/HUGEINT become int64 (scale 0: counts) or float
+    (JSON and Vega need them, and a count must never print as "2,120.0")."""
     df = con.sql(sql, params=params or None).pl()
     return df.with_columns(
-        [pl.col(c).cast(pl.Float64) for c, t in df.schema.items() if isinstance(t, pl.Decimal)]
+        [
+            pl.col(c).cast(pl.Int64 if t.scale == 0 else pl.Float64)
+            for c, t in df.schema.items()
+            if isinstance(t, pl.Decimal)
+        ]
         + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t in (pl.Int128, pl.UInt64)]
+    )
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(
+        con.sql(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name = $n",
+            params={"n": name},
+        ).fetchall()[0][0]
+    )
+
+
+def _pairs(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
+    """Both orientations of the cross_scale_agreement pairs among `keys` (model\x1frevision)."""
+    return _q(
+        con,
+        """WITH pairs AS (
+               SELECT model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both,
+                      jaccard, cohen_kappa, pearson_prefix_match_len, n_pearson
+               FROM cross_scale_agreement
+               UNION ALL
+               SELECT model_b, revision_b, model_a, revision_a, n_common, n_b, n_a, n_both,
+                      jaccard, cohen_kappa, pearson_prefix_match_len, n_pearson
+               FROM cross_scale_agreement
+           )
+           SELECT DISTINCT ON (model_a, revision_a, model_b, revision_b) *
+           FROM pairs
+           WHERE model_a || chr(31) || revision_a IN (SELECT unnest($keys))
+             AND model_b || chr(31) || revision_b IN (SELECT unnest($keys))
+             AND (model_a, revision_a) <> (model_b, revision_b)""",
+        keys=keys,
     )
 
 
@@ -227,22 +311,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     by_model = final.height >= 2 and len({m for m, _ in hm_rows}) == len(hm_rows)
     labels = [m if by_model else f"{m}@{r}" for m, r in hm_rows]
     keys = [f"{m}\x1f{r}" for m, r in hm_rows]
-    agreement = _q(
-        con,
-        """WITH pairs AS (
-               SELECT model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both,
-                      jaccard, cohen_kappa FROM cross_scale_agreement
-               UNION ALL
-               SELECT model_b, revision_b, model_a, revision_a, n_common, n_b, n_a, n_both,
-                      jaccard, cohen_kappa FROM cross_scale_agreement
-           )
-           SELECT DISTINCT ON (model_a, revision_a, model_b, revision_b) *
-           FROM pairs
-           WHERE model_a || chr(31) || revision_a IN (SELECT unnest($keys))
-             AND model_b || chr(31) || revision_b IN (SELECT unnest($keys))
-             AND (model_a, revision_a) <> (model_b, revision_b)""",
-        keys=keys,
-    )
+    agreement = _pairs(con, keys)
     label_of = {k: lab for k, lab in zip(keys, labels, strict=True)}
     agreement = agreement.with_columns(
         unit_a=pl.concat_str("model_a", "revision_a", separator="\x1f").replace_strict(label_of),
@@ -327,6 +396,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
             ORDER BY any_value(n_params) NULLS LAST, model, duplicates""",
         models=line_models,
     )
+    extra = _load_extra(con, rates, line_models)
     return Marts(
         db=path,
         units=units,
@@ -344,4 +414,91 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         model_order=model_order,
         line_models=line_models,
         notes=notes,
+        **extra,
     )
+
+
+def _load_extra(
+    con: duckdb.DuckDBPyConnection, rates: pl.DataFrame, line_models: list[str]
+) -> dict:
+    """What captions quote (settings, lengths, datasets) and the data of the figures added
+    for issue 18 (Pearson heatmaps, predictor grid, distributions over training)."""
+    settings = (
+        dict(con.sql("SELECT name, value FROM build_settings").fetchall())
+        if _exists(con, "build_settings")
+        else {}
+    )
+    lengths = con.sql("SELECT DISTINCT prompt_len, cont_len FROM units ORDER BY ALL").fetchall()
+    datasets: list[tuple[str, str, int]] = []
+    if _exists(con, "stg_memwh__runs"):
+        datasets = con.sql(
+            "SELECT data_source, data_fingerprint, count(*) AS n FROM (SELECT DISTINCT model, "
+            "revision, data_source, data_fingerprint FROM stg_memwh__runs) GROUP BY ALL "
+            "ORDER BY n DESC, data_source LIMIT 10"
+        ).fetchall()
+
+    final = rates.filter(pl.col("is_final_revision") & pl.col("model").is_in(line_models))
+    size_keys = [f"{m}\x1f{r}" for m, r in final.select("model", "revision").rows()]
+    pearson_sizes = _pairs(con, size_keys) if len(size_keys) >= 2 else None
+
+    # the headline model: the largest one (last in size order) with several checkpoints
+    with_steps = rates.filter(pl.col("step").is_not_null())
+    multi = with_steps.group_by("model").len().filter(pl.col("len") >= 2)["model"].to_list()
+    headline = next((m for m in reversed(line_models) if m in multi), None)
+    pearson_checkpoints = None
+    if headline:
+        revs = with_steps.filter(pl.col("model") == headline).sort("step")["revision"].to_list()
+        keep = _thin(revs, MAX_GRID_CHECKPOINTS)
+        pearson_checkpoints = _pairs(con, [f"{headline}\x1f{r}" for r in keep])
+
+    # every unit (line models, thinned checkpoints) predicting the final largest model
+    grid = None
+    target = rates.filter(pl.col("is_final_revision")).sort("n_params", nulls_last=True).tail(1)
+    if target.height and with_steps["model"].n_unique() >= 1:
+        t_model, t_rev = target["model"][0], target["revision"][0]
+        keys = [f"{t_model}\x1f{t_rev}"]
+        for model in line_models:
+            revs = with_steps.filter(pl.col("model") == model).sort("step")["revision"].to_list()
+            keys += [f"{model}\x1f{r}" for r in _thin(revs, MAX_GRID_CHECKPOINTS)]
+        pairs = _pairs(con, sorted(set(keys)))
+        grid = (
+            pairs.filter((pl.col("model_b") == t_model) & (pl.col("revision_b") == t_rev))
+            .join(
+                rates.select(
+                    pl.col("model").alias("model_a"),
+                    pl.col("revision").alias("revision_a"),
+                    pl.col("step").alias("step_a"),
+                    pl.col("n_params").alias("params_a"),
+                ),
+                on=["model_a", "revision_a"],
+                how="left",
+            )
+            .with_columns(
+                precision=pl.when(pl.col("n_a") > 0).then(pl.col("n_both") / pl.col("n_a")),
+                recall=pl.when(pl.col("n_b") > 0).then(pl.col("n_both") / pl.col("n_b")),
+            )
+        )
+
+    dist_rows = []
+    for model in line_models:
+        revs = with_steps.filter(pl.col("model") == model).sort("step")["revision"].to_list()
+        dist_rows += [f"{model}\x1f{r}" for r in _thin(revs, MAX_DIST_CHECKPOINTS)]
+    dist_training = _q(
+        con,
+        """SELECT d.model, d.revision, r.step, r.n_params, d.bin_lower, d.bin_upper,
+                  d.n_sequences, d.fraction
+           FROM score_distribution d JOIN memorization_rates r USING (model, revision)
+           WHERE d.metric = 'prefix_match_len' AND d.n_sequences > 0
+             AND d.model || chr(31) || d.revision IN (SELECT unnest($keys))
+           ORDER BY r.n_params NULLS LAST, d.model, r.step, d.bin_lower""",
+        keys=dist_rows,
+    )
+    return {
+        "settings": settings,
+        "lengths": lengths,
+        "datasets": datasets,
+        "pearson_sizes": pearson_sizes,
+        "pearson_checkpoints": pearson_checkpoints,
+        "grid": grid,
+        "dist_training": dist_training,
+    }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# System packages the tests talk to for real: Chromium (report test) and SLURM + munge
+# System packages the tests talk to for real: Chromium (report test), poppler-utils
+# (pdftoppm checks the report's PDFs) and SLURM + munge
 # (sweep tests; scripts/start_slurm.sh configures and starts them). Idempotent and quick
 # when everything is present. Needs root (CI runs as root); otherwise prints what to install.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 command -v slurmctld >/dev/null 2>&1 || need+=(slurmctld)
 command -v slurmd >/dev/null 2>&1 || need+=(slurmd)
 command -v sbatch >/dev/null 2>&1 || need+=(slurm-client)

@@ -23,12 +23,13 @@ LAYERS = (
 
 def _models(layer: str) -> list[dict]:
     out = []
-    for path in sorted((MODELS / layer).glob("*.yml")):
+    for path in sorted((MODELS / layer).rglob("*.yml")):  # marts live in per-study folders
         out += (yaml.safe_load(path.read_text()) or {}).get("models", [])
     return sorted(out, key=lambda m: m["name"])
 
 
 def _cell(text: object) -> str:
+    """One table cell: a `|` (even inside `code`) would end the cell in GFM, so escape it."""
     return str(text).strip().replace("|", "\\|").replace("\n", " ")
 
 
@@ -49,7 +50,7 @@ def render() -> str:
         "| var | default |",
         "| --- | --- |",
     ]
-    lines += [f"| `{k}` | `{v}` |" for k, v in project.get("vars", {}).items()]
+    lines += [f"| `{_cell(k)}` | `{_cell(v)}` |" for k, v in project.get("vars", {}).items()]
     for layer, title in LAYERS:
         lines += ["", f"## {title}", ""]
         for m in _models(layer):

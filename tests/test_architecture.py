@@ -26,7 +26,7 @@ FOLDERS = {
     "demo_suite": REPO / "demo_suite",
     "cli": REPO / "memwh" / "cli",
 }
-FACE = {"cli", "demo", "query"}
+FACE = {"cli", "demo", "query", "texts"}
 # what each layer may import of memwh (besides itself)
 ALLOWED = {
     "core": set(),

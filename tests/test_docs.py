@@ -32,3 +32,14 @@ def test_readme_starts_with_the_two_commands() -> None:
         ["make", "test"],
     ]
     assert (REPO / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_warehouse_doc_tables_keep_their_columns() -> None:
+    """A `|` inside a description must not split a row into extra cells."""
+    import re
+
+    text = (REPO / "docs" / "warehouse.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("|")]
+    assert len(rows) > 50
+    bad = [r for r in rows if len(re.findall(r"(?<!\\)\|", r)) != 3]
+    assert bad == []

@@ -49,6 +49,8 @@ class BuildResult:
     seconds: float
     nodes: list[NodeResult] = field(default_factory=list)
     unit_tests_skipped: bool = False
+    # a plain build changed vars the previous build had set (see settings_changes)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -211,6 +213,56 @@ def _record_passed(stamp: Path, fingerprint: str) -> None:
     os.replace(tmp, stamp)
 
 
+def model_descriptions() -> dict[str, str]:
+    """name -> description of every model and raw source in the project's YAML, so tools can
+    describe views dbt does not comment (only marts get persisted DuckDB comments)."""
+    import yaml
+
+    out: dict[str, str] = {}
+    for path in sorted((WAREHOUSE_DIR / "models").rglob("*.yml")):
+        doc = yaml.safe_load(path.read_text()) or {}
+        for m in doc.get("models") or []:
+            out[m["name"]] = " ".join(str(m.get("description", "")).split())
+        for src in doc.get("sources") or []:
+            for t in src.get("tables") or []:
+                out[f"{src['name']}.{t['name']}"] = " ".join(str(t.get("description", "")).split())
+    return out
+
+
+def project_vars() -> dict:
+    """The vars of dbt_project.yml (what a build without --vars uses)."""
+    import yaml
+
+    return dict(yaml.safe_load((WAREHOUSE_DIR / "dbt_project.yml").read_text()).get("vars") or {})
+
+
+def last_build_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """name -> value (text) of the vars the last build used; {} before the first build."""
+    exists = con.sql(
+        "select count(*) from information_schema.tables where table_name = 'build_settings'"
+    ).fetchall()[0][0]
+    if not exists:
+        return {}
+    return dict(con.sql("select name, value from build_settings").fetchall())
+
+
+def settings_changes(previous: dict[str, str], vars: dict | None) -> list[str]:
+    """One line per var the last build set that this build, not naming it, would change.
+
+    Values compare as dbt renders them ('{{ var(x) }}' is Python's str of the YAML value)."""
+    given = vars or {}
+    effective = {**project_vars(), **given}
+    out = []
+    for name, old in sorted(previous.items()):
+        if name in given or name not in effective or str(effective[name]) == old:
+            continue
+        out.append(
+            f"{name} was {old} in the last build; this build uses the default "
+            f"{effective[name]}, so the marts change (keep it: --vars '{{{name}: {old}}}')"
+        )
+    return out
+
+
 def dbt_args(
     command: str,
     *,
@@ -311,7 +363,7 @@ def build(
         try:
             result = _run_build(
                 path, select, full_refresh, threads, quiet, vars, target_path, unit_tests,
-                raw_columns, json.dumps(vars) if vars else None,
+                raw_columns, json.dumps(vars) if vars else None, last_build_settings(holder),
             )  # fmt: skip
         except NothingSelected:
             _forget(holder, build_id)  # nothing ran: the marts are as the last build left them
@@ -381,6 +433,7 @@ def _run_build(
     unit_tests: bool | None,
     raw_columns: str,
     vars_json: str | None,
+    previous_settings: dict[str, str],
 ) -> BuildResult:
     target_path = target_path or dbt_target_dir(path)
     # dbt's JSON artifacts (manifest/run_results, ~0.3 s) are not written: the result object
@@ -388,6 +441,7 @@ def _run_build(
     extra: list[str] = ["--no-write-json"]
     if vars_json:
         extra += ["--vars", vars_json]
+    changes = settings_changes(previous_settings, vars)
     fingerprint = project_fingerprint(vars, raw_columns)
     stamp = _unit_tests_stamp(target_path)
     if unit_tests is None:
@@ -425,6 +479,7 @@ def _run_build(
         seconds=time.perf_counter() - t0,
         nodes=nodes,
         unit_tests_skipped=not unit_tests,
+        warnings=changes,
     )
     if select and not nodes:
         sel = select if isinstance(select, str) else " ".join(select)

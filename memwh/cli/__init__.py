@@ -21,8 +21,43 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 err_console = Console(stderr=True)
+
+
+def _plain_flags() -> None:
+    """Typer's rich help prints a `<bool>` value column for flags, which invites
+    `--flag true` (an error: flags take no value). Show nothing there, as click does."""
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else original(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_plain_flags()
+
+
+def _version(value: bool) -> None:
+    if value:
+        import memwh
+
+        typer.echo(f"memwh {memwh.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Warehouse for verbatim memorization in language models."""
+
 
 # Command modules; each defines `register(app)`.
 _COMMAND_MODULES = ("suite", "infer", "sweep", "ingest", "build", "report", "query", "demo")

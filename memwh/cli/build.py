@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         full_refresh: Annotated[
             bool,
-            typer.Option("--full-refresh", help="Recompute incremental models from scratch"),
+            typer.Option(
+                "--full-refresh/--no-full-refresh", help="Recompute incremental models from scratch"
+            ),
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only dbt errors")] = False,
         unit_tests: Annotated[
@@ -63,7 +65,10 @@ def register(app: typer.Typer) -> None:
             vars=parsed,
             unit_tests=unit_tests,
         )
-        Console(stderr=True).print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+        err = Console(stderr=True)
+        for w in result.warnings:
+            err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+        err.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
 
     @app.command(
         "dbt",

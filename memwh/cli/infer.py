@@ -59,7 +59,9 @@ def register(app: typer.Typer) -> None:
             "fast", "--mode", help="fast (one teacher-forced pass) or generate (greedy, KV cache)."
         ),
         suppress_eos: bool = typer.Option(
-            False, "--suppress-eos", help="Never predict EOS (Pythia's min_length behaviour)."
+            False,
+            "--suppress-eos/--no-suppress-eos",
+            help="Never predict EOS (Pythia's min_length behaviour).",
         ),
         batch_size: int | None = typer.Option(
             None, "--batch-size", help="Default: auto from device memory."
@@ -76,10 +78,18 @@ def register(app: typer.Typer) -> None:
         ),
         num_shards: int = typer.Option(1, "--num-shards", help="Number of contiguous shards N."),
         force: bool = typer.Option(
-            False, "--force", help="Redo a completed shard (and drop partial results)."
+            False, "--force/--no-force", help="Redo a completed shard (and drop partial results)."
         ),
         save_generations: bool = typer.Option(
-            False, "--save-generations", help="Store generated tokens (generate mode)."
+            False,
+            "--save-generations/--no-save-generations",
+            help="Store generated tokens (generate mode).",
+        ),
+        save_windows: bool = typer.Option(
+            True,
+            "--save-windows/--no-save-windows",
+            help="Write the scored token windows (prompt + continuation) once per dataset range "
+            "under OUT/sequences/, so `memwh show` can print the text.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     ) -> None:
@@ -91,6 +101,7 @@ def register(app: typer.Typer) -> None:
             cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, batch_size=batch_size,
             dtype=dtype, device=device, seq_range=_parse_range(seq_range), shard=shard,
             num_shards=num_shards, force=force, save_generations=save_generations,
+            save_windows=save_windows,
             progress=not quiet,
         )  # fmt: skip
         if res.status == "preempted":

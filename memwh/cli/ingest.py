@@ -52,10 +52,16 @@ def register(app: typer.Typer) -> None:
         root: Annotated[Path, typer.Argument(help="Output root of `memwh infer` (holds scores/)")],
         db: DbOpt = None,
         strict: Annotated[
-            bool, typer.Option("--strict", help="Load nothing if any file is bad or incomplete")
+            bool,
+            typer.Option(
+                "--strict/--no-strict", help="Load nothing if any file is bad or incomplete"
+            ),
         ] = False,
         prune: Annotated[
-            bool, typer.Option("--prune", help="Drop rows of ingested shards deleted from ROOT")
+            bool,
+            typer.Option(
+                "--prune/--no-prune", help="Drop rows of ingested shards deleted from ROOT"
+            ),
         ] = False,
         no_checksums: Annotated[
             bool,
@@ -65,6 +71,14 @@ def register(app: typer.Typer) -> None:
         memory_limit: Annotated[
             str | None, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 8GB")
         ] = None,
+        windows: Annotated[
+            str,
+            typer.Option(
+                "--windows",
+                help="Token windows to load from ROOT/sequences: all, memorized (only those "
+                "some unit matched exactly; far smaller at Pythia scale) or none",
+            ),
+        ] = "all",
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")] = False,
     ) -> None:
         """Load completed, valid shards under ROOT into the raw tables (idempotent, incremental).
@@ -98,6 +112,7 @@ def register(app: typer.Typer) -> None:
                 threads=threads,
                 memory_limit=memory_limit,
                 console=err,
+                windows=windows,
             )
         except IngestError as e:
             show(e.report.problems)

@@ -55,6 +55,53 @@ def register(app: typer.Typer) -> None:
                 soft_wrap=True,
             )
 
+    @app.command("show")
+    def show_cmd(
+        model: Annotated[str, typer.Option("--model", help="Model label in the warehouse")],
+        revision: Annotated[
+            str | None,
+            typer.Option("--revision", help="Checkpoint (default: the unit's latest step)"),
+        ] = None,
+        memorized: Annotated[
+            bool,
+            typer.Option(
+                "--memorized/--all",
+                help="Only memorized sequences (label of the last build), or all, longest "
+                "matches first",
+            ),
+        ] = False,
+        near_misses: Annotated[
+            bool,
+            typer.Option(
+                "--near-misses", help="Only sequences not memorized, longest matches first"
+            ),
+        ] = False,
+        limit: Annotated[int, typer.Option("--limit", "-n", help="Sequences to print")] = 10,
+        tokenizer: Annotated[
+            str | None,
+            typer.Option(
+                "--tokenizer", help="Tokenizer folder or hub id (default: the unit's model's)"
+            ),
+        ] = None,
+        ids: Annotated[bool, typer.Option("--ids", help="Print token ids, not text")] = False,
+        db: DbOpt = None,
+    ) -> None:
+        """Print what a unit memorized: prompt, true continuation and generation as text,
+        with the first mismatch marked."""
+        from memwh import texts
+
+        tok = None if ids else (tokenizer or "auto")
+        rows = texts.scored_texts(
+            model,
+            revision,
+            memorized=memorized,
+            near_misses=near_misses,
+            limit=limit,
+            db=db,
+            tokenizer=tok,
+        )
+        typer.echo(texts.render(rows))
+
     @app.command("tables")
     def tables_cmd(db: DbOpt = None) -> None:
         """List the warehouse's tables and views with their descriptions."""
@@ -63,9 +110,24 @@ def register(app: typer.Typer) -> None:
 
         from memwh import query
 
-        t = Table("schema", "name", "kind", "rows", "description")
+        # names never cut: they fold onto a second line; descriptions wrap
+        t = Table(expand=False)
+        t.add_column("schema", no_wrap=True)
+        t.add_column("name", overflow="fold", min_width=12)
+        t.add_column("kind", no_wrap=True)
+        t.add_column("rows", justify="right", no_wrap=True)
+        t.add_column("description", overflow="fold", ratio=1, min_width=20)
         for r in query.tables(db).iter_rows(named=True):
-            rows = "" if r["rows"] is None else f"{r['rows']:,}"
+            rows = "" if r["rows"] is None else f"{int(r['rows']):,}"
             first_sentence = r["description"].split(". ")[0].rstrip(".")
             t.add_row(r["schema"], r["name"], r["kind"], rows, first_sentence)
-        Console().print(t)
+        console = Console()
+        console.print(t)
+        settings = query.build_settings(db)
+        if settings.height:
+            s = Table(title=f"build settings (last build {str(settings['built_at'][0])[:19]})")
+            s.add_column("var", no_wrap=True)
+            s.add_column("value", overflow="fold")
+            for r in settings.iter_rows(named=True):
+                s.add_row(r["name"], r["value"])
+            console.print(s)

@@ -9,6 +9,10 @@ Layout of an output root::
     ROOT/scores/model=<name>/revision=<rev>/part-00003-of-00016.manifest.json
     ROOT/sequences/<data_fingerprint>.parquet     (optional per-sequence metadata,
                                                    e.g. duplication counts)
+    ROOT/sequences/<data_fingerprint>/windows-w<width>-<lo>-<hi>.parquet
+                                                  (the scored token windows, prompt +
+                                                   continuation, of [lo, hi): written once per
+                                                   dataset range, whichever unit gets there first)
 
 A shard is *complete* when its manifest exists: the Parquet file is written first under
 a temporary name and renamed atomically, then the manifest (also atomic) is the
@@ -22,10 +26,11 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -56,6 +61,17 @@ SEQUENCE_META_SCHEMA = pa.schema(
         pa.field("seq_idx", pa.int64(), nullable=False),
         pa.field("duplicates", pa.int32(), nullable=True),
         pa.field("is_canary", pa.bool_(), nullable=True),
+    ]
+)
+
+# Scored token windows (prompt + continuation, `width` = prompt_len + cont_len tokens) of one
+# dataset range. They belong to the dataset, not to a unit: every unit scoring the same range
+# of the same data (same data_fingerprint) would write the same bytes, so the file is written
+# once and the warehouse stores each (data_fingerprint, seq_idx) once.
+WINDOW_SCHEMA = pa.schema(
+    [
+        pa.field("seq_idx", pa.int64(), nullable=False),
+        pa.field("tokens", pa.list_(pa.int32()), nullable=False),
     ]
 )
 
@@ -295,3 +311,52 @@ def iter_manifests(root: str | os.PathLike) -> list[Path]:
 
 def sequences_meta_path(root: str | os.PathLike, data_fingerprint: str) -> Path:
     return Path(root) / "sequences" / f"{_safe_component(data_fingerprint, 'fingerprint')}.parquet"
+
+
+_WINDOWS_RE = re.compile(r"^windows-w(\d+)-(\d+)-(\d+)\.parquet$")
+
+
+def windows_path(
+    root: str | os.PathLike, data_fingerprint: str, width: int, lo: int, hi: int
+) -> Path:
+    """Token windows of width `width` for seq_idx in [lo, hi) of one dataset."""
+    fp = _safe_component(data_fingerprint, "fingerprint")
+    return Path(root) / "sequences" / fp / f"windows-w{width}-{lo}-{hi}.parquet"
+
+
+def parse_windows_name(name: str) -> tuple[int, int, int] | None:
+    """(width, lo, hi) of a windows file name, None for other files."""
+    m = _WINDOWS_RE.match(name)
+    return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+def write_windows(path: str | os.PathLike, chunks: Iterable[tuple[np.ndarray, np.ndarray]]) -> int:
+    """Atomically write (seq_idx[n], tokens[n, width]) chunks as a WINDOW_SCHEMA file; returns rows.
+
+    Chunked so a shard of millions of sequences never holds all its tokens in memory.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, WINDOW_SCHEMA, compression="zstd") as w:
+            for idx, toks in chunks:
+                toks = np.ascontiguousarray(toks, dtype=np.int32)
+                n, width = toks.shape
+                offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
+                tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(toks.reshape(-1)))
+                w.write_table(
+                    pa.Table.from_arrays(
+                        [pa.array(np.asarray(idx, dtype=np.int64)), tokens], schema=WINDOW_SCHEMA
+                    )
+                )
+                rows += n
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return rows

@@ -206,3 +206,34 @@ def test_score_leaves_autograd_as_it_found_it(tiny_suite, token_table, tmp_path)
     assert torch.is_grad_enabled()
     _run(tiny_suite, token_table, tmp_path, seq_range=(100, 108))
     assert torch.is_grad_enabled()
+
+
+def test_token_windows_are_written_once_per_dataset_range(tiny_suite, token_table, tmp_path):
+    """The scored windows (prompt + continuation) land in ROOT/sequences/<fp>/ once: a second
+    unit over the same range leaves the file alone; --no-save-windows writes none."""
+    a = _run(tiny_suite, token_table, tmp_path / "r", mode="fast", num_shards=2, shard=1)
+    fp = contract.read_manifest(a.manifest)["data_fingerprint"]
+    m = contract.read_manifest(a.manifest)
+    need = m["prompt_len"] + m["cont_len"]
+    path = contract.windows_path(tmp_path / "r", fp, need, m["seq_start"], m["seq_end"])
+    assert path.is_file()
+    w = pq.read_table(path)
+    assert w.schema.equals(contract.WINDOW_SCHEMA)
+    truth = pq.read_table(token_table).to_pydict()
+    by_idx = dict(zip(truth["seq_idx"], truth["tokens"], strict=True))
+    assert w.column("seq_idx").to_pylist() == list(range(m["seq_start"], m["seq_end"]))
+    for i, toks in zip(
+        w.column("seq_idx").to_pylist(), w.column("tokens").to_pylist(), strict=True
+    ):
+        assert toks == by_idx[i][:need]
+    before = path.stat().st_mtime_ns
+    _run(tiny_suite, token_table, tmp_path / "r", mode="fast", num_shards=2, shard=1, name="other")
+    assert path.stat().st_mtime_ns == before
+    # a shard scored before windows existed: rerunning the same command (skipped) writes them
+    path.unlink()
+    again = _run(tiny_suite, token_table, tmp_path / "r", mode="fast", num_shards=2, shard=1)
+    assert again.status == "skipped" and pq.read_table(path).equals(w)
+    _run(tiny_suite, token_table, tmp_path / "none", mode="fast", save_windows=False)
+    assert not (tmp_path / "none" / "sequences").exists() or not list(
+        (tmp_path / "none" / "sequences").rglob("windows-*.parquet")
+    )

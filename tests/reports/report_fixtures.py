@@ -110,7 +110,8 @@ def build_marts(
                         - abs(a.step - b.step) / 400000.0))::BIGINT AS n_both,
                n_both / (n_a + n_b - n_both) AS jaccard,
                0.9 * jaccard AS cohen_kappa,
-               0.95 - 0.05 * abs(a.size_rank - b.size_rank) AS pearson_prefix_match_len
+               0.95 - 0.05 * abs(a.size_rank - b.size_rank) AS pearson_prefix_match_len,
+               a.n_scored AS n_pearson
         FROM spec a JOIN spec b ON (a.model, a.revision) < (b.model, b.revision)
     """)
     # Predictors of each model's final checkpoint: smaller models (final revisions) for the
@@ -207,6 +208,13 @@ def build_marts(
                      * power(d.duplicates, 0.8)), n_dup)::BIGINT AS n_mem
         FROM spec s CROSS JOIN d {dup_filter}
         )
+    """)
+    con.execute("""
+        CREATE TABLE build_settings AS
+        SELECT name, value, TIMESTAMP '2024-05-02 10:00:00' AS built_at
+        FROM (VALUES ('label_definition', 'prefix_match'), ('memorized_min_tokens', '32'),
+                     ('score_threshold', '1.0'), ('restrict_checkpoint_population', 'True'),
+                     ('pearson_max_sequences', '10000'), ('score_bins', '32')) v(name, value)
     """)
     con.close()
     return path

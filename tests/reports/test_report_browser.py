@@ -45,8 +45,9 @@ def test_report_in_headless_chromium(multi_report, artifacts_dir: Path) -> None:
     shot = artifacts_dir / "report.png"
     page = open_report(multi_report.html, shot, chromium=exe)
     _assert_renders(page, multi_report.charts)
-    assert page.dom["notes"] == []
-    assert page.dom["tables"] == 2  # Table 2 analogue + unit summary
+    # the only note: one model family, so no standard-vs-deduplicated comparison
+    assert len(page.dom["notes"]) == 1 and "two model families" in page.dom["notes"][0]
+    assert page.dom["tables"] == 3  # Table 2 analogue + unit summary + build settings
     assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
     assert shot.stat().st_size > 50_000
     shutil.copy(multi_report.html, artifacts_dir / "report.html")
@@ -59,7 +60,7 @@ def test_one_model_report_in_headless_chromium(single_report, artifacts_dir: Pat
     page = open_report(single_report.html, shot, chromium=exe)
     _assert_renders(page, single_report.charts)
     notes = page.dom["notes"]
-    assert len(notes) == 3 and any("two model sizes" in n for n in notes)
+    assert len(notes) == 4 and any("two model sizes" in n for n in notes)
     assert shot.exists()
 
 

@@ -77,17 +77,25 @@ def demo_warehouse(request: pytest.FixtureRequest) -> Path:
 
 def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) -> None:
     """The demo suite (>= 4 sizes, checkpoints, a corpus with duplicates): every chart."""
-    r = render_report(demo_warehouse, tmp_path / "report", png=True)
+    r = render_report(demo_warehouse, tmp_path / "report", formats=["html", "png", "svg"])
     assert r.html_bytes < MAX_REPORT_BYTES
     assert r.charts == [
         "01_rate_vs_params",
         "01b_rate_over_training",
         "02_precision_recall_vs_params",
         "03_checkpoint_precision_recall",
+        "03b_prediction_grid",
         "04_recall_vs_compute",
         "05_score_distribution",
+        "05b_distribution_over_training",
         "06_agreement_heatmap",
+        "06b_prefix_match_correlation",
         "07_rate_vs_duplication",
     ], r.notes
-    assert len(r.pngs) == len(r.charts)
+    assert set(r.notes) == {"01c_rate_by_family"}  # the demo has one family
+    assert len(r.pngs) == len(r.files["svg"]) == len(r.charts)
+    html = r.html.read_text()
+    # the footer and captions name the dataset and the label this build used
+    assert "corpus_unique.parquet" in html and "all 32 continuation tokens" in html
+    assert "2,120.0" not in html
     _check_page(r.html, artifacts_dir / "report-demo.png", r.charts)

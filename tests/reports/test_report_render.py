@@ -23,11 +23,16 @@ ALL_CHART_KEYS = [
     "01b_rate_over_training",
     "02_precision_recall_vs_params",
     "03_checkpoint_precision_recall",
+    "03b_prediction_grid",
     "04_recall_vs_compute",
     "05_score_distribution",
+    "05b_distribution_over_training",
     "06_agreement_heatmap",
+    "06b_prefix_match_correlation",
     "07_rate_vs_duplication",
 ]
+# one family (pythia) in the fixture: the standard-vs-deduplicated figure says so
+ONE_FAMILY_NOTE = "01c_rate_by_family"
 
 
 def _specs(html: str) -> dict[str, dict]:
@@ -50,7 +55,7 @@ def _walk(obj):
 def test_every_chart_is_drawn_for_a_suite(multi_report) -> None:
     r = multi_report
     assert r.charts == ALL_CHART_KEYS
-    assert r.notes == {}
+    assert set(r.notes) == {ONE_FAMILY_NOTE}
     assert r.html.name == "report.html" and r.html.exists()
     assert 0 < r.html_bytes < MAX_REPORT_BYTES and r.within_budget
     assert [p.name for p in r.pngs] == [f"{k}.png" for k in ALL_CHART_KEYS]
@@ -116,6 +121,7 @@ def test_one_model_says_so_in_place(single_report) -> None:
     r = single_report
     assert set(r.notes) == {
         "01_rate_vs_params",
+        ONE_FAMILY_NOTE,
         "02_precision_recall_vs_params",
         "07_rate_vs_duplication",
     }
@@ -125,9 +131,12 @@ def test_one_model_says_so_in_place(single_report) -> None:
     assert r.charts == [
         "01b_rate_over_training",
         "03_checkpoint_precision_recall",
+        "03b_prediction_grid",
         "04_recall_vs_compute",
         "05_score_distribution",
+        "05b_distribution_over_training",
         "06_agreement_heatmap",
+        "06b_prefix_match_correlation",
     ]
     html = r.html.read_text()
     for key in r.notes:

@@ -14,7 +14,7 @@ both_orders as (
     from p
 )
 select
-    model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both,
+    model_a, revision_a, model_b, revision_b, n_common::bigint as n_common, n_a, n_b, n_both,
     n_both::double / nullif(n_a + n_b - n_both, 0) as jaccard,
     case when n_common > 0 then
         ((n_common - n_a - n_b + 2 * n_both)::double / n_common

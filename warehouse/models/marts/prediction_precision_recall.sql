@@ -5,7 +5,7 @@ select
     predictor_model, predictor_revision, predictor_step,
     target_model, target_revision, target_step,
     predictor_kind, family, population_seq_limit,
-    n_population, tp, fp, fn, tn,
+    n_population::bigint as n_population, tp, fp, fn, tn::bigint as tn,
     tp::double / nullif(tp + fp, 0) as precision,
     tp::double / nullif(tp + fn, 0) as recall,
     2.0 * tp / nullif(2 * tp + fp + fn, 0) as f1,
