@@ -229,13 +229,6 @@ def model_descriptions() -> dict[str, str]:
     return out
 
 
-def project_vars() -> dict:
-    """The vars of dbt_project.yml (what a build without --vars uses)."""
-    import yaml
-
-    return dict(yaml.safe_load((WAREHOUSE_DIR / "dbt_project.yml").read_text()).get("vars") or {})
-
-
 def last_build_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """name -> value (text) of the vars the last build used; {} before the first build."""
     exists = con.sql(

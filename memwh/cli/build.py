@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
             vars=parsed,
             unit_tests=unit_tests,
         )
+        from rich.markup import escape
+
         err = Console(stderr=True)
         for w in result.warnings:
             err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
