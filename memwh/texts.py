@@ -124,8 +124,9 @@ def scored_texts(
     )
     if rows.height and not rows["has_tokens"].any():
         raise MemwhError(
-            f"{model}@{revision}: its token windows are not in the warehouse; rerun `memwh infer` "
-            "with --save-windows (the default) and `memwh ingest` (not with --windows none)"
+            f"{model}@{revision}: its token windows are not in the warehouse; rerun the same "
+            "`memwh infer` command (a complete shard then only writes its windows), then "
+            "`memwh ingest` (not with --windows none)"
         )
     if tokenizer == "auto":
         tokenizer = load_unit_tokenizer(model_path, revision)
