@@ -133,7 +133,9 @@ def test_generations_load_with_their_run_and_go_with_it(tmp_path: Path) -> None:
     gen = pa.array([[int(i), int(i) + 1] for i in range(500)], contract.GENERATIONS_FIELD.type)
     t = t.append_column(contract.GENERATIONS_FIELD, gen)
     write_shard(root, shard=0, table=t, manifest_overrides={"mode": "generate"})
-    write_shard(root, shard=1)  # fast mode: no generations
+    # the unit's other shard: generate mode too (shards of a unit agree on settings), saved
+    # without generations
+    write_shard(root, shard=1, manifest_overrides={"mode": "generate"})
     assert ingest_root(root, db, progress=False).ok
     assert count(db, "SELECT count(*) FROM raw.generations") == 500
     assert count(db, "SELECT generated_tokens FROM raw.generations WHERE seq_idx = 7") == [7, 8]
