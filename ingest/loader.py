@@ -45,11 +45,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import duckdb
@@ -90,8 +90,6 @@ from memwh.ingest.validate import (
     sql_list,
     unit_settings,
 )
-
-_PART_RE = re.compile(r"part-\d{5}-of-\d{5}\.(parquet|manifest\.json)")
 
 
 @dataclass
@@ -210,11 +208,12 @@ def _walk(root: Path, report: IngestReport) -> list[Path]:
             entries = _scan(Path(rev.path), report)
             names = {e.name for e in entries}
             for e in entries:
-                if not _PART_RE.fullmatch(e.name):
-                    continue
-                if e.name.endswith(".manifest.json"):
+                if fnmatchcase(e.name, "part-*-of-*.manifest.json"):
                     manifests.append(Path(e.path))
-                elif e.name.removesuffix(".parquet") + ".manifest.json" not in names:
+                elif (
+                    fnmatchcase(e.name, "part-*-of-*.parquet")
+                    and e.name.removesuffix(".parquet") + ".manifest.json" not in names
+                ):
                     report.problems.append(
                         FileProblem(
                             Path(e.path),
