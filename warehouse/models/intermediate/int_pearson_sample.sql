@@ -4,6 +4,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision'],
+    on_schema_change='sync_all_columns',
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
 -- The deterministic sample of prefix_match_len rows Pearson correlations are computed on:
@@ -19,6 +20,10 @@
 {%- set resample = false -%}
 {%- if execute and is_incremental() -%}
 {%- set resample = run_query("select count(*) from " ~ this ~ " where pearson_modulus <> " ~ modulus).columns[0].values()[0] > 0 -%}
+{#- a table of the older one-row-per-sequence layout: resample every unit into this one -#}
+{%- if 'xs' not in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
+{%- set resample = true -%}
+{%- endif -%}
 {%- endif %}
 with changed as (
     {% if resample %}
