@@ -37,7 +37,7 @@ select s.model, s.revision, any_value(c.unit_fingerprint) as unit_fingerprint,
        count(*) as n, sum(s.prefix_match_len)::double as sx,
        sum(s.prefix_match_len::double * s.prefix_match_len) as sxx,
        list(s.seq_idx order by s.seq_idx) as seqs,
-       list(s.prefix_match_len::double order by s.seq_idx) as xs
+       list(s.prefix_match_len order by s.seq_idx) as xs
 from {{ ref('stg_memwh__scores') }} as s
 join changed as c on c.model = s.model and c.revision = s.revision
 where s.prefix_match_len is not null

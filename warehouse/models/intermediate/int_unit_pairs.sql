@@ -101,36 +101,43 @@ side_{{ side }} as (
 ),
 {% endfor %}
 sample as (
-    select u.uid, s.n, s.sx, s.sxx, s.seqs, s.xs, hash(s.seqs) as seqs_hash
+    select u.uid, s.n, s.sx, s.sxx, s.xs, hash(s.seqs) as seqs_hash
     from {{ ref('int_pearson_sample') }} as s
     join units as u on u.model = s.model and u.revision = s.revision
 ),
 {#- Pearson of prefix_match_len over the common sampled sequences. Both units sampled on the
-    same sequences (one population, no NULLs): from n, the sums and one dot product. Otherwise
-    the two samples are unnested and joined on seq_idx. -#}
-pearson_pairs as (
+    same sequences (one population, no NULLs): from n, the sums and one dot product, computed
+    in the join's projection (no per-pair copy of the vectors is kept). Otherwise the two
+    samples are unnested and joined on seq_idx. -#}
+pearson_aligned as (
     select p.uid_a, p.uid_b, sa.n, sa.sx as sx, sb.sx as sy, sa.sxx as sxx, sb.sxx as syy,
-           sa.xs as xa, sb.xs as xb, sa.seqs as seqs_a, sb.seqs as seqs_b,
-           p.population_key_a = p.population_key_b and sa.n = sb.n and sa.seqs_hash = sb.seqs_hash as aligned
+           list_dot_product(sa.xs::double[], sb.xs::double[]) as sxy
+    from pairs as p
+    join sample as sa on sa.uid = p.uid_a
+    join sample as sb on sb.uid = p.uid_b
+     and p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash
+    where not p.any_sparse
+),
+unaligned as (
+    select p.uid_a, p.uid_b
     from pairs as p
     join sample as sa on sa.uid = p.uid_a
     join sample as sb on sb.uid = p.uid_b
     where not p.any_sparse
+      and not (p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash)
 ),
-pearson_aligned as (
-    select uid_a, uid_b, n, sx, sy, sxx, syy, list_dot_product(xa, xb) as sxy
-    from pearson_pairs where aligned
+sample_rows as (
+    select u.uid, unnest(s.seqs) as seq_idx, unnest(s.xs)::double as x
+    from {{ ref('int_pearson_sample') }} as s
+    join units as u on u.model = s.model and u.revision = s.revision
+    where u.uid in (select uid_a from unaligned union select uid_b from unaligned)
 ),
-unaligned as (
-    select * from pearson_pairs where not aligned
-),
-rows_a as (select uid_a, uid_b, unnest(seqs_a) as seq_idx, unnest(xa) as x from unaligned),
-rows_b as (select uid_a, uid_b, unnest(seqs_b) as seq_idx, unnest(xb) as y from unaligned),
 pearson_joined as (
-    select a.uid_a, a.uid_b, count(*) as n, sum(a.x) as sx, sum(b.y) as sy,
-           sum(a.x * a.x) as sxx, sum(b.y * b.y) as syy, sum(a.x * b.y) as sxy
-    from rows_a as a
-    join rows_b as b on b.uid_a = a.uid_a and b.uid_b = a.uid_b and b.seq_idx = a.seq_idx
+    select q.uid_a, q.uid_b, count(*) as n, sum(a.x) as sx, sum(b.x) as sy,
+           sum(a.x * a.x) as sxx, sum(b.x * b.x) as syy, sum(a.x * b.x) as sxy
+    from unaligned as q
+    join sample_rows as a on a.uid = q.uid_a
+    join sample_rows as b on b.uid = q.uid_b and b.seq_idx = a.seq_idx
     group by all
 ),
 pearson as (
