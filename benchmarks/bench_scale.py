@@ -232,7 +232,7 @@ def bench_pythia(work: Path, memory_limit: str) -> dict:
 
 
 def bench_dense(work: Path, n_seq: int) -> dict:
-    _src, db = _cached_grid(work, "dense", n_models=8, n_ckpt=10, n_seq=n_seq, pml_exponent=1.0)
+    _, db = _cached_grid(work, "dense", n_models=8, n_ckpt=10, n_seq=n_seq, pml_exponent=1.0)
     dense_vars = ("--vars", "{memorized_min_tokens: 16}")
     memwh_build(db)  # untimed: unit tests, parse
     sparse = memwh_build(db, "--full-refresh")

@@ -41,6 +41,11 @@
     {%- set res = run_query(changed_units()) -%}
     {%- if res.rows | length == 0 -%}
     false
+    {%- elif res.rows | length > 64 -%}
+    {#- many changed units (new label vars, a large ingest): a predicate list this long costs
+        more per row than it saves; scan everything as a full refresh would (the model's join
+        on the changed units still restricts the rows) -#}
+    true
     {%- else -%}
     ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})
     {%- endif -%}

@@ -30,3 +30,11 @@ case when {{ n }} > 0 then
     / (1 + 3.841458820694124 / ({{ n }}))
 end
 {%- endmacro %}
+
+{% macro bits_below(block, limit) -%}
+{#- UBIGINT mask of the bits of 64-sequence block `block` whose seq_idx < `limit` (all bits
+    when limit is NULL): full blocks below the limit, none above, a partial word at it. -#}
+case when {{ limit }} is null or {{ block }} < {{ limit }} // 64 then 18446744073709551615::ubigint
+     when {{ block }} > {{ limit }} // 64 then 0::ubigint
+     else ((1::ubigint << ({{ limit }} % 64)::ubigint) - 1::ubigint) end
+{%- endmacro %}

@@ -22,8 +22,14 @@ units as (
     select row_number() over (order by u.model, u.revision) as uid, u.model, u.revision,
            u.is_sparse, coalesce(m.n_memorized, 0) as n_memorized
     from {{ ref('int_units') }} as u
-    left join (select model, revision, count(*) as n_memorized from mem group by model, revision) as m
+    left join (select model, revision, sum(bit_count(bits))::bigint as n_memorized
+               from {{ ref('int_memorized_blocks') }} group by model, revision) as m
       on m.model = u.model and m.revision = u.revision
+),
+blocks as (
+    select u.uid, b.block, b.bits
+    from {{ ref('int_memorized_blocks') }} as b
+    join units as u on u.model = b.model and u.revision = b.revision
 ),
 pairs as (
     select
@@ -49,7 +55,7 @@ pairs as (
     {% endif %}
 ),
 common as (
-    select p.model_a, p.revision_a, p.model_b, p.revision_b,
+    select p.uid_a, p.uid_b,
            sum(i.hi - i.lo) as n_common,
            sum(greatest(0, least(i.hi, coalesce(p.seen_limit, i.hi)) - i.lo)) as n_common_seen
     from pairs as p
@@ -57,45 +63,87 @@ common as (
       on i.population_key_a = p.population_key_a and i.population_key_b = p.population_key_b
     group by all
 ),
+{#- Sequences memorized by both were scored by both, so no population check: AND the two
+    bitmaps block by block (the block holding seen_limit masked to the bits below it). -#}
 both_memorized as (
-    select p.model_a, p.revision_a, p.model_b, p.revision_b,
-           count(*) as n_both,
-           count(*) filter (where p.seen_limit is null or ma.seq_idx < p.seen_limit) as n_both_seen
+    select p.uid_a, p.uid_b,
+           sum(bit_count(ba.bits & bb.bits))::bigint as n_both,
+           sum(bit_count(ba.bits & bb.bits & {{ bits_below('ba.block', 'p.seen_limit') }}))::bigint as n_both_seen
     from pairs as p
-    join mem as ma on ma.model = p.model_a and ma.revision = p.revision_a
-    join mem as mb on mb.model = p.model_b and mb.revision = p.revision_b and mb.seq_idx = ma.seq_idx
+    join blocks as ba on ba.uid = p.uid_a
+    join blocks as bb on bb.uid = p.uid_b and bb.block = ba.block
     group by all
 ),
-{#- Memorized rows of one side inside the other side's population (and below seen_limit); only
-    pairs with a limit or different populations need the rows, the rest use unit counts. -#}
+{#- Memorized sequences of one side inside the other side's population (and below seen_limit);
+    only pairs with a limit or different populations need them, the rest use unit counts.
+    One population: the side's own bitmap below the limit. Different populations: its
+    memorized rows that lie inside the other's islands (int_memorized_population_membership). -#}
 {% for side, other in [('a', 'b'), ('b', 'a')] %}
 side_{{ side }} as (
-    select p.model_a, p.revision_a, p.model_b, p.revision_b,
-           count(*) filter (where p.population_key_a = p.population_key_b or x.seq_idx is not null) as n_in,
-           count(*) filter (where (p.population_key_a = p.population_key_b or x.seq_idx is not null)
-                              and (p.seen_limit is null or m.seq_idx < p.seen_limit)) as n_in_seen
+    select p.uid_a, p.uid_b,
+           sum(bit_count(b.bits))::bigint as n_in,
+           sum(bit_count(b.bits & {{ bits_below('b.block', 'p.seen_limit') }}))::bigint as n_in_seen
+    from pairs as p
+    join blocks as b on b.uid = p.uid_{{ side }}
+    where p.seen_limit is not null and p.population_key_a = p.population_key_b
+    group by all
+    union all
+    select p.uid_a, p.uid_b,
+           count(x.seq_idx) as n_in,
+           count(x.seq_idx) filter (where p.seen_limit is null or m.seq_idx < p.seen_limit) as n_in_seen
     from pairs as p
     join mem as m on m.model = p.model_{{ side }} and m.revision = p.revision_{{ side }}
     left join {{ ref('int_memorized_population_membership') }} as x
       on x.model = m.model and x.revision = m.revision and x.seq_idx = m.seq_idx
      and x.population_key = p.population_key_{{ other }}
-    where p.seen_limit is not null or p.population_key_a <> p.population_key_b
+    where p.population_key_a <> p.population_key_b
     group by all
 ),
 {% endfor %}
 sample as (
-    select u.uid, s.seq_idx, s.x
+    select u.uid, s.n, s.sx, s.sxx, s.xs, hash(s.seqs) as seqs_hash
     from {{ ref('int_pearson_sample') }} as s
     join units as u on u.model = s.model and u.revision = s.revision
 ),
-pearson as (
-    select p.model_a, p.revision_a, p.model_b, p.revision_b,
-           count(*) as n_pearson, corr(sa.x, sb.x) as pearson
+{#- Pearson of prefix_match_len over the common sampled sequences. Both units sampled on the
+    same sequences (one population, no NULLs): from n, the sums and one dot product, computed
+    in the join's projection (no per-pair copy of the vectors is kept). Otherwise the two
+    samples are unnested and joined on seq_idx. -#}
+pearson_aligned as (
+    select p.uid_a, p.uid_b, sa.n, sa.sx as sx, sb.sx as sy, sa.sxx as sxx, sb.sxx as syy,
+           list_dot_product(sa.xs::double[], sb.xs::double[]) as sxy
     from pairs as p
     join sample as sa on sa.uid = p.uid_a
-    join sample as sb on sb.uid = p.uid_b and sb.seq_idx = sa.seq_idx
+    join sample as sb on sb.uid = p.uid_b
+     and p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash
     where not p.any_sparse
+),
+unaligned as (
+    select p.uid_a, p.uid_b
+    from pairs as p
+    join sample as sa on sa.uid = p.uid_a
+    join sample as sb on sb.uid = p.uid_b
+    where not p.any_sparse
+      and not (p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash)
+),
+sample_rows as (
+    select u.uid, unnest(s.seqs) as seq_idx, unnest(s.xs)::double as x
+    from {{ ref('int_pearson_sample') }} as s
+    join units as u on u.model = s.model and u.revision = s.revision
+    where u.uid in (select uid_a from unaligned union select uid_b from unaligned)
+),
+pearson_joined as (
+    select q.uid_a, q.uid_b, count(*) as n, sum(a.x) as sx, sum(b.x) as sy,
+           sum(a.x * a.x) as sxx, sum(b.x * b.x) as syy, sum(a.x * b.x) as sxy
+    from unaligned as q
+    join sample_rows as a on a.uid = q.uid_a
+    join sample_rows as b on b.uid = q.uid_b and b.seq_idx = a.seq_idx
     group by all
+),
+pearson as (
+    select uid_a, uid_b, n as n_pearson,
+           (n * sxy - sx * sy) / sqrt(nullif((n * sxx - sx * sx) * (n * syy - sy * sy), 0)) as pearson
+    from (select * from pearson_aligned union all by name select * from pearson_joined)
 )
 select
     p.model_a, p.revision_a, p.model_b, p.revision_b,
@@ -113,8 +161,8 @@ select
     coalesce(pe.n_pearson, 0) as n_pearson,
     case when isnan(pe.pearson) then null else pe.pearson end as pearson_prefix_match_len
 from pairs as p
-left join common as c using (model_a, revision_a, model_b, revision_b)
-left join both_memorized as bm using (model_a, revision_a, model_b, revision_b)
-left join side_a as sa using (model_a, revision_a, model_b, revision_b)
-left join side_b as sb using (model_a, revision_a, model_b, revision_b)
-left join pearson as pe using (model_a, revision_a, model_b, revision_b)
+left join common as c using (uid_a, uid_b)
+left join both_memorized as bm using (uid_a, uid_b)
+left join side_a as sa using (uid_a, uid_b)
+left join side_b as sb using (uid_a, uid_b)
+left join pearson as pe using (uid_a, uid_b)
