@@ -51,6 +51,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from memwh.core import contract
 from memwh.core.config import resolve_db
 from memwh.core.errors import MemwhError
+from memwh.ingest.roles import check_graph, stored_units, variant_edges
 from memwh.ingest.store import (
     delete_runs,
     file_stat,
@@ -204,6 +205,7 @@ def _discover(
                 run = run_record(m, run_key=0, source="memwh", source_path=str(pq_path))
             except ValueError as e:
                 raise Invalid(str(e)) from None
+            run.update(contract.check_role_fields(m))  # canonical method_params JSON
             candidates.append(Shard(man, pq_path, m, size, mtime, replaces, run))
         except Invalid as e:
             report.problems.append(FileProblem(where, e.problem, e.action))
@@ -282,6 +284,42 @@ def _check_conflicts(
         taken_ids[run_id] = str(s.parquet_path)
         ranges.setdefault(s.unit, []).append((rng, str(s.parquet_path)))
         good.append(s)
+    return good
+
+
+def _check_variants(
+    con: duckdb.DuckDBPyConnection, shards: list[Shard], report: IngestReport
+) -> list[Shard]:
+    """variant_of must name a unit stored or loaded now, without a cycle (ingest/roles.py)."""
+    if not any(s.run.get("variant_of") for s in shards):
+        return shards
+    known = stored_units(con) | {s.unit for s in shards}
+    edges = variant_edges(con)
+    declared = {
+        (m, r) for m, r in con.execute("SELECT model, revision FROM raw.unit_roles").fetchall()
+    }
+    new = {
+        s.unit: contract.parse_unit_ref(s.run["variant_of"])
+        for s in shards
+        if s.run.get("variant_of") and s.unit not in declared
+    }
+    refused: dict[tuple[str, str], str] = {}
+    while (problem := check_graph(new, known, edges)) is not None:
+        refused[problem[0]] = problem[1]  # then its variants lose their base too
+        new.pop(problem[0])
+        known.discard(problem[0])
+    good = []
+    for s in shards:
+        if s.unit in refused:
+            report.problems.append(
+                FileProblem(
+                    s.parquet_path,
+                    refused[s.unit],
+                    "ingest the base unit first, or fix --variant-of and rerun the shard",
+                )
+            )
+        else:
+            good.append(s)
     return good
 
 
@@ -426,8 +464,19 @@ def _load_sequences(con: duckdb.DuckDBPyConnection, root: Path, report: IngestRe
                 raise Invalid(
                     f"unreadable Parquet ({str(e).splitlines()[0]})", "rewrite it"
                 ) from None
-            cols = {"seq_idx": "integer", "duplicates": "integer", "is_canary": "boolean"}
-            kinds = {"integer": pa.types.is_integer, "boolean": pa.types.is_boolean}
+            cols = {
+                "seq_idx": "integer",
+                "duplicates": "integer",
+                "is_canary": "boolean",
+                "category": "string",
+                "insert_first_step": "integer",
+                "insert_last_step": "integer",
+            }
+            kinds = {
+                "integer": pa.types.is_integer,
+                "boolean": pa.types.is_boolean,
+                "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+            }
             if "seq_idx" not in schema.names:
                 raise Invalid(
                     "missing column seq_idx", "rewrite it with contract.SEQUENCE_META_SCHEMA"
@@ -446,12 +495,16 @@ def _load_sequences(con: duckdb.DuckDBPyConnection, root: Path, report: IngestRe
                     f"seq_idx has {n - n_seq} NULL and {n_seq - n_distinct} duplicate value(s)",
                     "rewrite it",
                 )
-            dup = "duplicates::INTEGER" if "duplicates" in schema.names else "NULL"
-            can = "is_canary" if "is_canary" in schema.names else "NULL"
+            types = {"integer": "BIGINT", "boolean": "BOOLEAN", "string": "VARCHAR"}
+            meta = list(contract.SEQUENCE_META_COLUMNS)
+            exprs = ", ".join(
+                f"{c}::{types[cols[c]]}" if c in schema.names else "NULL" for c in meta
+            )
             with transaction(con):
                 con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [p.stem])
                 con.execute(
-                    f"INSERT INTO raw.sequences SELECT ?, seq_idx::BIGINT, {dup}, {can} FROM {src}",
+                    f"INSERT INTO raw.sequences (data_fingerprint, seq_idx, {', '.join(meta)}) "
+                    f"SELECT ?, seq_idx::BIGINT, {exprs} FROM {src}",
                     [p.stem],
                 )
                 record_files(
@@ -557,6 +610,7 @@ def ingest_root(
                     )
                 good = [s for i, s in enumerate(good) if i not in problems]
             good = _check_conflicts(good, existing, set(drop_keys), report)
+            good = _check_variants(con, good, report)
 
             if strict and (report.bad or report.incomplete):
                 report.seconds = time.perf_counter() - t0

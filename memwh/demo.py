@@ -105,12 +105,14 @@ def import_suite_exposure(suite_dir: Path, db: Path) -> None:
         )
     for model in manifest["models"]:
         import_exposure(path, model=model, db=db)
+    for c in manifest.get("controls") or []:  # standard: never saw a canary; edited: its base's
+        import_exposure(suite_dir / c.get("exposure", path.name), model=c["model"], db=db)
 
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
     """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
     (which also yields the paper's fractional score). Finished shards are skipped."""
-    from memwh.demo_suite import unique_sequences
+    from memwh.demo_suite import read_manifest, unique_sequences
     from memwh.inference_jobs import score
 
     data = unique_sequences(suite_dir)
@@ -135,11 +137,33 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             mode="generate" if final else "fast",
             suppress_eos=True,
             device="cpu",
+            role="perturbed",  # every size trained with the inserted canaries
         )
-        if result.status == "preempted":
-            raise MemwhError(
-                f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
-            )
+        _check_scored(result, c)
+    # Controlled experiments: the standard and edited models, fast mode only (same labels).
+    for c in read_manifest(suite_dir).get("controls") or []:
+        if is_complete(out, c["model"], c["revision"], 0, 1):
+            continue
+        roles = {k: c.get(k) for k in ("role", "variant_of", "method", "method_params")}
+        result = score(
+            str(suite_dir / c["model"]),
+            str(data),
+            out,
+            revision=c["revision"],
+            name=c["model"],
+            mode="fast",
+            suppress_eos=True,
+            device="cpu",
+            **roles,
+        )
+        _check_scored(result, c)
+
+
+def _check_scored(result, c: dict) -> None:
+    if result.status == "preempted":
+        raise MemwhError(
+            f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
+        )
 
 
 def print_summary(summary: DemoSummary, console: Console) -> None:

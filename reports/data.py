@@ -88,6 +88,7 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
+    controlled: dict[str, pl.DataFrame] = field(default_factory=dict)  # charts_controlled
 
     @property
     def n_models(self) -> int:
@@ -323,7 +324,10 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
             ORDER BY any_value(n_params) NULLS LAST, model, duplicates""",
         models=line_models,
     )
+    from memwh.reports.charts_controlled import load_controlled
+
     return Marts(
+        controlled=load_controlled(con),
         db=path,
         units=units,
         n_units=n_units,
