@@ -111,7 +111,8 @@ def import_suite_exposure(suite_dir: Path, db: Path) -> None:
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
     """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
-    (which also yields the paper's fractional score). Finished shards are skipped."""
+    (which also yields the paper's fractional score); then the controlled-experiment models
+    (standard, edited) in fast mode, with their roles. Finished shards are skipped."""
     from memwh.demo_suite import read_manifest, unique_sequences
     from memwh.inference_jobs import score
 
@@ -206,6 +207,28 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             prec = "n/a" if r["precision"] is None else f"{r['precision']:.3f}"
             rec = "n/a" if r["recall"] is None else f"{r['recall']:.3f}"
             t.add_row(r["predictor_model"], str(r["tp"]), str(r["fp"]), str(r["fn"]), prec, rec)
+        console.print(t)
+    dose = sql(
+        "SELECT model, revision, control_model, duplicates_bin, n_scored, n_memorized, "
+        "control_memorized, rate_diff, rate_diff_lo, rate_diff_hi FROM insertion_dose_response "
+        "WHERE control_model IS NOT NULL AND category = 'canary' ORDER BY model, duplicates_bin",
+        summary.db,
+    )
+    if dose.height:
+        first = dose.row(0, named=True)
+        t = Table(
+            "copies", "canaries", "perturbed", "standard", "difference [95%]",
+            title=f"Canaries memorized: {first['model']} vs {first['control_model']} "
+            f"@ {first['revision']}",
+        )  # fmt: skip
+        for r in dose.filter(model=first["model"]).iter_rows(named=True):
+            t.add_row(
+                str(r["duplicates_bin"]),
+                str(r["n_scored"]),
+                str(r["n_memorized"]),
+                str(r["control_memorized"]),
+                f"{r['rate_diff']:+.2f} [{r['rate_diff_lo']:+.2f}, {r['rate_diff_hi']:+.2f}]",
+            )
         console.print(t)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     console.print(f"[bold green]demo done[/] ({times}); warehouse: {summary.db}")

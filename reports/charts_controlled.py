@@ -103,7 +103,12 @@ def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         scale=alt.Scale(domain=["perturbed", "standard (control)"], range=["#d62728", "#1f77b4"]),
     )
     base = alt.Chart(_values(long, *long.columns)).encode(
-        x=alt.X("copies:O", sort=order, title="copies inserted (bin: 0, then powers of 2)"),
+        x=alt.X(
+            "copies:O",
+            sort=order,
+            title="copies inserted (bin: 0, then powers of 2)",
+            axis=alt.Axis(labelAngle=0),
+        ),
         color=color,
     )
     tooltip = [
@@ -120,19 +125,33 @@ def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         alt.Tooltip("rate_diff_lo:Q", title="difference 95% low", format="+.1%"),
         alt.Tooltip("rate_diff_hi:Q", title="difference 95% high", format="+.1%"),
     ]
+    y = alt.Y("rate:Q", title="memorization rate", scale=alt.Scale(domain=[0, 1]))
     layered = alt.layer(
-        base.mark_line(strokeWidth=1.5).encode(y=alt.Y("rate:Q", title="memorization rate")),
-        base.mark_errorbar(ticks=True).encode(
+        base.mark_rule(strokeWidth=6, opacity=0.35).encode(
             y=alt.Y("lo:Q", title="memorization rate"), y2="hi:Q"
         ),
-        base.mark_point(filled=True, size=45).encode(y="rate:Q", tooltip=tooltip),
+        base.mark_line(strokeWidth=1.5).encode(y=y),
+        base.mark_point(filled=True, opacity=1).encode(
+            y=y,
+            tooltip=tooltip,
+            shape=alt.Shape("model_kind:N", title="model"),
+            size=alt.Size(
+                "model_kind:N",
+                scale=alt.Scale(domain=["perturbed", "standard (control)"], range=[110, 40]),
+                legend=None,
+            ),
+        ),
     ).properties(
         width=PANEL_WIDTH if long["category"].n_unique() > 1 else WIDTH, height=HEIGHT * 0.7
     )
-    chart = layered.facet(
-        column=alt.Column("category:N", title="category"),
-        row=alt.Row("unit:N", title="perturbed unit"),
-    ).properties(title=title)
+    chart = (
+        layered.facet(
+            column=alt.Column("category:N", title="category"),
+            row=alt.Row("unit:N", title="perturbed unit"),
+        )
+        .resolve_scale(x="independent")
+        .properties(title=title)
+    )
     caption = (
         "Memorization rate (Wilson 95% intervals) by the number of inserted copies, for each "
         "perturbed model (red) and its standard control (blue): the same family, size and "
