@@ -12,6 +12,7 @@ import duckdb
 import polars as pl
 
 from memwh.reports.charts import HEIGHT, PANEL_WIDTH, WIDTH, Section, Style, _values
+from memwh.reports.data import _q
 
 MAX_DOSE_UNITS = 3  # perturbed units (final revisions first) drawn beside their control
 MAX_DOSE_CATEGORIES = 4  # categories (most sequences first)
@@ -28,7 +29,8 @@ def load_controlled(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     }
     out = {"dose": pl.DataFrame(), "mitigation": pl.DataFrame()}
     if "insertion_dose_response" in have:
-        out["dose"] = con.sql(
+        out["dose"] = _q(
+            con,
             f"""WITH units AS (
                     SELECT model, revision FROM insertion_dose_response
                     WHERE control_model IS NOT NULL GROUP BY model, revision
@@ -45,10 +47,11 @@ def load_controlled(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
                 FROM insertion_dose_response
                 WHERE (model, revision) IN (SELECT (model, revision) FROM units)
                   AND category IN (SELECT category FROM cats)
-                ORDER BY unit, category, duplicates_bin"""
-        ).pl()
+                ORDER BY unit, category, duplicates_bin""",
+        )
     if "mitigation_effect" in have:
-        out["mitigation"] = con.sql(
+        out["mitigation"] = _q(
+            con,
             f"""SELECT base_model || '@' || base_revision AS base, edited_model || '@' ||
                        edited_revision AS edited, coalesce(method, 'unnamed') AS method,
                        method_params, base_memorized, n_removed, removed_share,
@@ -56,8 +59,8 @@ def load_controlled(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
                        perplexity_ratio_neither, perplexity_ratio_neither_lo,
                        perplexity_ratio_neither_hi, perplexity_ratio_held_out
                 FROM mitigation_effect WHERE base_memorized > 0
-                ORDER BY base, edited LIMIT {MAX_MITIGATIONS}"""
-        ).pl()
+                ORDER BY base, edited LIMIT {MAX_MITIGATIONS}""",
+        )
     return out
 
 
@@ -195,13 +198,17 @@ def mitigation(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         base.mark_rule(strokeWidth=1.2).encode(
             x=alt.X("perplexity_ratio_neither_lo:Q", title=x_title, scale=alt.Scale(zero=False)),
             x2="perplexity_ratio_neither_hi:Q",
-            y=alt.Y("removed_share:Q", title="memorized sequences removed (Wilson 95%)"),
+            y=alt.Y(
+                "removed_share:Q",
+                title="memorized sequences removed (Wilson 95%)",
+                scale=alt.Scale(domain=[0, 1]),
+            ),
         ),
         base.mark_rule(strokeWidth=1.2).encode(
             x="perplexity_ratio_neither:Q", y="removed_share_lo:Q", y2="removed_share_hi:Q"
         ),
         base.mark_point(filled=True, size=80).encode(
-            x="perplexity_ratio_neither:Q", y="removed_share:Q", shape="method:N", tooltip=tooltip
+            x="perplexity_ratio_neither:Q", y="removed_share:Q", tooltip=tooltip
         ),
     ).properties(width=WIDTH, height=HEIGHT, title=title)
     caption = (
