@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from memwh.demo_suite.settings import FIRST_WORD_ID, SuiteSettings
@@ -163,10 +164,9 @@ def build_corpus_and_fresh(settings: SuiteSettings) -> tuple[pa.Table, np.ndarra
     category[settings.n_sequences :] = "held_out"
     # a canary's insertion window: the steps that trained its first and last copy
     exposure = exposure_table(tokens.astype(np.int64), settings.n_steps, settings.batch_size)
+    canary = pa.array(is_canary, type=pa.bool_())
     window = [
-        pa.array(
-            exposure.column(c).to_numpy(zero_copy_only=False), mask=~is_canary, type=pa.int64()
-        )
+        pc.if_else(canary, exposure.column(c).combine_chunks(), pa.scalar(None, pa.int64()))
         for c in ("first_step", "last_step")
     ]
     flat = pa.array(tokens.reshape(-1), type=pa.int32())
