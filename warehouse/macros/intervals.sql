@@ -4,18 +4,21 @@
 {% macro t975(df) -%}
 {#- Student t 0.975 quantile for df degrees of freedom: the seed t_quantiles (df 1..1000,
     mpmath, scripts/gen_t_quantiles.py) and above it the Cornish-Fisher expansion of
-    Abramowitz & Stegun 26.7.5 to 1/df^4 (truncation error < 1e-13 for df > 1000). NULL for df < 1. -#}
+    Abramowitz & Stegun 26.7.5 to 1/df^4 (truncation error < 1e-13 for df > 1000). NULL for df < 1.
+    Every constant is a DOUBLE: DuckDB would type decimal literals as DECIMAL and overflow. -#}
+{%- set z = '(1.959963984540054::double)' -%}
+{%- set v = '((' ~ df ~ ')::double)' -%}
 case when ({{ df }}) >= 1 then coalesce(
     (select q.t975 from {{ ref('t_quantiles') }} as q where q.df = ({{ df }})),
-    1.959963984540054
-      + (pow(1.959963984540054, 3) + 1.959963984540054) / (4.0 * ({{ df }}))
-      + (5 * pow(1.959963984540054, 5) + 16 * pow(1.959963984540054, 3) + 3 * 1.959963984540054)
-        / (96.0 * pow(({{ df }}), 2))
-      + (3 * pow(1.959963984540054, 7) + 19 * pow(1.959963984540054, 5)
-         + 17 * pow(1.959963984540054, 3) - 15 * 1.959963984540054) / (384.0 * pow(({{ df }}), 3))
-      + (79 * pow(1.959963984540054, 9) + 776 * pow(1.959963984540054, 7)
-         + 1482 * pow(1.959963984540054, 5) - 1920 * pow(1.959963984540054, 3)
-         - 945 * 1.959963984540054) / (92160.0 * pow(({{ df }}), 4)))
+    {{ z }}
+      + (pow({{ z }}, 3) + {{ z }}) / (4.0::double * {{ v }})
+      + (5.0::double * pow({{ z }}, 5) + 16.0::double * pow({{ z }}, 3) + 3.0::double * {{ z }})
+        / (96.0::double * pow({{ v }}, 2))
+      + (3.0::double * pow({{ z }}, 7) + 19.0::double * pow({{ z }}, 5)
+         + 17.0::double * pow({{ z }}, 3) - 15.0::double * {{ z }}) / (384.0::double * pow({{ v }}, 3))
+      + (79.0::double * pow({{ z }}, 9) + 776.0::double * pow({{ z }}, 7)
+         + 1482.0::double * pow({{ z }}, 5) - 1920.0::double * pow({{ z }}, 3)
+         - 945.0::double * {{ z }}) / (92160.0::double * pow({{ v }}, 4)))
 end
 {%- endmacro %}
 
