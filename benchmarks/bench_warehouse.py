@@ -127,7 +127,7 @@ def generate(db: Path, n_seq: int, pml_exponent: float = 6.0) -> float:
                     con, mi, (rj + 1) * 1000, _unit_rate(mi, rj), n_seq, pml_exponent=pml_exponent
                 )
         con.execute(
-            f"""insert into raw.sequences
+            f"""insert into raw.sequences (data_fingerprint, seq_idx, duplicates, is_canary)
             select 'synth-corpus', i,
                    greatest(1, floor(exp(3.0 * (hash(i) % 1000000) / 1e6)))::integer, false
             from range({n_seq}) t(i)"""

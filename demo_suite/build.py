@@ -18,9 +18,11 @@ from memwh.core.errors import MemwhError
 from memwh.demo_suite.corpus import (
     CORPUS_FILE,
     EXPOSURE_FILE,
-    build_corpus,
+    STANDARD_EXPOSURE_FILE,
+    build_corpus_and_fresh,
     exposure_table,
     read_tokens,
+    standard_order,
     write_corpus,
 )
 from memwh.demo_suite.manifest import MANIFEST_JSON, checkpoint_row, is_complete, write_manifest
@@ -95,9 +97,9 @@ def build_suite(
     n_threads = threads or _auto_threads()
     torch.set_num_threads(n_threads)
     try:
-        table = build_corpus(settings)
+        table, fresh = build_corpus_and_fresh(settings)
         write_corpus(table, tmp / CORPUS_FILE)
-        tokens, _, _ = read_tokens(tmp / CORPUS_FILE)
+        tokens, _, is_canary = read_tokens(tmp / CORPUS_FILE)
         rows: list[dict[str, Any]] = []
         n_steps = settings.n_steps
         # The suite knows its training order: it writes its own exposure (first_step per seq_idx).
@@ -112,7 +114,8 @@ def build_suite(
             console=console,
             transient=False,
         ) as bar:
-            task = bar.add_task("training", total=n_steps * len(settings.sizes), loss=float("nan"))
+            n_runs = len(settings.sizes) + (settings.control_index is not None)
+            task = bar.add_task("training", total=n_steps * n_runs, loss=float("nan"))
             for i, size in enumerate(settings.sizes):
                 name = model_name(param_counts(size, settings.vocab_size)[0])
                 bar.update(task, description=f"{name:>12}")
@@ -138,6 +141,11 @@ def build_suite(
                             path=info.path.relative_to(tmp).as_posix(),
                         )
                     )
+            controls = (
+                _train_controls(settings, tokens, is_canary, fresh, exposure, tmp, bar, task)
+                if settings.control_index is not None
+                else []
+            )
         names = list(dict.fromkeys(r["model"] for r in rows))
         if len(names) != len(settings.sizes):
             raise MemwhError(
@@ -167,6 +175,8 @@ def build_suite(
             },
             "models": names,
             "checkpoints": rows,
+            # controlled experiments: models outside the size ladder, scored in fast mode
+            "controls": controls,
             "train_flops_uses": "n_params (total parameters)",
             "build_seconds": round(seconds, 1),
             "torch_threads": n_threads,
@@ -183,6 +193,109 @@ def build_suite(
         f"{table.num_rows:,} sequences, {n_steps} steps, {seconds:.0f} s -> {out}"
     )
     return out
+
+
+def _train_controls(
+    settings: SuiteSettings,
+    tokens,
+    is_canary,
+    fresh,
+    exposure,
+    tmp: Path,
+    bar: Progress,
+    task,
+) -> list[dict[str, Any]]:
+    """The standard model (final checkpoint only) and the edited model of one size; writes the
+    standard model's exposure (the suite's, with every canary never trained)."""
+    import pyarrow as pa
+
+    from memwh.demo_suite.train import fine_tune, train_model
+
+    i = settings.control_index
+    size = settings.sizes[i]
+    base = model_name(param_counts(size, settings.vocab_size)[0])
+    n_steps = settings.n_steps
+    std_name = f"{base}-standard"
+    bar.update(task, description=f"{std_name:>12}")
+    order = standard_order(tokens, is_canary, fresh)
+    (info,) = train_model(
+        i,
+        size,
+        order,
+        settings,
+        tmp,
+        on_step=lambda _s, loss: bar.update(task, advance=1, loss=loss),
+        name=std_name,
+        checkpoint_steps=[n_steps],
+    )
+    never = pa.array(is_canary[: exposure.num_rows])
+    std_exposure = pa.table(
+        {
+            c: pa.compute.if_else(
+                never, pa.nulls(exposure.num_rows, exposure.column(c).type), exposure.column(c)
+            )
+            for c in ("first_step", "n_exposures", "last_step")
+        }
+    )
+    std_exposure = (
+        exposure.select(["seq_idx"])
+        .append_column("first_step", std_exposure.column("first_step"))
+        .append_column("n_exposures", std_exposure.column("n_exposures"))
+        .append_column("last_step", std_exposure.column("last_step"))
+    )
+    write_corpus(std_exposure, tmp / STANDARD_EXPOSURE_FILE)
+    common = {
+        "family": settings.family,
+        "step": n_steps,
+        "n_params": info.n_params,
+        "non_embedding_params": info.non_embedding_params,
+        "sequences_per_step": settings.batch_size,
+        "seq_len": settings.seq_len,
+    }
+    rows = [
+        {
+            **checkpoint_row(model=std_name, train_loss=info.train_loss,
+                             path=info.path.relative_to(tmp).as_posix(), **common),
+            "role": "standard",
+            "exposure": STANDARD_EXPOSURE_FILE,
+        }
+    ]  # fmt: skip
+    if settings.edit_steps:
+        ft_name = f"{base}-finetuned"
+        rows_ft = fresh[
+            settings.n_canary_rows : settings.n_canary_rows
+            + settings.edit_steps * settings.batch_size
+        ]
+        ft = fine_tune(
+            tmp / base / f"step{n_steps}",
+            rows_ft,
+            settings,
+            tmp / ft_name / "main",
+            lr=settings.edit_lr,
+            name=ft_name,
+        )
+        rows.append(
+            {
+                "model": ft_name,
+                "family": settings.family,
+                "revision": "main",
+                "n_params": ft.n_params,
+                "non_embedding_params": ft.non_embedding_params,
+                "train_loss": None if ft.train_loss is None else round(ft.train_loss, 5),
+                "path": ft.path.relative_to(tmp).as_posix(),
+                "role": "edited",
+                "variant_of": f"{base}@step{n_steps}",
+                "method": "fine-tune",
+                "method_params": {
+                    "steps": settings.edit_steps,
+                    "lr": settings.edit_lr,
+                    "batch_size": settings.batch_size,
+                    "data": "fresh background sequences (never scored)",
+                },
+                "exposure": EXPOSURE_FILE,
+            }
+        )
+    return rows
 
 
 def _auto_threads() -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from memwh.demo_suite.settings import FIRST_WORD_ID, SuiteSettings
@@ -33,6 +34,11 @@ CORPUS_SCHEMA = pa.schema(
         pa.field("tokens", pa.list_(pa.int32()), nullable=False),
         pa.field("duplicates", pa.int32(), nullable=False),
         pa.field("is_canary", pa.bool_(), nullable=False),
+        # sequence metadata of controlled insertion (contract.SEQUENCE_META_SCHEMA): canary |
+        # background | held_out, and the 0-based steps of a canary's first and last copy
+        pa.field("category", pa.string(), nullable=False),
+        pa.field("insert_first_step", pa.int64(), nullable=True),
+        pa.field("insert_last_step", pa.int64(), nullable=True),
     ]
 )
 
@@ -102,6 +108,14 @@ def _unique_rows(candidates: np.ndarray, taken: set[bytes], need: int) -> np.nda
 
 def build_corpus(settings: SuiteSettings) -> pa.Table:
     """The shuffled corpus as an Arrow table (deterministic in `settings`)."""
+    return build_corpus_and_fresh(settings)[0]
+
+
+def build_corpus_and_fresh(settings: SuiteSettings) -> tuple[pa.Table, np.ndarray]:
+    """The corpus and `settings.n_fresh` further background rows of the same language, distinct
+    from every corpus row (drawn last: the corpus is the same with or without them). The
+    controls train on them: the standard model's replacements of canary copies, then the
+    edited model's fine-tuning batches."""
     rng = np.random.default_rng([settings.seed, 0xC0])
     lang = MarkovLanguage(
         settings.vocab_size,
@@ -140,21 +154,39 @@ def build_corpus(settings: SuiteSettings) -> pa.Table:
         tokens = np.concatenate([tokens, held])
         duplicates = np.concatenate([duplicates, np.zeros(len(held), np.int32)])  # 0 copies trained
         is_canary = np.concatenate([is_canary, np.zeros(len(held), bool)])
+    fresh = (
+        _unique_rows(lang.sample(settings.n_fresh + 64, L, rng), taken, settings.n_fresh)
+        if settings.n_fresh
+        else np.empty((0, L), np.int32)
+    )
     n = len(tokens)
+    category = np.where(is_canary, "canary", "background").astype(object)
+    category[settings.n_sequences :] = "held_out"
+    # a canary's insertion window: the steps that trained its first and last copy
+    exposure = exposure_table(tokens.astype(np.int64), settings.n_steps, settings.batch_size)
+    canary = pa.array(is_canary, type=pa.bool_())
+    window = [
+        pc.if_else(canary, exposure.column(c).combine_chunks(), pa.scalar(None, pa.int64()))
+        for c in ("first_step", "last_step")
+    ]
     flat = pa.array(tokens.reshape(-1), type=pa.int32())
     offsets = pa.array(np.arange(0, n * L + 1, L, dtype=np.int32), type=pa.int32())
-    return pa.Table.from_arrays(
+    table = pa.Table.from_arrays(
         [
             pa.array(np.arange(n, dtype=np.int64), type=pa.int64()),
             pa.ListArray.from_arrays(offsets, flat),
             pa.array(duplicates, type=pa.int32()),
             pa.array(is_canary, type=pa.bool_()),
+            pa.array(category, type=pa.string()),
+            *window,
         ],
         schema=CORPUS_SCHEMA,
     )
+    return table, fresh
 
 
 EXPOSURE_FILE = "exposure.parquet"
+STANDARD_EXPOSURE_FILE = "exposure_standard.parquet"  # the standard model never saw a canary
 
 EXPOSURE_SCHEMA = pa.schema(
     [
@@ -200,6 +232,16 @@ def exposure_table(tokens: np.ndarray, n_steps: int, batch_size: int) -> pa.Tabl
 def write_corpus(table: pa.Table, path: str | Path) -> None:
     """Parquet with fixed writer options (byte-identical for identical tables)."""
     pq.write_table(table, str(path), compression="zstd", row_group_size=1 << 16)
+
+
+def standard_order(tokens: np.ndarray, is_canary: np.ndarray, fresh: np.ndarray) -> np.ndarray:
+    """The standard (control) model's training order: the perturbed order with every canary
+    copy replaced, in order, by a fresh background row, so each background row is trained at
+    the same step as in the perturbed models and no canary is ever seen (Hubble's design)."""
+    out = tokens.copy()
+    idx = np.flatnonzero(is_canary)
+    out[idx] = fresh[: len(idx)]
+    return out
 
 
 def read_tokens(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

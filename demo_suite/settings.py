@@ -15,7 +15,7 @@ from typing import Any
 from memwh.core.errors import MemwhError
 
 # Bump when the corpus generator or training code changes what a given setting produces.
-SUITE_FORMAT = 2  # 2: held-out sequences, step0, exposure.parquet
+SUITE_FORMAT = 3  # 2: held-out sequences, step0, exposure.parquet; 3: controls, category/window
 
 EOS_ID = 0  # Pythia convention: <|endoftext|> is id 0 and never appears inside a sequence
 PAD_ID = 1
@@ -80,6 +80,14 @@ class SuiteSettings:
     weight_decay: float = 0.01
     n_checkpoints: int = 6  # evenly spaced, the last is the final step
     save_initial: bool = True  # also save the initial weights as step0 (causal profiles need it)
+    # Controlled experiments (Hubble, TinyMem): for sizes[control_size], a *standard* model
+    # (same initial weights, the same batches with every canary copy replaced by a fresh
+    # background sequence; final checkpoint only) and an *edited* copy of the perturbed final
+    # checkpoint fine-tuned `edit_steps` steps on fresh background text. None: no controls;
+    # an index past the last size means the last size.
+    control_size: int | None = 1
+    edit_steps: int = 48
+    edit_lr: float = 5e-3
     family: str = "demo"
 
     def __post_init__(self) -> None:
@@ -101,6 +109,9 @@ class SuiteSettings:
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.n_checkpoints >= 1, "n_checkpoints", "must be >= 1"),
             (0 <= self.warmup_frac < 1, "warmup_frac", "must be in [0, 1)"),
+            (self.control_size is None or self.control_size >= 0, "control_size", "must be >= 0"),
+            (self.edit_steps >= 0, "edit_steps", "must be >= 0"),
+            (self.edit_lr > 0, "edit_lr", "must be > 0"),
         ]
         for s in self.sizes:
             checks.append(
@@ -129,6 +140,24 @@ class SuiteSettings:
                 f"build_suite: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
             )
         return cls(seed=seed, **overrides)
+
+    @property
+    def control_index(self) -> int | None:
+        """Index into `sizes` of the size that gets a standard and an edited model."""
+        return None if self.control_size is None else min(self.control_size, len(self.sizes) - 1)
+
+    @property
+    def n_canary_rows(self) -> int:
+        """Rows of the training order that are canary copies."""
+        return self.canaries_per_rung * sum(self.ladder)
+
+    @property
+    def n_fresh(self) -> int:
+        """Fresh background rows drawn for the controls: one per canary copy (the standard
+        model's replacements) and the edited model's fine-tuning batches."""
+        if self.control_index is None:
+            return 0
+        return self.n_canary_rows + self.edit_steps * self.batch_size
 
     @property
     def n_sequences(self) -> int:

@@ -44,8 +44,14 @@ def train_model(
     settings: SuiteSettings,
     suite_dir: Path,
     on_step: Callable[[int, float], None] | None = None,
+    *,
+    name: str | None = None,
+    checkpoint_steps: list[int] | None = None,
 ) -> list[CheckpointInfo]:
-    """Train one size on `tokens` (rows in training order); save each checkpoint step."""
+    """Train one size on `tokens` (rows in training order); save each checkpoint step
+    (`checkpoint_steps`, default the suite's) under `name` (default from the size).
+    The initial weights depend only on the seed and `index`, so a standard model trained
+    with the same index starts from the perturbed model's initial weights."""
     import torch
     from transformers import GPTNeoXForCausalLM
     from transformers.utils import logging as hf_logging
@@ -58,7 +64,7 @@ def train_model(
     actual = sum(p.numel() for p in model.parameters())
     if actual != total:  # the manifest must describe the real module
         raise RuntimeError(f"parameter formula {total} != model {actual}; update param_counts")
-    name = model_name(total)
+    name = name or model_name(total)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed_in" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed_in" not in n)]
     opt = torch.optim.AdamW(
@@ -75,7 +81,7 @@ def train_model(
         opt, lambda s: lr_factor(s, n_steps, settings.warmup_frac, settings.min_lr_frac)
     )
     data = torch.from_numpy(tokens[: n_steps * B]).long()
-    ckpt_steps = set(settings.checkpoint_steps)
+    ckpt_steps = set(settings.checkpoint_steps if checkpoint_steps is None else checkpoint_steps)
     tokenizer = make_tokenizer(settings.vocab_size)
     infos: list[CheckpointInfo] = []
     losses: list[float] = []
@@ -108,3 +114,52 @@ def train_model(
         if step in ckpt_steps:
             save(step)
     return infos
+
+
+def fine_tune(
+    base_path: Path,
+    rows: np.ndarray,
+    settings: SuiteSettings,
+    out_path: Path,
+    *,
+    lr: float,
+    name: str,
+) -> CheckpointInfo:
+    """A mitigation that trains in seconds (TinyMem's fine-tuning family): continue training
+    the checkpoint at `base_path` on `rows` (fresh background text, never canaries), batch
+    size as in training, constant learning rate `lr`, one pass; save to `out_path`."""
+    import torch
+    from transformers import GPTNeoXForCausalLM
+
+    torch.manual_seed(settings.seed * 1009 + 7919)
+    model = GPTNeoXForCausalLM.from_pretrained(base_path)
+    model.train()
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=lr, betas=(0.9, 0.95), eps=1e-8, weight_decay=settings.weight_decay
+    )
+    B = settings.batch_size
+    data = torch.from_numpy(rows).long()
+    losses = []
+    for step in range(len(rows) // B):
+        batch = data[step * B : (step + 1) * B]
+        with torch.enable_grad():
+            loss = model(input_ids=batch, labels=batch).loss
+            loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+    model.eval()
+    model.save_pretrained(out_path)
+    make_tokenizer(settings.vocab_size).save_pretrained(out_path)
+    total, non_emb = param_counts_of(model)
+    return CheckpointInfo(
+        name, -1, total, non_emb, float(np.mean(losses)) if losses else None, out_path
+    )
+
+
+def param_counts_of(model) -> tuple[int, int]:
+    """(total, non-embedding) parameters of a GPT-NeoX module."""
+    total = sum(p.numel() for p in model.parameters())
+    emb = model.get_input_embeddings().weight.numel() + model.get_output_embeddings().weight.numel()
+    return total, total - emb

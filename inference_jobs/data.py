@@ -3,7 +3,8 @@
 Three kinds (chosen from the path, see `open_source`):
 
 * Parquet token table with columns ``seq_idx`` (int) and ``tokens`` (list<int>); optional
-  ``duplicates`` / ``is_canary`` columns are carried over as sequence metadata.
+  ``duplicates`` / ``is_canary`` / ``category`` / ``insert_first_step`` / ``insert_last_step``
+  columns are carried over as sequence metadata (contract.SEQUENCE_META_SCHEMA).
 * GPT-NeoX / Megatron ``MMIDIDX`` indexed dataset (``X.bin`` + ``X.idx``; pass either file
   or the common prefix ``X``): sequence ``i`` is item ``i`` of the index (for the Pythia
   pre-shuffled Pile every item is one 2049-token training sample). A ``.bin`` without an
@@ -37,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from memwh.core import contract
 from memwh.core.errors import MemwhError
 
 _FULL_HASH_LIMIT = 64 << 20
@@ -102,7 +104,7 @@ class TokenSource(Protocol):
         ...
 
     def sequence_meta(self) -> pa.Table | None:
-        """seq_idx + duplicates/is_canary for the whole source when it has them."""
+        """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source when it has them."""
         ...
 
 
@@ -208,22 +210,14 @@ class ParquetTokens:
 
     def sequence_meta(self) -> pa.Table | None:
         names = self._pf.schema_arrow.names
-        cols = [c for c in ("duplicates", "is_canary") if c in names]
+        cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in names]
         if not cols:
             return None
         t = self._pf.read(columns=["seq_idx", *cols])
-        arrays = {"seq_idx": pc.cast(t.column("seq_idx"), pa.int64())}
-        arrays["duplicates"] = (
-            pc.cast(t.column("duplicates"), pa.int32())
-            if "duplicates" in cols
-            else pa.nulls(t.num_rows, pa.int32())
+        meta = {c: t.column(c).combine_chunks() for c in cols}
+        return contract.sequence_meta_table(meta, t.column("seq_idx").combine_chunks()).sort_by(
+            "seq_idx"
         )
-        arrays["is_canary"] = (
-            pc.cast(t.column("is_canary"), pa.bool_())
-            if "is_canary" in cols
-            else pa.nulls(t.num_rows, pa.bool_())
-        )
-        return pa.table(arrays).sort_by("seq_idx")
 
 
 # --------------------------------------------------------------------------- memmaps
@@ -405,23 +399,13 @@ class TextDataset:
         return out
 
     def sequence_meta(self) -> pa.Table | None:
-        cols = [c for c in ("duplicates", "is_canary") if c in self.ds.column_names]
+        cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in self.ds.column_names]
         if not cols:
             return None
         n = len(self.ds)
-        sub = self.ds.select_columns(cols).data.table if hasattr(self.ds, "data") else None
-        arrays: dict[str, pa.Array] = {"seq_idx": pa.array(np.arange(n, dtype=np.int64))}
-        arrays["duplicates"] = (
-            pc.cast(sub.column("duplicates"), pa.int32())
-            if "duplicates" in cols
-            else pa.nulls(n, pa.int32())
-        )
-        arrays["is_canary"] = (
-            pc.cast(sub.column("is_canary"), pa.bool_())
-            if "is_canary" in cols
-            else pa.nulls(n, pa.bool_())
-        )
-        return pa.table(arrays)
+        sub = self.ds.select_columns(cols).data.table
+        meta = {c: sub.column(c).combine_chunks() for c in cols}
+        return contract.sequence_meta_table(meta, pa.array(np.arange(n, dtype=np.int64)))
 
 
 _DATASET_BUILDERS = {

@@ -134,7 +134,9 @@ def _manifest_entries(data: Any) -> list[dict[str, Any]]:
         return [d for d in data if isinstance(d, dict)]
     if isinstance(data, dict):
         if isinstance(data.get("checkpoints"), list):
-            return [d for d in data["checkpoints"] if isinstance(d, dict)]
+            # a demo suite's controlled-experiment models (standard, edited) are listed apart
+            rows = data["checkpoints"] + (data.get("controls") or [])
+            return [d for d in rows if isinstance(d, dict)]
         for v in data.values():
             if isinstance(v, list) and v and isinstance(v[0], dict):
                 return [d for d in v if isinstance(d, dict)]

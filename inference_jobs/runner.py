@@ -208,8 +208,15 @@ def score(
     save_generations: bool = False,
     save_windows: bool = True,
     progress: bool = True,
+    role: str | None = None,
+    variant_of: str | None = None,
+    method: str | None = None,
+    method_params: str | dict | None = None,
 ) -> ShardResult:
-    """Score one shard and write its Parquet file + manifest under `out` (see module docstring)."""
+    """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
+
+    `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
+    experiment (contract.ROLES); they go into the manifest unchanged by the scoring."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     if mode not in MODES:
@@ -229,9 +236,16 @@ def score(
     if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
         raise MemwhError(f"--seq-range {seq_range[0]}:{seq_range[1]}: START must be >= 0 and < END")
 
+    role_fields = {"role": role, "variant_of": variant_of, "method": method}
+    role_fields["method_params"] = method_params
+    try:
+        contract.check_role_fields(role_fields)  # before loading anything
+    except contract.ContractError as e:
+        raise MemwhError(str(e)) from None
     ref = models.resolve_model(model, revision, name)
     try:
         pq_path, man_path = contract.shard_paths(out, ref.name, ref.revision, shard, num_shards)
+        role_fields = contract.check_role_fields(role_fields, model=ref.name, revision=ref.revision)
     except contract.ContractError as e:
         raise MemwhError(str(e)) from None
     if man_path.is_file() and pq_path.is_file() and not force:
@@ -470,6 +484,9 @@ def score(
     manifest.update(
         ref.suite_meta
     )  # suite facts win over what we measured (same numbers for n_params)
+    if role_fields["method_params"] is not None:  # an object in the manifest, not a string
+        role_fields["method_params"] = json.loads(role_fields["method_params"])
+    manifest.update({k: v for k, v in role_fields.items() if v is not None})
     digest = contract.write_scores_parquet(table, pq_path, metadata=manifest)
     manifest["parquet_sha256"] = digest
     contract.write_manifest(man_path, manifest)

@@ -61,6 +61,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from memwh.core import contract
 from memwh.core.config import resolve_db
 from memwh.core.errors import MemwhError
+from memwh.ingest.roles import check_graph, stored_units, variant_edges
 from memwh.ingest.store import (
     delete_runs,
     file_stat,
@@ -274,6 +275,7 @@ def _discover(
                 run = run_record(m, run_key=0, source="memwh", source_path=str(pq_path))
             except ValueError as e:
                 raise Invalid(str(e)) from None
+            run.update(contract.check_role_fields(m))  # canonical method_params JSON
             candidates.append(Shard(man, pq_path, m, size, mtime, replaces, run))
         except Invalid as e:
             report.problems.append(FileProblem(where, e.problem, e.action))
@@ -410,6 +412,43 @@ SELECT k.run_key, s.seq_idx::BIGINT, s.generated_tokens::INTEGER[]
 FROM read_parquet({files}) AS s
 JOIN _memwh_keys AS k USING (file_index)
 """
+
+
+def _check_variants(
+    con: duckdb.DuckDBPyConnection, shards: list[Shard], report: IngestReport
+) -> list[Shard]:
+    """variant_of must name a unit stored or loaded now, without a cycle (ingest/roles.py)."""
+    if not any(s.run.get("variant_of") for s in shards):
+        return shards
+    known = stored_units(con) | {s.unit for s in shards}
+    edges = variant_edges(con)
+    declared = {
+        (m, r) for m, r in con.execute("SELECT model, revision FROM raw.unit_roles").fetchall()
+    }
+    new = {
+        s.unit: contract.parse_unit_ref(s.run["variant_of"])
+        for s in shards
+        if s.run.get("variant_of") and s.unit not in declared
+    }
+    refused: dict[tuple[str, str], str] = {}
+    while (problem := check_graph(new, known, edges)) is not None:
+        refused[problem[0]] = problem[1]  # then its variants lose their base too
+        new.pop(problem[0])
+        known.discard(problem[0])
+    good = []
+    for s in shards:
+        if s.unit in refused:
+            report.problems.append(
+                FileProblem(
+                    s.parquet_path,
+                    refused[s.unit],
+                    "ingest the base unit first, or fix --variant-of and rerun the shard",
+                )
+            )
+        else:
+            good.append(s)
+    return good
+
 
 _INSERT_SQL = """
 INSERT INTO raw.score_rows
@@ -578,7 +617,7 @@ class _SeqFile:
     size: int
     mtime: float
     n_rows: int
-    select: str  # the SELECT list after the fingerprint: seq_idx, duplicates, is_canary
+    select: str  # the SELECT list after the fingerprint: seq_idx, then SEQUENCE_META_COLUMNS
 
 
 def _check_sequences(
@@ -607,8 +646,19 @@ def _check_sequences(
                 raise
             except Exception as e:
                 raise Invalid(f"unreadable Parquet ({one_line(str(e))})", "rewrite it") from None
-            cols = {"seq_idx": "integer", "duplicates": "integer", "is_canary": "boolean"}
-            kinds = {"integer": pa.types.is_integer, "boolean": pa.types.is_boolean}
+            cols = {
+                "seq_idx": "integer",
+                "duplicates": "integer",
+                "is_canary": "boolean",
+                "category": "string",
+                "insert_first_step": "integer",
+                "insert_last_step": "integer",
+            }
+            kinds = {
+                "integer": pa.types.is_integer,
+                "boolean": pa.types.is_boolean,
+                "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+            }
             if "seq_idx" not in schema.names:
                 raise Invalid(
                     "missing column seq_idx", "rewrite it with contract.SEQUENCE_META_SCHEMA"
@@ -631,9 +681,12 @@ def _check_sequences(
                 )
             if n_neg:
                 raise Invalid(f"{n_neg} row(s) with a negative seq_idx or duplicates", "rewrite it")
-            dup = "duplicates::INTEGER" if has_dup else "NULL"
-            can = "is_canary" if "is_canary" in schema.names else "NULL"
-            good.append(_SeqFile(p, size, mtime, n, f"seq_idx::BIGINT, {dup}, {can}"))
+            types = {"integer": "BIGINT", "boolean": "BOOLEAN", "string": "VARCHAR"}
+            exprs = ", ".join(
+                f"{c}::{types[cols[c]]}" if c in schema.names else "NULL"
+                for c in contract.SEQUENCE_META_COLUMNS
+            )
+            good.append(_SeqFile(p, size, mtime, n, f"seq_idx::BIGINT, {exprs}"))
         except Invalid as e:
             report.problems.append(FileProblem(p, e.problem, e.action))
         except OSError as e:
@@ -654,7 +707,8 @@ def _load_sequences(
             with transaction(con):
                 con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [f.path.stem])
                 con.execute(
-                    f"INSERT INTO raw.sequences SELECT ?, {f.select} "
+                    "INSERT INTO raw.sequences (data_fingerprint, seq_idx, "
+                    f"{', '.join(contract.SEQUENCE_META_COLUMNS)}) SELECT ?, {f.select} "
                     f"FROM read_parquet({sql_list([f.path])})",
                     [f.path.stem],
                 )
@@ -875,6 +929,7 @@ def ingest_root(
             superseded = {s.replaces[0] for s in good if s.replaces} | set(drop_keys)
             stored = _existing_settings(con, {s.unit for s in good}, superseded)
             good = _check_conflicts(good, existing, set(drop_keys), report, stored)
+            good = _check_variants(con, good, report)
 
             seq_files = _check_sequences(con, root, report)
             if strict and (report.bad or report.incomplete):

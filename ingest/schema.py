@@ -117,7 +117,11 @@ CREATE TABLE IF NOT EXISTS raw.runs (
     git_sha              VARCHAR,
     manifest             JSON,
     source_path          VARCHAR, -- the shard's Parquet file, or the imported file/folder
-    ingested_at          TIMESTAMP NOT NULL
+    ingested_at          TIMESTAMP NOT NULL,
+    role                 VARCHAR, -- controlled experiments: contract.ROLES (NULL = undeclared)
+    variant_of           VARCHAR, -- base unit "model@revision"
+    method               VARCHAR,
+    method_params        JSON
 )
 """
 
@@ -127,7 +131,10 @@ CREATE TABLE IF NOT EXISTS raw.sequences (
     data_fingerprint VARCHAR NOT NULL,
     seq_idx          BIGINT  NOT NULL,
     duplicates       INTEGER,
-    is_canary        BOOLEAN
+    is_canary        BOOLEAN,
+    category          VARCHAR, -- e.g. canary, pii, copyright (controlled insertion)
+    insert_first_step BIGINT,  -- 0-based training steps of the first and last inserted copy
+    insert_last_step  BIGINT
 )
 """
 
@@ -157,6 +164,31 @@ SELECT r.model, r.revision, g.seq_idx, g.generated_tokens, r.data_fingerprint, r
 FROM raw.generation_rows AS g
 JOIN raw.runs AS r USING (run_key)
 """
+
+# Roles declared after the fact (`memwh import role`): win over the manifests' fields.
+UNIT_ROLES_DDL = """
+CREATE TABLE IF NOT EXISTS raw.unit_roles (
+    model         VARCHAR NOT NULL,
+    revision      VARCHAR NOT NULL,
+    role          VARCHAR,
+    variant_of    VARCHAR,   -- base unit "model@revision"
+    method        VARCHAR,
+    method_params JSON,
+    declared_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (model, revision)
+)
+"""
+
+# Columns added after a table's first release: databases made before get them on open.
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("runs", "role", "VARCHAR"),
+    ("runs", "variant_of", "VARCHAR"),
+    ("runs", "method", "VARCHAR"),
+    ("runs", "method_params", "JSON"),
+    ("sequences", "category", "VARCHAR"),
+    ("sequences", "insert_first_step", "BIGINT"),
+    ("sequences", "insert_last_step", "BIGINT"),
+)
 
 # What has been loaded: lets a second `memwh ingest` skip unchanged files without reading
 # them. `path` is the absolute Parquet path for shards and sequence files; for imports it
@@ -223,6 +255,7 @@ ALL_DDL = (
     INGESTED_FILES_DDL,
     EXPOSURE_SETS_DDL,
     EXPOSURE_DDL,
+    UNIT_ROLES_DDL,
 )
 
 
@@ -241,3 +274,12 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         )
     for ddl in ALL_DDL:
         con.execute(ddl)
+    have = set(
+        con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw'"
+        ).fetchall()
+    )
+    for table, column, kind in ADDED_COLUMNS:
+        if (table, column) not in have:
+            con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {column} {kind}")

@@ -58,6 +58,10 @@ RUN_FIELDS: dict[str, str] = {
     "slurm_array_task_id": "str",
     "versions": "json",
     "git_sha": "str",
+    "role": "str",
+    "variant_of": "str",
+    "method": "str",
+    "method_params": "json",
 }
 
 _ARROW_TYPES = {

@@ -250,6 +250,13 @@ def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
                 f"manifest says {key} {m[key]!r} but the folder says {expected!r}",
                 "move the shard to the folder of its unit or rerun it there",
             )
+    try:
+        contract.check_role_fields(m, model=str(m["model"]), revision=str(m["revision"]))
+    except contract.ContractError as e:
+        raise Invalid(
+            f"manifest {e}",
+            "rerun the shard with valid --role/--variant-of/--method-params, or fix the manifest",
+        ) from None
     pq_name = man_path.name.removesuffix(".manifest.json") + ".parquet"
     if m["parquet_file"] != pq_name:
         raise Invalid(

@@ -130,12 +130,15 @@ def import_suite_exposure(suite_dir: Path, db: Path) -> None:
         )
     for model in manifest["models"]:
         import_exposure(path, model=model, db=db)
+    for c in manifest.get("controls") or []:  # standard: never saw a canary; edited: its base's
+        import_exposure(suite_dir / c.get("exposure", path.name), model=c["model"], db=db)
 
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
     """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
-    (which also yields the paper's fractional score). Finished shards are skipped."""
-    from memwh.demo_suite import unique_sequences
+    (which also yields the paper's fractional score); then the controlled-experiment models
+    (standard, edited) in fast mode, with their roles. Finished shards are skipped."""
+    from memwh.demo_suite import read_manifest, unique_sequences
     from memwh.inference_jobs import score
 
     data = unique_sequences(suite_dir)
@@ -161,11 +164,33 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             suppress_eos=True,
             save_generations=final,
             device="cpu",
+            role="perturbed",  # every size trained with the inserted canaries
         )
-        if result.status == "preempted":
-            raise MemwhError(
-                f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
-            )
+        _check_scored(result, c)
+    # Controlled experiments: the standard and edited models, fast mode only (same labels).
+    for c in read_manifest(suite_dir).get("controls") or []:
+        if is_complete(out, c["model"], c["revision"], 0, 1):
+            continue
+        roles = {k: c.get(k) for k in ("role", "variant_of", "method", "method_params")}
+        result = score(
+            str(suite_dir / c["model"]),
+            str(data),
+            out,
+            revision=c["revision"],
+            name=c["model"],
+            mode="fast",
+            suppress_eos=True,
+            device="cpu",
+            **roles,
+        )
+        _check_scored(result, c)
+
+
+def _check_scored(result, c: dict) -> None:
+    if result.status == "preempted":
+        raise MemwhError(
+            f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
+        )
 
 
 def print_summary(summary: DemoSummary, console: Console) -> None:
@@ -208,6 +233,28 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
             prec = "n/a" if r["precision"] is None else f"{r['precision']:.3f}"
             rec = "n/a" if r["recall"] is None else f"{r['recall']:.3f}"
             t.add_row(r["predictor_model"], str(r["tp"]), str(r["fp"]), str(r["fn"]), prec, rec)
+        console.print(t)
+    dose = sql(
+        "SELECT model, revision, control_model, duplicates_bin, n_scored, n_memorized, "
+        "control_memorized, rate_diff, rate_diff_lo, rate_diff_hi FROM insertion_dose_response "
+        "WHERE control_model IS NOT NULL AND category = 'canary' ORDER BY model, duplicates_bin",
+        summary.db,
+    )
+    if dose.height:
+        first = dose.row(0, named=True)
+        t = Table(
+            "copies", "canaries", "perturbed", "standard", "difference [95%]",
+            title=f"Canaries memorized: {first['model']} vs {first['control_model']} "
+            f"@ {first['revision']}",
+        )  # fmt: skip
+        for r in dose.filter(model=first["model"]).iter_rows(named=True):
+            t.add_row(
+                str(r["duplicates_bin"]),
+                str(r["n_scored"]),
+                str(r["n_memorized"]),
+                str(r["control_memorized"]),
+                f"{r['rate_diff']:+.2f} [{r['rate_diff_lo']:+.2f}, {r['rate_diff_hi']:+.2f}]",
+            )
         console.print(t)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     console.print(f"[bold green]demo done[/] ({times}); warehouse: {summary.db}")

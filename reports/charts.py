@@ -136,6 +136,8 @@ ALL_FIGURES: tuple[Figure, ...] = (
 
 def build_sections(m: Marts) -> list[Section]:
     """Every figure of the report, in order, with the shared model colours and print theme."""
+    from memwh.reports.charts_controlled import controlled_sections
+
     st = Style.for_models(m.model_order)
     sections = []
     for f in ALL_FIGURES:
@@ -149,4 +151,11 @@ def build_sections(m: Marts) -> list[Section]:
             extra = m.notes[f.key][0].upper() + m.notes[f.key][1:] + "."
             note = f"{note} {extra}" if note else extra
         sections.append(Section(f.key, f.title, r.caption, chart, note, r.table_html))
+    # the controlled-experiment figures go before the tables (units, build settings)
+    at = next((i for i, s in enumerate(sections) if s.table_html), len(sections))
+    extra_sections = controlled_sections(m.controlled, st)
+    for s in extra_sections:
+        if s.chart is not None:
+            s.chart = print_theme(s.chart)
+    sections[at:at] = extra_sections
     return sections

@@ -93,6 +93,7 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
+    controlled: dict[str, pl.DataFrame] = field(default_factory=dict)  # charts_controlled
     # set when the last `memwh build` did not complete: the marts may disagree
     build_warning: str | None = None
     settings: dict[str, str] = field(default_factory=dict)  # build_settings (name -> value)
@@ -396,8 +397,11 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
             ORDER BY any_value(n_params) NULLS LAST, model, duplicates""",
         models=line_models,
     )
+    from memwh.reports.charts_controlled import load_controlled
+
     extra = _load_extra(con, rates, line_models)
     return Marts(
+        controlled=load_controlled(con),
         db=path,
         units=units,
         n_units=n_units,

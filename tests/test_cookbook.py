@@ -1,4 +1,5 @@
-"""Every SQL block in docs/cookbook.md runs against the demo warehouse and returns rows."""
+"""Every SQL block in docs/cookbook.md (and the recipes of docs/controlled.md) runs against the
+demo warehouse and returns rows."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from pathlib import Path
 import pytest
 
 COOKBOOK = Path(__file__).resolve().parent.parent / "docs" / "cookbook.md"
-QUERIES = re.findall(r"^### (.+?)\n.*?```sql\n(.*?)```", COOKBOOK.read_text(), re.S | re.M)
+CONTROLLED = COOKBOOK.with_name("controlled.md")
+QUERIES = [
+    q
+    for page in (COOKBOOK, CONTROLLED)
+    for q in re.findall(r"^### (.+?)\n.*?```sql\n(.*?)```", page.read_text(), re.S | re.M)
+]
 
 
 def test_cookbook_has_the_promised_recipes() -> None:

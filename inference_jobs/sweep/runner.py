@@ -104,6 +104,10 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
             shard=unit.shard,
             num_shards=unit.num_shards,
             save_generations=s.save_generations,
+            role=unit.role,
+            variant_of=unit.variant_of,
+            method=unit.method,
+            method_params=unit.method_params,
             progress=sys.stderr.isatty() if progress is None else progress,
         )
     except _Interrupted as e:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memwh.core import contract
 from memwh.core.errors import MemwhError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -55,6 +56,11 @@ class ModelSpec:
     seq_range: tuple[int, int] | None = None
     batch_size: int | None = None
     data: str | None = None  # overrides the sweep's data (e.g. deduped Pile for deduped models)
+    # controlled experiments (contract.ROLES); method_params is canonical JSON
+    role: str | None = None
+    variant_of: str | None = None
+    method: str | None = None
+    method_params: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,10 @@ _MODEL_KEYS = {
     "seq_range",
     "batch_size",
     "data",
+    "role",
+    "variant_of",
+    "method",
+    "method_params",
 }
 _SCORING_KEYS = {f for f in ScoringOptions.__dataclass_fields__}
 _SLURM_KEYS = {f for f in SlurmResources.__dataclass_fields__}
@@ -309,6 +319,15 @@ def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int
     batch_size = None
     if m.get("batch_size") is not None:
         batch_size = ck.integer(m["batch_size"], f"{key}.batch_size", minimum=1)
+    roles = {k: m.get(k) for k in contract.ROLE_FIELDS}
+    try:
+        roles = contract.check_role_fields(roles, model=label, revision=None)
+        for rev in revisions if roles["variant_of"] else ():
+            contract.check_role_fields(roles, model=label, revision=rev)
+    except contract.ContractError as e:
+        keys = sorted(contract.ROLE_FIELDS, key=len, reverse=True)  # method_params before method
+        field_name = next((k for k in keys if str(e).startswith(k)), "role")
+        raise ck.fail(f"{key}.{field_name}", str(e)) from None
     return ModelSpec(
         label=label,
         source=source,
@@ -319,6 +338,7 @@ def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int
         seq_range=seq_range,
         batch_size=batch_size,
         data=data,
+        **roles,
     )
 
 

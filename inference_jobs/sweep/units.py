@@ -30,6 +30,10 @@ class Unit:
     seq_range: tuple[int, int] | None = None
     batch_size: int | None = None
     data: str | None = None  # None: the sweep's data
+    role: str | None = None  # controlled experiments: written into the manifest
+    variant_of: str | None = None
+    method: str | None = None
+    method_params: str | None = None
 
     @property
     def key(self) -> str:
@@ -65,6 +69,7 @@ class Unit:
             seq_range=(int(sr[0]), int(sr[1])) if sr else None,
             batch_size=d.get("batch_size"),
             data=d.get("data"),
+            **{k: d.get(k) for k in contract.ROLE_FIELDS},
         )
 
 
@@ -89,6 +94,10 @@ def expand(spec: SweepSpec) -> list[Unit]:
                         seq_range=seq_range,
                         batch_size=m.batch_size or spec.scoring.batch_size,
                         data=m.data,
+                        role=m.role,
+                        variant_of=m.variant_of,
+                        method=m.method,
+                        method_params=m.method_params,
                     )
                 )
     return units

@@ -92,6 +92,20 @@ def register(app: typer.Typer) -> None:
             "under OUT/sequences/, so `memwh show` can print the text.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+        role: str | None = typer.Option(
+            None,
+            "--role",
+            help="Controlled experiments: standard, perturbed, reference, edited or shadow.",
+        ),
+        variant_of: str | None = typer.Option(
+            None, "--variant-of", help="Base unit MODEL@REVISION this model was derived from."
+        ),
+        method: str | None = typer.Option(
+            None, "--method", help="How the variant was made (e.g. fine-tune, unlearn)."
+        ),
+        method_params: str | None = typer.Option(
+            None, "--method-params", help="JSON object of its parameters, e.g. '{\"lr\": 1e-4}'."
+        ),
     ) -> None:
         """Score sequences for memorization; writes one Parquet shard + manifest. Exit 75 when preempted."""
         from memwh import inference_jobs
@@ -102,7 +116,8 @@ def register(app: typer.Typer) -> None:
             dtype=dtype, device=device, seq_range=_parse_range(seq_range), shard=shard,
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
-            progress=not quiet,
+            progress=not quiet, role=role, variant_of=variant_of, method=method,
+            method_params=method_params,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -1,5 +1,5 @@
 """`memwh ingest ROOT` and `memwh import pythia-csv | memorized-index | pythia-analysis |
-exposure | exposure-rule`."""
+exposure | exposure-rule | sequence-meta | role`."""
 
 from __future__ import annotations
 
@@ -276,6 +276,67 @@ def register(app: typer.Typer) -> None:
                 sequences_per_step=sequences_per_step,
                 train_steps=train_steps,
                 dataset=dataset,
+                db=db,
+            )
+        )
+
+    @imp.command("sequence-meta")
+    def sequence_meta_cmd(
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="Parquet or CSV: seq_idx + any of duplicates, is_canary, category, "
+                "insert_first_step, insert_last_step"
+            ),
+        ],
+        dataset: Annotated[
+            str,
+            typer.Option(
+                "--dataset",
+                help="data_fingerprint of the scored data whose seq_idx the file indexes",
+            ),
+        ],
+        db: DbOpt = None,
+    ) -> None:
+        """Per-sequence metadata (category, insertion window, copies) of a scored dataset;
+        the file's columns override the stored ones for its sequences, the rest is kept."""
+        from memwh.ingest import import_sequence_meta
+
+        _print_import(import_sequence_meta(file, dataset=dataset, db=db))
+
+    @imp.command("role")
+    def role_cmd(
+        model: ModelOpt,
+        role: Annotated[
+            str, typer.Option("--role", help="standard, perturbed, reference, edited or shadow")
+        ],
+        revision: Annotated[
+            str | None,
+            typer.Option("--revision", help="Unit to declare (default: every stored revision)"),
+        ] = None,
+        variant_of: Annotated[
+            str | None, typer.Option("--variant-of", help="Base unit MODEL@REVISION")
+        ] = None,
+        method: Annotated[
+            str | None, typer.Option("--method", help="How the variant was made, e.g. fine-tune")
+        ] = None,
+        method_params: Annotated[
+            str | None, typer.Option("--method-params", help="JSON object of its parameters")
+        ] = None,
+        db: DbOpt = None,
+    ) -> None:
+        """Declare a unit's role in a controlled experiment after the fact (wins over its
+        manifests); the base of --variant-of must be stored, and no cycle is allowed."""
+        from memwh.ingest import declare_role
+
+        _print_import(
+            declare_role(
+                model=model,
+                revision=revision,
+                role=role,
+                variant_of=variant_of,
+                method=method,
+                method_params=method_params,
                 db=db,
             )
         )

@@ -61,8 +61,21 @@ SEQUENCE_META_SCHEMA = pa.schema(
         pa.field("seq_idx", pa.int64(), nullable=False),
         pa.field("duplicates", pa.int32(), nullable=True),
         pa.field("is_canary", pa.bool_(), nullable=True),
+        # Controlled insertion (Hubble, TinyMem): what kind of inserted text this is, and
+        # the window of training steps (0-based, inclusive) its copies were placed in.
+        pa.field("category", pa.string(), nullable=True),
+        pa.field("insert_first_step", pa.int64(), nullable=True),
+        pa.field("insert_last_step", pa.int64(), nullable=True),
     ]
 )
+SEQUENCE_META_COLUMNS: tuple[str, ...] = tuple(SEQUENCE_META_SCHEMA.names[1:])
+
+# Unit roles of controlled experiments (shared/STUDIES.md §5, §7): a *standard* model is the
+# control of *perturbed* ones (trained with inserted text); an *edited* model is a mitigation
+# (fine-tuned, regularized, unlearned) of the unit named by variant_of; *reference* and
+# *shadow* models serve membership inference.
+ROLES: tuple[str, ...] = ("standard", "perturbed", "reference", "edited", "shadow")
+ROLE_FIELDS: tuple[str, ...] = ("role", "variant_of", "method", "method_params")
 
 # Scored token windows (prompt + continuation, `width` = prompt_len + cont_len tokens) of one
 # dataset range. They belong to the dataset, not to a unit: every unit scoring the same range
@@ -121,6 +134,10 @@ MANIFEST_OPTIONAL: tuple[str, ...] = (
     "versions",  # {"torch": ..., "transformers": ..., "memwh": ...}
     "git_sha",
     "wall_seconds",
+    "role",  # one of ROLES (controlled experiments); absent = undeclared
+    "variant_of",  # "model@revision" of the base unit (edited/perturbed variants)
+    "method",  # how the variant was made (e.g. fine-tune, unlearn), free text
+    "method_params",  # JSON object of the method's parameters
 )
 
 _PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})$")
@@ -360,3 +377,59 @@ def write_windows(path: str | os.PathLike, chunks: Iterable[tuple[np.ndarray, np
         Path(tmp).unlink(missing_ok=True)
         raise
     return rows
+
+
+def sequence_meta_table(columns: Mapping[str, Any], seq_idx: pa.Array) -> pa.Table:
+    """SEQUENCE_META_SCHEMA table from the metadata columns a source has (others NULL)."""
+    n = len(seq_idx)
+    arrays = [pa.array(seq_idx).cast(pa.int64())]
+    for f in list(SEQUENCE_META_SCHEMA)[1:]:
+        col = columns.get(f.name)
+        arrays.append(pa.nulls(n, f.type) if col is None else col.cast(f.type))
+    return pa.Table.from_arrays(arrays, schema=SEQUENCE_META_SCHEMA)
+
+
+def parse_unit_ref(text: str, what: str = "variant_of") -> tuple[str, str]:
+    """ "model@revision" -> (model, revision); a one-line ContractError otherwise."""
+    model, sep, revision = (text or "").rpartition("@")
+    if not sep or not model.strip() or not revision.strip() or "\n" in text:
+        raise ContractError(
+            f"{what} {text!r}: name the base unit as MODEL@REVISION (e.g. demo-1.1m@step383)"
+        )
+    return model, revision
+
+
+def check_role_fields(
+    fields: Mapping[str, Any], *, model: str | None = None, revision: str | None = None
+) -> dict[str, Any]:
+    """Validate role, variant_of, method, method_params; returns them normalized (method_params
+    as a canonical JSON string). A unit that is its own variant is refused here; whether the
+    base exists and whether variants form a cycle needs the registry (ingest checks it)."""
+    role = fields.get("role")
+    if role is not None and role not in ROLES:
+        raise ContractError(f"role {role!r} is unknown; use one of {', '.join(ROLES)}")
+    variant_of = fields.get("variant_of")
+    if variant_of is not None:
+        if not isinstance(variant_of, str):
+            raise ContractError(f"variant_of {variant_of!r}: give MODEL@REVISION as a string")
+        base = parse_unit_ref(variant_of)
+        if model is not None and base == (model, revision):
+            raise ContractError(f"variant_of {variant_of!r} names the unit itself")
+    method = fields.get("method")
+    if method is not None and (not isinstance(method, str) or not method.strip()):
+        raise ContractError(f"method {method!r}: give a non-empty name (e.g. fine-tune)")
+    params = fields.get("method_params")
+    if params is not None:
+        if isinstance(params, str):
+            try:
+                params = json.loads(params)
+            except json.JSONDecodeError as e:
+                raise ContractError(f"method_params is not valid JSON ({e.msg})") from None
+        if not isinstance(params, dict):
+            raise ContractError("method_params must be a JSON object, e.g. '{\"lr\": 1e-4}'")
+        params = json.dumps(params, sort_keys=True)
+    if role == "edited" and variant_of is None:
+        raise ContractError("role edited needs variant_of (the base unit MODEL@REVISION)")
+    if (method is not None or params is not None) and variant_of is None:
+        raise ContractError("method/method_params describe a variant: also give variant_of")
+    return {"role": role, "variant_of": variant_of, "method": method, "method_params": params}

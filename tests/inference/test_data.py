@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from memwh.core import contract
 from memwh.core.errors import MemwhError
 from memwh.inference_jobs import data as D
 
@@ -74,8 +75,9 @@ def test_parquet_table_with_gaps_and_row_groups(tmp_path):
     np.testing.assert_array_equal(src.indices_in(50, 60), [50, 51, 52, 53, 54, 55, 56, 58, 59])
     np.testing.assert_array_equal(src.read(np.array([59, 50, 53]), 64), seqs[[9, 0, 3], :64])
     meta = src.sequence_meta()
-    assert meta.column_names == ["seq_idx", "duplicates", "is_canary"]
+    assert meta.schema == contract.SEQUENCE_META_SCHEMA  # every metadata column, absent = NULL
     assert meta.column("seq_idx").to_pylist() == [50, 51, 52, 53, 54, 55, 56, 58, 59]
+    assert meta.column("category").null_count == meta.num_rows
 
 
 def test_duplicate_seq_idx_is_an_error(tmp_path):

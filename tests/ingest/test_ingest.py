@@ -176,13 +176,12 @@ def test_touched_file_is_not_reloaded_but_changed_bytes_are_bad(root: Path, db: 
 
 
 def test_sequences_metadata_loaded_once(root: Path, db: Path) -> None:
-    meta = pa.table(
+    meta = contract.sequence_meta_table(
         {
-            "seq_idx": pa.array(np.arange(1000), pa.int64()),
             "duplicates": pa.array(np.arange(1000) % 7, pa.int32()),
             "is_canary": pa.array(np.arange(1000) % 100 == 0),
         },
-        schema=contract.SEQUENCE_META_SCHEMA,
+        pa.array(np.arange(1000), pa.int64()),
     )
     path = contract.sequences_meta_path(root, "corpus-abc123")
     path.parent.mkdir(parents=True)

@@ -76,7 +76,8 @@ def demo_warehouse(request: pytest.FixtureRequest) -> Path:
 
 
 def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) -> None:
-    """The demo suite (>= 4 sizes, checkpoints, a corpus with duplicates): every chart."""
+    """The demo suite (>= 4 sizes, checkpoints, a corpus with duplicates, a standard and an
+    edited model): every chart."""
     r = render_report(demo_warehouse, tmp_path / "report", formats=["html", "png", "svg"])
     assert r.html_bytes < MAX_REPORT_BYTES
     assert r.charts == [
@@ -91,6 +92,8 @@ def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) 
         "06_agreement_heatmap",
         "06b_prefix_match_correlation",
         "07_rate_vs_duplication",
+        "07b_insertion_dose_response",
+        "07c_mitigation",
     ], r.notes
     assert set(r.notes) == {"01c_rate_by_family"}  # the demo has one family
     assert len(r.pngs) == len(r.files["svg"]) == len(r.charts)

@@ -144,6 +144,22 @@ models:
         ('label = "m2"', 'label = "m1"', "models[1].label: 'm1' is used by models[0]"),
         ("seq_range = [0, 900]", "seq_range = [900, 10]", "seq_range: needs 0 <= start < end"),
         ('"--constraint=a100"', '"--array=0-3"', "slurm.extra[0]: --array is set by memwh"),
+        ("shards = 2", 'shards = 2\nrole = "ctrl"', "models[1].role: role 'ctrl' is unknown"),
+        (
+            "shards = 2",
+            'shards = 2\nrole = "edited"',
+            "models[1].role: role edited needs variant_of",
+        ),
+        (
+            "shards = 2",
+            'shards = 2\nvariant_of = "m1"',
+            "models[1].variant_of: variant_of 'm1': name the base unit as MODEL@REVISION",
+        ),
+        (
+            "shards = 2",
+            'shards = 2\nrole = "edited"\nvariant_of = "m1@s"\nmethod_params = [1]',
+            "models[1].method_params: method_params must be a JSON object",
+        ),
     ],
 )
 def test_bad_specs_name_the_key(fake_models: Path, old: str, new: str, key: str) -> None:
@@ -298,3 +314,19 @@ def test_pythia_example_spec_parses(tmp_path: Path) -> None:
     )
     assert "#SBATCH --array=0-1000%64" in script and "8 arrays" in script
     assert "#SBATCH --signal=B:USR1@300" in script and "module load cuda/12.1" in script
+
+
+def test_roles_reach_the_units(fake_models: Path) -> None:
+    text = GOOD.replace(
+        "shards = 2",
+        'shards = 2\nrole = "edited"\nvariant_of = "m1@step3"\nmethod = "fine-tune"\n'
+        "method_params = { lr = 0.001, steps = 10 }",
+    )
+    units = expand(load_spec(_spec(fake_models, text)))
+    m2 = [u for u in units if u.model == "m2"]
+    assert m2 and all(u.role == "edited" and u.variant_of == "m1@step3" for u in m2)
+    assert m2[0].method_params == '{"lr": 0.001, "steps": 10}'
+    assert all(u.role is None for u in units if u.model == "m1")
+    from memwh.inference_jobs.sweep.units import Unit
+
+    assert Unit.from_json(m2[0].to_json()) == m2[0]

@@ -190,4 +190,7 @@ def load_toy(con: duckdb.DuckDBPyConnection) -> None:
         source="pythia-csv",
     )
     add_scores(con, "csv-run", [(i, None, 1.0 if i % 3 == 0 else 0.5, None) for i in range(20)])
-    con.execute("insert into raw.sequences select 'fp1', i, 1 + i % 4, false from range(60) t(i)")
+    con.execute(
+        "insert into raw.sequences (data_fingerprint, seq_idx, duplicates, is_canary) "
+        "select 'fp1', i, 1 + i % 4, false from range(60) t(i)"
+    )

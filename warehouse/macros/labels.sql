@@ -20,14 +20,15 @@
 {%- endmacro %}
 
 {% macro wilson_bound(successes, n, sign) -%}
-{#- Wilson score interval, 95% (z = 1.959963984540054); NULL when n = 0. -#}
-case when {{ n }} > 0 then
+{#- Wilson score interval, 95% (z = 1.959963984540054); NULL when n = 0. Clamped to [0, 1]:
+    at k = 0 or k = n the exact bound is 0 or 1, which floating point misses by ~1e-17. -#}
+case when {{ n }} > 0 then {{ 'greatest(0.0, ' if sign == '-' else 'least(1.0, ' }}
     (({{ successes }})::double / ({{ n }})
       + 3.841458820694124 / (2.0 * ({{ n }}))
       {{ sign }} 1.959963984540054 * sqrt(
             ({{ successes }})::double / ({{ n }}) * (1 - ({{ successes }})::double / ({{ n }})) / ({{ n }})
             + 3.841458820694124 / (4.0 * ({{ n }}) * ({{ n }}))))
-    / (1 + 3.841458820694124 / ({{ n }}))
+    / (1 + 3.841458820694124 / ({{ n }})))
 end
 {%- endmacro %}
 

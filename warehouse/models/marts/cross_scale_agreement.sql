@@ -16,6 +16,10 @@ both_orders as (
 select
     model_a, revision_a, model_b, revision_b, n_common::bigint as n_common, n_a, n_b, n_both,
     n_both::double / nullif(n_a + n_b - n_both, 0) as jaccard,
+    -- Jaccard = share of the union memorized by both: Wilson 95% of n_both out of the union,
+    -- conditional on the union's size (an approximation; see the column docs).
+    {{ wilson_bound('n_both', 'n_a + n_b - n_both', '-') }} as jaccard_lo,
+    {{ wilson_bound('n_both', 'n_a + n_b - n_both', '+') }} as jaccard_hi,
     case when n_common > 0 then
         ((n_common - n_a - n_b + 2 * n_both)::double / n_common
           - (n_a::double * n_b + (n_common - n_a)::double * (n_common - n_b)) / (n_common::double * n_common))

@@ -12,6 +12,12 @@ select
     coalesce(s.n_memorized_rows, 0)::bigint as n_memorized,
     coalesce(s.n_memorized_rows, 0)::double
         / nullif(case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end, 0) as memorization_rate,
+    {{ wilson_bound('coalesce(s.n_memorized_rows, 0)',
+                    'case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end', '-') }}
+        as memorization_rate_lo,
+    {{ wilson_bound('coalesce(s.n_memorized_rows, 0)',
+                    'case when u.is_sparse then u.n_scored else coalesce(s.n_rows, 0) end', '+') }}
+        as memorization_rate_hi,
     case when not u.is_sparse then s.sum_score / nullif(s.n_with_score, 0) end as mean_score,
     case when not u.is_sparse then s.sum_prefix_match_len::double / nullif(s.n_with_prefix_match_len, 0) end
         as mean_prefix_match_len,

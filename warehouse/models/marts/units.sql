@@ -1,7 +1,9 @@
--- One row per scored unit (model x revision) with its provenance.
+-- One row per scored unit (model x revision) with its provenance and role (controlled experiments).
 select
-    model, family, revision, step, n_params, tokens_seen, train_flops, source, mode, dtype, device,
-    suppress_eos, prompt_len, cont_len, n_shards, n_scored::bigint as n_scored, data_fingerprint, first_started_at,
-    last_finished_at, hosts, memwh_version,
-    non_embedding_params, sequences_per_step, is_sparse, last_ingested_at
-from {{ ref('int_units') }}
+    u.model, u.family, u.revision, u.step, u.n_params, u.tokens_seen, u.train_flops, u.source,
+    u.mode, u.dtype, u.device, u.suppress_eos, u.prompt_len, u.cont_len, u.n_shards,
+    u.n_scored::bigint as n_scored, u.data_fingerprint, u.first_started_at, u.last_finished_at,
+    u.hosts, u.memwh_version, u.non_embedding_params, u.sequences_per_step, u.is_sparse,
+    u.last_ingested_at, r.role, r.variant_of, r.method, r.method_params
+from {{ ref('int_units') }} as u
+left join {{ ref('int_unit_roles') }} as r on r.model = u.model and r.revision = u.revision

@@ -35,5 +35,9 @@ select
     slurm_job_id,
     json_extract_string(versions, '$.memwh') as memwh_version,
     git_sha,
-    ingested_at
+    ingested_at,
+    role,
+    variant_of,
+    method,
+    method_params
 from {{ source('raw', 'runs') }}

@@ -1,0 +1,89 @@
+-- Mitigation before/after (STUDIES §7, TinyMem): per (base, edited) pair, i.e. each unit with
+-- role 'edited' and its variant_of, over the sequences both scored with the same setting
+-- (dataset, prompt_len, cont_len, EOS rule; plus mode when labels come from the fractional
+-- score). Pairs scored otherwise are left out (never compared across settings).
+--   removed        base memorized, edited not (share of base memorized, Wilson 95%)
+--   newly          edited memorized, base not
+--   loss change    mean per-sequence (edited loss - base loss), paired t 95%, on sequences
+--                  neither memorizes and on the base's held-out sequences (exposure: never
+--                  trained); perplexity ratio exp(change) with exp of the bounds.
+with edits as (
+    select r.model, r.revision, r.base_model, r.base_revision, r.method, r.method_params
+    from {{ ref('int_unit_roles') }} as r
+    where r.role = 'edited' and r.base_model is not null
+),
+pairs as (
+    select e.*
+    from edits as e
+    join {{ ref('int_units') }} as ue on ue.model = e.model and ue.revision = e.revision
+    join {{ ref('int_units') }} as ub on ub.model = e.base_model and ub.revision = e.base_revision
+    where not ue.is_sparse and not ub.is_sparse
+      and ue.data_fingerprint = ub.data_fingerprint and not contains(ue.data_fingerprint, ',')
+      and ue.prompt_len = ub.prompt_len and ue.cont_len = ub.cont_len
+      and ue.suppress_eos is not distinct from ub.suppress_eos
+      {% if var('label_definition', 'prefix_match') == 'score' %}and ue.mode = ub.mode{% endif %}
+),
+base_membership as (
+    select m.model, m.revision, m.seq_idx, m.membership
+    from {{ ref('int_scores_membership') }} as m
+    where (m.model, m.revision) in (select (base_model, base_revision) from pairs)
+),
+seqs as (
+    select p.model, p.revision, b.seq_idx,
+           b.is_memorized as base_mem, e.is_memorized as edit_mem,
+           e.loss - b.loss as loss_change,
+           coalesce(bm.membership = 'held_out', false) as is_held_out
+    from pairs as p
+    join {{ ref('int_scores_labeled') }} as b on b.model = p.base_model and b.revision = p.base_revision
+    join {{ ref('int_scores_labeled') }} as e on e.model = p.model and e.revision = p.revision
+        and e.seq_idx = b.seq_idx
+    left join base_membership as bm
+        on bm.model = p.base_model and bm.revision = p.base_revision and bm.seq_idx = b.seq_idx
+),
+agg as (
+    select model, revision,
+           count(*)::bigint as n_common,
+           count_if(base_mem)::bigint as base_memorized,
+           count_if(edit_mem)::bigint as edited_memorized,
+           count_if(base_mem and not edit_mem)::bigint as n_removed,
+           count_if(edit_mem and not base_mem)::bigint as n_newly_memorized,
+           count(loss_change) filter (where not base_mem and not edit_mem) as n_neither,
+           avg(loss_change) filter (where not base_mem and not edit_mem) as loss_change_neither,
+           stddev_samp(loss_change) filter (where not base_mem and not edit_mem) as sd_neither,
+           count(loss_change) filter (where is_held_out) as n_held_out,
+           avg(loss_change) filter (where is_held_out) as loss_change_held_out,
+           stddev_samp(loss_change) filter (where is_held_out) as sd_held_out
+    from seqs
+    group by model, revision
+)
+select
+    p.base_model,
+    p.base_revision,
+    p.model as edited_model,
+    p.revision as edited_revision,
+    p.method,
+    p.method_params,
+    a.n_common,
+    a.base_memorized,
+    a.edited_memorized,
+    a.n_removed,
+    a.n_removed::double / nullif(a.base_memorized, 0) as removed_share,
+    {{ wilson_bound('a.n_removed', 'a.base_memorized', '-') }} as removed_share_lo,
+    {{ wilson_bound('a.n_removed', 'a.base_memorized', '+') }} as removed_share_hi,
+    a.n_newly_memorized,
+    a.n_neither,
+    a.loss_change_neither,
+    {{ t_bound('a.loss_change_neither', 'a.sd_neither', 'a.n_neither', '-') }} as loss_change_neither_lo,
+    {{ t_bound('a.loss_change_neither', 'a.sd_neither', 'a.n_neither', '+') }} as loss_change_neither_hi,
+    exp(a.loss_change_neither) as perplexity_ratio_neither,
+    exp({{ t_bound('a.loss_change_neither', 'a.sd_neither', 'a.n_neither', '-') }}) as perplexity_ratio_neither_lo,
+    exp({{ t_bound('a.loss_change_neither', 'a.sd_neither', 'a.n_neither', '+') }}) as perplexity_ratio_neither_hi,
+    nullif(a.n_held_out, 0) as n_held_out,
+    a.loss_change_held_out,
+    {{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '-') }} as loss_change_held_out_lo,
+    {{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '+') }} as loss_change_held_out_hi,
+    exp(a.loss_change_held_out) as perplexity_ratio_held_out,
+    exp({{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '-') }}) as perplexity_ratio_held_out_lo,
+    exp({{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '+') }}) as perplexity_ratio_held_out_hi
+from pairs as p
+join agg as a on a.model = p.model and a.revision = p.revision
