@@ -50,6 +50,11 @@ class ModelRef:
     commit_hash: str | None = None
     suite_meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def resolved_path(self) -> str:
+        """Absolute folder of a local checkpoint (same model whatever the cwd), or the hub id."""
+        return str(Path(self.load_path).resolve()) if self.is_local else self.load_path
+
 
 def _is_model_dir(p: Path) -> bool:
     return (p / "config.json").is_file()
@@ -193,21 +198,32 @@ def pick_device(device: str) -> str:
     return device
 
 
+# --dtype spellings -> torch dtype names (the names settings and manifests record).
+DTYPE_NAMES = {
+    "fp32": "float32", "float32": "float32",
+    "bf16": "bfloat16", "bfloat16": "bfloat16",
+    "fp16": "float16", "float16": "float16",
+}  # fmt: skip
+
+
+def dtype_name(dtype: str) -> str | None:
+    """Recorded name of a --dtype value without torch; None for auto (decided by the device)."""
+    if dtype == "auto":
+        return None
+    if dtype not in DTYPE_NAMES:
+        raise MemwhError(f"--dtype {dtype}: use auto, fp32, bf16 or fp16")
+    return DTYPE_NAMES[dtype]
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     import torch
 
-    table = {
-        "fp32": torch.float32, "float32": torch.float32,
-        "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-        "fp16": torch.float16, "float16": torch.float16,
-    }  # fmt: skip
-    if dtype == "auto":
+    name = dtype_name(dtype)
+    if name is None:
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    if dtype not in table:
-        raise MemwhError(f"--dtype {dtype}: use auto, fp32, bf16 or fp16")
-    return table[dtype]
+    return getattr(torch, name)
 
 
 def device_name(device: str) -> str:

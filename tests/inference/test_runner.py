@@ -110,7 +110,7 @@ def test_shards_partition_the_range_and_skip_or_force(tiny_suite, token_table, t
         mode="generate",
         progress=True,
     )
-    assert other.status == "skipped" and "mode='fast' there" in capsys.readouterr().err
+    assert other.status == "skipped" and "mode fast -> generate" in capsys.readouterr().err
     old = contract.read_manifest(again.manifest)["run_id"]
     forced = _run(
         tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, force=True
