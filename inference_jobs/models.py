@@ -6,7 +6,7 @@ Resolution rules:
 * a local model folder (has ``config.json``): loaded as is (revision "main", or the folder's
   own name when ``--revision`` equals it);
 * otherwise a hub id: ``from_pretrained(id, revision=...)`` (the real hub path; tests only use
-  local folders).
+  local folders), labelled ``org--name`` unless ``--name`` is given (`hub_label`).
 If the model folder's parent (the suite root) has ``suite_manifest.json``, the checkpoint's entry
 (n_params, family, step, tokens_seen, ...) is copied into the shard manifest.
 """
@@ -118,12 +118,19 @@ def resolve_model(spec: str, revision: str | None = None, name: str | None = Non
     rev = revision or "main"
     return ModelRef(
         spec=spec,
-        name=name or spec.rstrip("/").split("/")[-1],
+        name=name or hub_label(spec),
         revision=rev,
         load_path=spec,
         hub_revision=rev,
         is_local=False,
     )
+
+
+def hub_label(hub_id: str) -> str:
+    """Default warehouse label of a hub id: the organisation is kept, joined by ``--`` (as in
+    the HF cache's ``models--org--name``), so ``EleutherAI/pythia-160m`` and
+    ``someone/pythia-160m`` never share a unit: ``EleutherAI--pythia-160m``."""
+    return hub_id.strip("/").replace("/", "--")
 
 
 def _commit_from_path(p: Path) -> str | None:
@@ -173,15 +180,6 @@ def suite_metadata(model_dir: Path, name: str, revision: str, load_path: Path) -
             if (same_model and str(e.get("revision")) == revision) or same_path:
                 return {k: e[k] for k in SUITE_KEYS if e.get(k) is not None}
     return {}
-
-
-_SIZE_RE = re.compile(r"-\d+(\.\d+)?[kmbt]\b", re.IGNORECASE)
-
-
-def guess_family(name: str) -> str | None:
-    """Family label from a sized model name: pythia-1.4b-deduped -> pythia-deduped, demo-4m -> demo."""
-    fam, n = _SIZE_RE.subn("", name)
-    return fam if n and fam else None
 
 
 def pick_device(device: str) -> str:

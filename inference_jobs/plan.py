@@ -103,9 +103,11 @@ def plan_shard(
     num_shards: int = 1,
     save_generations: bool = False,
     batch_size: int | None = None,
+    sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
-    None when not known yet (``auto`` before the device is known); see RunSettings."""
+    None when not known yet (``auto`` before the device is known); see RunSettings.
+    `sources` caches opened data sources across calls (a sweep plans thousands of shards)."""
     check_options(
         mode=mode, prompt_len=prompt_len, cont_len=cont_len, save_generations=save_generations,
         batch_size=batch_size, shard=shard, num_shards=num_shards,
@@ -126,7 +128,7 @@ def plan_shard(
                 )
         return tok_cache["tok"]
 
-    source = data_mod.open_source(data, tokenizer_loader)
+    source = _open_source(str(data), ref, tokenizer_loader, sources)
     d_lo, d_hi = source.index_range()
     if seq_range is not None:
         start, end = seq_range
@@ -144,3 +146,22 @@ def plan_shard(
         batch_size=batch_size,
     )  # fmt: skip
     return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
+
+
+def _open_source(
+    data: str,
+    ref: models.ModelRef,
+    tokenizer_loader: Any,
+    sources: dict[tuple[str, ...], data_mod.TokenSource] | None,
+) -> data_mod.TokenSource:
+    """open_source, cached per data spec (text data: per data spec and model, since the
+    tokenizer is part of what was scored)."""
+    if sources is None:
+        return data_mod.open_source(data, tokenizer_loader)
+    for key in ((data,), (data, ref.resolved_path)):
+        if key in sources:
+            return sources[key]
+    src = data_mod.open_source(data, tokenizer_loader)
+    text = isinstance(src, data_mod.TextDataset)
+    sources[(data, ref.resolved_path) if text else (data,)] = src
+    return src

@@ -35,13 +35,14 @@ from rich.console import Console
 
 from memwh.core import contract
 from memwh.core.errors import MemwhError
-from memwh.core.run_settings import RunSettings, describe
+from memwh.core.run_settings import RunSettings
 
 from . import models, provenance
+from .metadata import ModelMeta
 from .plan import MODES, ShardPlan, plan_shard
 from .scoring import MIN_K_FRACTION, BatchScores, score_batch
 
-__all__ = ["MODES", "ShardResult", "auto_batch_size", "score"]
+__all__ = ["MODES", "ModelMeta", "ShardResult", "auto_batch_size", "score"]
 
 FLUSH_SECONDS = float(os.environ.get("MEMWH_FLUSH_SECONDS", "30"))  # max work lost by a hard kill
 PREEMPT_SIGNALS = ("SIGUSR1", "SIGTERM")
@@ -354,7 +355,13 @@ def _write_sequence_meta(plan: ShardPlan) -> None:
 
 
 def _manifest(
-    plan: ShardPlan, m: _Loaded, table: pa.Table, resume: _Resume, n_resumed: int, wall: float
+    plan: ShardPlan,
+    m: _Loaded,
+    meta: ModelMeta,
+    table: pa.Table,
+    resume: _Resume,
+    n_resumed: int,
+    wall: float,
 ) -> dict[str, Any]:
     """The shard's manifest: settings (from the record), counts, model facts, provenance."""
     s, ref = plan.settings, plan.ref
@@ -367,10 +374,7 @@ def _manifest(
         "parquet_file": plan.paths[0].name,
         "started_at": resume.started_at,
         "finished_at": provenance.utc_now(),
-        "step": contract.parse_step(s.revision),
-        "n_params": m.n_params,
-        "non_embedding_params": m.non_embedding_params,
-        "family": models.guess_family(s.model),
+        **meta.manifest_fields(s.revision, ref.suite_meta, m.n_params, m.non_embedding_params),
         "device": models.device_name(m.device),
         "eos_token_id": m.eos[0] if len(m.eos) == 1 else (m.eos or None),
         "min_k_fraction": MIN_K_FRACTION,
@@ -385,24 +389,33 @@ def _manifest(
         "n_resumed_rows": n_resumed,
         "zlib_definition": "loss / len(zlib.compress(utf8(tokenizer.decode(continuation))))",
     }
-    manifest.update(ref.suite_meta)  # suite facts win over what we measured (same n_params)
     return manifest
 
 
-def _reuse_complete(plan: ShardPlan, console: Console | None, t0: float) -> ShardResult | None:
-    """A finished shard with the requested settings -> "skipped"; with other settings -> error."""
+def _reuse_complete(
+    plan: ShardPlan, meta: ModelMeta, console: Console | None, t0: float
+) -> ShardResult | None:
+    """A finished shard with the requested settings -> "skipped"; with other settings -> error.
+
+    Model facts are not settings: a shard recording other ones is reused, with a note."""
     c = plan.completion()
     if c.state == "missing":
         return None
+    if c.state == "conflict":
+        raise MemwhError(c.message())
     m = c.manifest or {}
     pq_path, man_path = plan.paths
     if console:
-        hint = (
-            f" but with {describe(list(c.differences))}: use --name for a separate unit or --force to replace"
-            if c.differences
-            else "; use --force to redo"
+        console.print(
+            f"skipped: {man_path} exists (shard complete with the same settings; --force redoes it)",
+            soft_wrap=True,
         )
-        console.print(f"skipped: {man_path} exists (shard complete{hint})", soft_wrap=True)
+        if diffs := meta.differences(dict(m)):
+            console.print(
+                f"[yellow]note:[/] its manifest records other model facts ({', '.join(diffs)}); "
+                "they are written when a shard is scored: --force rescores it with yours",
+                soft_wrap=True,
+            )
     return ShardResult(
         "skipped", pq_path, man_path, int(m.get("n_rows", 0)), int(m.get("n_exact") or 0),
         time.perf_counter() - t0,
@@ -429,11 +442,13 @@ def score(
     force: bool = False,
     save_generations: bool = False,
     progress: bool = True,
+    meta: ModelMeta | None = None,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
     A complete shard made with the same settings is skipped; one made with other settings
-    stops the run with a MemwhError naming them (unless `force`)."""
+    stops the run with a MemwhError naming them (unless `force`). `meta`: model facts the
+    user states (family, size, schedule, step), recorded in the manifest."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     plan = plan_shard(
@@ -442,6 +457,7 @@ def score(
         shard=shard, num_shards=num_shards, save_generations=save_generations,
         batch_size=batch_size,
     )  # fmt: skip
+    meta = (meta or ModelMeta()).check(plan.settings.revision)
     dev = models.pick_device(device)
     tdtype = models.pick_dtype(dtype, dev)
     plan.settings = plan.settings.with_resolved(dtype=_parse_dtype_name(tdtype))
@@ -449,7 +465,7 @@ def score(
     if force:
         man_path.unlink(missing_ok=True)  # the old shard is incomplete from here on
         shutil.rmtree(plan.partial_dir, ignore_errors=True)
-    elif (skipped := _reuse_complete(plan, console, t0)) is not None:
+    elif (skipped := _reuse_complete(plan, meta, console, t0)) is not None:
         return skipped
 
     loaded = _load(plan, dev, tdtype)
@@ -475,7 +491,8 @@ def score(
     table = _assemble(plan, indices)
     _write_sequence_meta(plan)
     n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
-    manifest = _manifest(plan, loaded, table, resume, n_resumed, time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
     manifest["parquet_sha256"] = contract.write_scores_parquet(table, pq_path, metadata=manifest)
     contract.write_manifest(man_path, manifest)
     shutil.rmtree(plan.partial_dir, ignore_errors=True)

@@ -16,7 +16,6 @@ from rich.console import Console
 from rich.table import Table
 
 from memwh.core.config import data_dir, resolve_db
-from memwh.core.contract import is_complete
 from memwh.core.errors import MemwhError
 
 
@@ -94,29 +93,45 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
     (which also yields the paper's fractional score). Finished shards are skipped."""
     from memwh.demo_suite import unique_sequences
     from memwh.inference_jobs import score
+    from memwh.inference_jobs.plan import plan_shard
 
     data = unique_sequences(suite_dir)
     checkpoints = _suite_checkpoints(suite_dir)
     final_step = {}
     for c in checkpoints:
         final_step[c["model"]] = max(final_step.get(c["model"], -1), int(c["step"]))
-    todo = [c for c in checkpoints if not is_complete(out, c["model"], c["revision"], 0, 1)]
+
+    def options(c: dict) -> dict:
+        final = int(c["step"]) == final_step[c["model"]]
+        return {
+            "revision": c["revision"],
+            "name": c["model"],
+            "mode": "generate" if final else "fast",
+            "suppress_eos": True,
+        }
+
+    # Same reuse rule as `memwh infer`; the demo owns its runs folder, so shards made with
+    # other settings (an older suite or corpus) are rescored rather than refused.
+    todo, sources = [], {}
+    for c in checkpoints:
+        plan = plan_shard(
+            str(suite_dir / c["model"]), str(data), out, sources=sources, **options(c)
+        )
+        if (state := plan.completion().state) != "done":
+            todo.append((c, state))
     if console is not None:
         console.print(
             f"scoring {len(todo)} of {len(checkpoints)} checkpoints on {data.name} "
             f"({len(checkpoints) - len(todo)} already scored)"
         )
-    for c in todo:
-        final = int(c["step"]) == final_step[c["model"]]
+    for c, state in todo:
         result = score(
             str(suite_dir / c["model"]),
             str(data),
             out,
-            revision=c["revision"],
-            name=c["model"],
-            mode="generate" if final else "fast",
-            suppress_eos=True,
             device="cpu",
+            force=state == "conflict",
+            **options(c),
         )
         if result.status == "preempted":
             raise MemwhError(

@@ -47,23 +47,27 @@ def test_cli_build_error_is_one_line(tmp_path: Path):
     assert "no scores ingested yet" in p.stderr and "Traceback" not in p.stderr
 
 
-def test_locked_database(tmp_path: Path, toy_db: Path):
+@pytest.mark.parametrize("read_only", [False, True], ids=["writer", "read-only notebook"])
+def test_locked_database(tmp_path: Path, toy_db: Path, capfd, read_only: bool):
     from memwh.warehouse.build import build
 
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            f"import duckdb, time; c = duckdb.connect({str(toy_db)!r}); print('ok', flush=True); "
-            "time.sleep(60)",
+            f"import duckdb, time; c = duckdb.connect({str(toy_db)!r}, read_only={read_only}); "
+            "print('ok', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ok"
+        capfd.readouterr()
         with pytest.raises(MemwhError, match="locked by another process"):
-            build(toy_db, quiet=True, target_path=tmp_path / "t")
+            build(toy_db, target_path=tmp_path / "t")
+        out = capfd.readouterr()
+        assert len((out.out + out.err).splitlines()) <= 2, "dbt must not log the lock per node"
     finally:
         holder.kill()
         holder.wait()
