@@ -154,7 +154,8 @@ class Difference:
     requested: Any
 
     def __str__(self) -> str:
-        return f"{self.name} {_show(self.recorded)} -> {_show(self.requested)}"
+        sep = ":" if self.name == "seq_range" else ","  # ranges as start:end, lists as a,b,c
+        return f"{self.name} {_show(self.recorded, sep)} -> {_show(self.requested, sep)}"
 
 
 def describe(diffs: list[Difference]) -> str:
@@ -166,9 +167,9 @@ def _norm(v: Any) -> Any:
     return list(v) if isinstance(v, tuple) else v
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, sep: str) -> str:
     if isinstance(v, list | tuple):
-        return ":".join(str(x) for x in v) if len(v) == 2 else str(list(v))
+        return sep.join(str(x) for x in v)
     return "none" if v is None else str(v)
 
 
