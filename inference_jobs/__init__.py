@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .metadata import ModelMeta
+
 if TYPE_CHECKING:
     from .runner import ShardResult, score
 
-__all__ = ["ShardResult", "score"]
+__all__ = ["ModelMeta", "ShardResult", "score"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in ("ShardResult", "score"):
         from . import runner
 
         return getattr(runner, name)

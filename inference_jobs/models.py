@@ -6,7 +6,7 @@ Resolution rules:
 * a local model folder (has ``config.json``): loaded as is (revision "main", or the folder's
   own name when ``--revision`` equals it);
 * otherwise a hub id: ``from_pretrained(id, revision=...)`` (the real hub path; tests only use
-  local folders).
+  local folders), labelled ``org--name`` unless ``--name`` is given (`hub_label`).
 If the model folder's parent (the suite root) has ``suite_manifest.json``, the checkpoint's entry
 (n_params, family, step, tokens_seen, ...) is copied into the shard manifest.
 """
@@ -49,6 +49,11 @@ class ModelRef:
     is_local: bool = True
     commit_hash: str | None = None
     suite_meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_path(self) -> str:
+        """Absolute folder of a local checkpoint (same model whatever the cwd), or the hub id."""
+        return str(Path(self.load_path).resolve()) if self.is_local else self.load_path
 
 
 def _is_model_dir(p: Path) -> bool:
@@ -113,12 +118,19 @@ def resolve_model(spec: str, revision: str | None = None, name: str | None = Non
     rev = revision or "main"
     return ModelRef(
         spec=spec,
-        name=name or spec.rstrip("/").split("/")[-1],
+        name=name or hub_label(spec),
         revision=rev,
         load_path=spec,
         hub_revision=rev,
         is_local=False,
     )
+
+
+def hub_label(hub_id: str) -> str:
+    """Default warehouse label of a hub id: the organisation is kept, joined by ``--`` (as in
+    the HF cache's ``models--org--name``), so ``EleutherAI/pythia-160m`` and
+    ``someone/pythia-160m`` never share a unit: ``EleutherAI--pythia-160m``."""
+    return hub_id.strip("/").replace("/", "--")
 
 
 def _commit_from_path(p: Path) -> str | None:
@@ -172,15 +184,6 @@ def suite_metadata(model_dir: Path, name: str, revision: str, load_path: Path) -
     return {}
 
 
-_SIZE_RE = re.compile(r"-\d+(\.\d+)?[kmbt]\b", re.IGNORECASE)
-
-
-def guess_family(name: str) -> str | None:
-    """Family label from a sized model name: pythia-1.4b-deduped -> pythia-deduped, demo-4m -> demo."""
-    fam, n = _SIZE_RE.subn("", name)
-    return fam if n and fam else None
-
-
 def pick_device(device: str) -> str:
     import torch
 
@@ -195,21 +198,32 @@ def pick_device(device: str) -> str:
     return device
 
 
+# --dtype spellings -> torch dtype names (the names settings and manifests record).
+DTYPE_NAMES = {
+    "fp32": "float32", "float32": "float32",
+    "bf16": "bfloat16", "bfloat16": "bfloat16",
+    "fp16": "float16", "float16": "float16",
+}  # fmt: skip
+
+
+def dtype_name(dtype: str) -> str | None:
+    """Recorded name of a --dtype value without torch; None for auto (decided by the device)."""
+    if dtype == "auto":
+        return None
+    if dtype not in DTYPE_NAMES:
+        raise MemwhError(f"--dtype {dtype}: use auto, fp32, bf16 or fp16")
+    return DTYPE_NAMES[dtype]
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     import torch
 
-    table = {
-        "fp32": torch.float32, "float32": torch.float32,
-        "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
-        "fp16": torch.float16, "float16": torch.float16,
-    }  # fmt: skip
-    if dtype == "auto":
+    name = dtype_name(dtype)
+    if name is None:
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    if dtype not in table:
-        raise MemwhError(f"--dtype {dtype}: use auto, fp32, bf16 or fp16")
-    return table[dtype]
+    return getattr(torch, name)
 
 
 def device_name(device: str) -> str:

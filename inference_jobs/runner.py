@@ -5,7 +5,8 @@ Crash safety and resume
 Rows of a shard are processed in fixed batches (batch k = the k-th slice of ``batch_size``
 sequence indices of the shard). Finished batches are flushed at least every ``FLUSH_SECONDS``
 (and on preemption) to ``<unit>/.part-XXXXX-of-YYYYY.partial/batches-<first>-<last>.parquet``,
-each written atomically, next to a ``settings.json`` describing the run. A rerun with the same
+each written atomically, next to a ``settings.json`` holding the run's settings record
+(memwh.core.run_settings.RunSettings, built by plan.plan_shard). A rerun with the same
 settings skips the flushed batches; batch boundaries do not move, so the final file has exactly
 the rows (and bit-identical values) of an uninterrupted run. Different settings discard the
 partial folder. The final Parquet file is written atomically, then the manifest (the completion
@@ -34,18 +35,19 @@ from rich.console import Console
 
 from memwh.core import contract
 from memwh.core.errors import MemwhError
+from memwh.core.run_settings import RunSettings
 
 from . import data as data_mod
 from . import models, provenance
+from .metadata import ModelMeta
+from .plan import MODES, ShardPlan, plan_shard
 from .scoring import MIN_K_FRACTION, BatchScores, score_batch
 
+__all__ = ["MODES", "ModelMeta", "ShardResult", "auto_batch_size", "score"]
+
 FLUSH_SECONDS = float(os.environ.get("MEMWH_FLUSH_SECONDS", "30"))  # max work lost by a hard kill
+WINDOW_CHUNK = 1 << 16  # sequences per token-window write (bounded memory)
 PREEMPT_SIGNALS = ("SIGUSR1", "SIGTERM")
-MODES = ("fast", "generate")
-SETTINGS_KEYS = (
-    "model_path", "model", "revision", "mode", "prompt_len", "cont_len", "suppress_eos",
-    "data_fingerprint", "seq_start", "seq_end", "batch_size", "dtype", "save_generations",
-)  # fmt: skip
 
 
 @dataclass
@@ -121,32 +123,43 @@ def _write_partial(folder: Path, first: int, last: int, tables: list[pa.Table]) 
     contract.atomic_write_bytes(folder / f"batches-{first:06d}-{last:06d}.parquet", buf.getvalue())
 
 
-def _load_partial(
-    folder: Path, settings: dict[str, Any], console: Console | None
-) -> dict[int, Path]:
-    """Batch index -> file for a matching partial folder; otherwise wipe it and start clean."""
+@dataclass
+class _Resume:
+    """Batches already flushed by earlier attempts with exactly these settings."""
+
+    done: dict[int, Path]  # batch index -> file holding it
+    started_at: str
+    attempts: int
+
+
+def _open_partial(folder: Path, settings: RunSettings, console: Console | None) -> _Resume:
+    """Reuse a partial folder whose settings.json equals `settings` (batch size included);
+    otherwise wipe it and start clean. settings.json = settings.to_dict() + attempt info."""
     sfile = folder / "settings.json"
+    started, attempts, done = provenance.utc_now(), 1, {}
     if folder.is_dir():
         try:
             old = json.loads(sfile.read_text())
-        except (OSError, json.JSONDecodeError):
-            old = None
-        if old is not None and all(old.get(k) == settings[k] for k in SETTINGS_KEYS):
-            done: dict[int, Path] = {}
+            same = RunSettings.from_dict(old) == settings
+        except (OSError, ValueError, TypeError, KeyError):
+            old, same = {}, False
+        if same:
             for f in sorted(folder.glob("batches-*-*.parquet")):
                 a, b = (int(x) for x in f.stem.split("-")[1:3])
                 for k in range(a, b + 1):
                     done[k] = f
-            settings["started_at"] = old.get("started_at", settings["started_at"])
-            settings["attempts"] = int(old.get("attempts", 1)) + 1
-            contract.atomic_write_bytes(sfile, json.dumps(settings, indent=2).encode())
-            return done
-        if console:
-            console.print(f"[yellow]discarding partial results in {folder} (different settings)[/]")
-        shutil.rmtree(folder, ignore_errors=True)
+            started = old.get("started_at", started)
+            attempts = int(old.get("attempts", 1)) + 1
+        else:
+            if console:
+                console.print(
+                    f"[yellow]discarding partial results in {folder} (different settings)[/]"
+                )
+            shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    contract.atomic_write_bytes(sfile, json.dumps(settings, indent=2).encode())
-    return {}
+    record = {**settings.to_dict(), "started_at": started, "attempts": attempts}
+    contract.atomic_write_bytes(sfile, json.dumps(record, indent=2).encode())
+    return _Resume(done, started, attempts)
 
 
 class _Preempt:
@@ -179,12 +192,236 @@ class _Preempt:
             signal.signal(sig, old)
 
 
-def _parse_existing(manifest_path: Path) -> tuple[int, int, dict[str, Any]]:
-    try:
-        m = contract.read_manifest(manifest_path)
-        return int(m.get("n_rows", 0)), int(m.get("n_exact") or 0), m
-    except contract.ContractError:
-        return 0, 0, {}
+@dataclass
+class _Loaded:
+    """The model and what scoring needs from it."""
+
+    net: Any
+    tokenizer: Any
+    device: str
+    vocab: int
+    eos: list[int]
+    suppress: list[int]
+    n_params: int
+    non_embedding_params: int
+
+
+def _load(plan: ShardPlan, device: str, torch_dtype: Any) -> _Loaded:
+    """Load the model onto the device and check it can score these settings."""
+    s, ref = plan.settings, plan.ref
+    net = models.load_model(ref, torch_dtype, device)
+    need = s.prompt_len + s.cont_len
+    max_pos = getattr(net.config, "max_position_embeddings", None)
+    if max_pos is not None and need > max_pos:
+        raise MemwhError(
+            f"--prompt-len + --cont-len = {need} exceeds the model's max_position_embeddings {max_pos}"
+        )
+    eos = models.eos_ids(net)
+    if s.suppress_eos and not eos:
+        raise MemwhError(
+            f"{ref.load_path}: --suppress-eos but the model config has no eos_token_id"
+        )
+    n_params, non_emb = models.count_params(net)
+    return _Loaded(
+        net=net, tokenizer=plan.tokenizer(), device=device,
+        vocab=net.get_input_embeddings().num_embeddings, eos=eos,
+        suppress=eos if s.suppress_eos else [], n_params=n_params, non_embedding_params=non_emb,
+    )  # fmt: skip
+
+
+@dataclass
+class _Loop:
+    """What the batch loop did."""
+
+    preempted: bool
+    signame: str
+    scored_now: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.scored_now / max(self.seconds, 1e-9)
+
+
+def _score_batches(
+    plan: ShardPlan,
+    m: _Loaded,
+    indices: np.ndarray,
+    resume: _Resume,
+    console: Console | None,
+) -> _Loop:
+    """Score the batches not flushed yet, flushing to the partial folder as it goes."""
+    import torch
+
+    s, folder = plan.settings, plan.partial_dir
+    bs = int(s.batch_size or 1)
+    need = s.prompt_len + s.cont_len
+    n_batches = (len(indices) + bs - 1) // bs
+    todo = [k for k in range(n_batches) if k not in resume.done]
+    n_resumed = _n_resumed(resume, len(indices), bs)
+    if console and resume.done:
+        console.print(
+            f"resuming: {len(resume.done)} of {n_batches} batches already scored in {folder.name}"
+        )
+    pending: list[pa.Table] = []
+    pending_first = -1
+    last_flush = time.perf_counter()
+    preempted, scored_now = False, 0
+    t_loop = time.perf_counter()
+
+    def flush(last_k: int) -> None:
+        nonlocal pending, pending_first, last_flush
+        if pending:
+            _write_partial(folder, pending_first, last_k, pending)
+        pending, pending_first, last_flush = [], -1, time.perf_counter()
+
+    bar = _progress(console)
+    task = (
+        bar.add_task(
+            f"{s.model}@{s.revision} {s.mode}", total=len(indices), completed=n_resumed, rate=""
+        )
+        if bar
+        else None
+    )
+    # inference_mode is scoped: score() must not leave autograd switched off for its caller.
+    with torch.inference_mode(), _Preempt(console) as pre, bar or _Null():
+        prev_k = -2
+        try:
+            for k in todo:
+                if pending and k != prev_k + 1:  # keep each partial file a contiguous batch range
+                    flush(prev_k)
+                idx = indices[k * bs : (k + 1) * bs]
+                toks = plan.source.read(idx, need)
+                _check_vocab(toks, idx, m.vocab, plan.source.description)
+                scores = score_batch(
+                    m.net, toks, s.prompt_len, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
+                    tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
+                )  # fmt: skip
+                if pending_first < 0:
+                    pending_first = k
+                pending.append(_table(idx, scores, s.save_generations))
+                prev_k = k
+                scored_now += len(idx)
+                if bar is not None and task is not None:
+                    rate = scored_now / max(time.perf_counter() - t_loop, 1e-9)
+                    bar.update(task, advance=len(idx), rate=f"{rate:,.1f} seq/s")
+                if pre.flag:
+                    preempted = True
+                    break
+                if time.perf_counter() - last_flush >= FLUSH_SECONDS:
+                    flush(k)
+        except KeyboardInterrupt:  # keep finished batches, then stop as the user asked
+            flush(prev_k)
+            raise
+        flush(prev_k)
+    return _Loop(preempted, pre.signame, scored_now, time.perf_counter() - t_loop)
+
+
+def _n_resumed(resume: _Resume, n_indices: int, bs: int) -> int:
+    n_batches = (n_indices + bs - 1) // bs
+    return sum(min(bs, n_indices - k * bs) for k in resume.done if k < n_batches)
+
+
+def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
+    """All partial files as one table sorted by seq_idx; it must cover the shard exactly."""
+    folder = plan.partial_dir
+    files = sorted(set(_partial_files(folder)))
+    tables = [pq.read_table(f) for f in files]
+    schema = (
+        contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
+        if plan.settings.save_generations
+        else contract.SCORE_SCHEMA
+    )
+    table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
+    table = table.sort_by("seq_idx")
+    if table.num_rows != len(indices) or not np.array_equal(
+        table.column("seq_idx").to_numpy(), indices
+    ):
+        shutil.rmtree(folder, ignore_errors=True)
+        raise MemwhError(
+            f"{folder}: partial results do not cover the shard; removed them, rerun the shard"
+        )
+    return table
+
+
+def _write_sequence_meta(plan: ShardPlan) -> None:
+    """Sequence metadata (duplicates / is_canary) once per data fingerprint."""
+    meta = plan.source.sequence_meta()
+    if meta is None:
+        return
+    mpath = contract.sequences_meta_path(plan.out, plan.source.fingerprint)
+    if not mpath.is_file():
+        buf = io.BytesIO()
+        pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
+        contract.atomic_write_bytes(mpath, buf.getvalue())
+
+
+def _manifest(
+    plan: ShardPlan,
+    m: _Loaded,
+    meta: ModelMeta,
+    table: pa.Table,
+    resume: _Resume,
+    n_resumed: int,
+    wall: float,
+) -> dict[str, Any]:
+    """The shard's manifest: settings (from the record), counts, model facts, provenance."""
+    s, ref = plan.settings, plan.ref
+    manifest: dict[str, Any] = {
+        "contract_version": contract.CONTRACT_VERSION,
+        "run_id": uuid.uuid4().hex,
+        **s.manifest_fields(),
+        "model_path": ref.spec,
+        "n_rows": table.num_rows,
+        "parquet_file": plan.paths[0].name,
+        "started_at": resume.started_at,
+        "finished_at": provenance.utc_now(),
+        **meta.manifest_fields(s.revision, ref.suite_meta, m.n_params, m.non_embedding_params),
+        "device": models.device_name(m.device),
+        "eos_token_id": m.eos[0] if len(m.eos) == 1 else (m.eos or None),
+        "min_k_fraction": MIN_K_FRACTION,
+        "data_source": plan.data,
+        "n_exact": int(np.sum(table.column("exact_match").to_numpy(zero_copy_only=False))),
+        **provenance.run_environment(),
+        "versions": provenance.versions(),
+        "git_sha": provenance.git_sha(),
+        "wall_seconds": round(wall, 3),
+        # extras (not in the contract lists): how the run got here
+        "attempts": resume.attempts,
+        "n_resumed_rows": n_resumed,
+        "zlib_definition": "loss / len(zlib.compress(utf8(tokenizer.decode(continuation))))",
+    }
+    return manifest
+
+
+def _reuse_complete(
+    plan: ShardPlan, meta: ModelMeta, console: Console | None, t0: float
+) -> ShardResult | None:
+    """A finished shard with the requested settings -> "skipped"; with other settings -> error.
+
+    Model facts are not settings: a shard recording other ones is reused, with a note."""
+    c = plan.completion()
+    if c.state == "missing":
+        return None
+    if c.state == "conflict":
+        raise MemwhError(c.message())
+    m = c.manifest or {}
+    pq_path, man_path = plan.paths
+    if console:
+        console.print(
+            f"skipped: {man_path} exists (shard complete with the same settings; --force redoes it)",
+            soft_wrap=True,
+        )
+        if diffs := meta.differences(dict(m)):
+            console.print(
+                f"[yellow]note:[/] its manifest records other model facts ({', '.join(diffs)}); "
+                "they are written when a shard is scored: --force rescores it with yours",
+                soft_wrap=True,
+            )
+    return ShardResult(
+        "skipped", pq_path, man_path, int(m.get("n_rows", 0)), int(m.get("n_exact") or 0),
+        time.perf_counter() - t0,
+    )  # fmt: skip
 
 
 def score(
@@ -206,8 +443,9 @@ def score(
     num_shards: int = 1,
     force: bool = False,
     save_generations: bool = False,
-    save_windows: bool = True,
     progress: bool = True,
+    meta: ModelMeta | None = None,
+    save_windows: bool = True,
     role: str | None = None,
     variant_of: str | None = None,
     method: str | None = None,
@@ -215,294 +453,87 @@ def score(
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
+    A complete shard made with the same settings is skipped; one made with other settings
+    stops the run with a MemwhError naming them (unless `force`). `meta`: model facts the
+    user states (family, size, schedule, step), recorded in the manifest. `save_windows`:
+    also write the scored token windows (once per dataset range) for `memwh show`.
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
     experiment (contract.ROLES); they go into the manifest unchanged by the scoring."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
-    if mode not in MODES:
-        raise MemwhError(f"--mode {mode}: use fast or generate")
-    if prompt_len < 1 or cont_len < 1:
-        raise MemwhError("--prompt-len and --cont-len must be >= 1")
-    if save_generations and mode != "generate":
-        raise MemwhError(
-            "--save-generations needs --mode generate (fast mode does not generate tokens)"
-        )
-    if batch_size is not None and batch_size < 1:
-        raise MemwhError("--batch-size must be >= 1")
-    if num_shards < 1 or not (0 <= shard < num_shards):
-        raise MemwhError(f"--shard {shard} --num-shards {num_shards}: need 0 <= shard < num_shards")
-    if Path(out).exists() and not Path(out).is_dir():
-        raise MemwhError(f"--out {out}: is a file; pass a folder (created when missing)")
-    if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
-        raise MemwhError(f"--seq-range {seq_range[0]}:{seq_range[1]}: START must be >= 0 and < END")
-
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
     role_fields["method_params"] = method_params
     try:
         contract.check_role_fields(role_fields)  # before loading anything
     except contract.ContractError as e:
         raise MemwhError(str(e)) from None
-    ref = models.resolve_model(model, revision, name)
+    plan = plan_shard(
+        model, data, out, revision=revision, name=name, prompt_len=prompt_len,
+        cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
+        shard=shard, num_shards=num_shards, save_generations=save_generations,
+        batch_size=batch_size,
+    )  # fmt: skip
+    meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:
-        pq_path, man_path = contract.shard_paths(out, ref.name, ref.revision, shard, num_shards)
-        role_fields = contract.check_role_fields(role_fields, model=ref.name, revision=ref.revision)
+        role_fields = contract.check_role_fields(
+            role_fields, model=plan.settings.model, revision=plan.settings.revision
+        )
     except contract.ContractError as e:
         raise MemwhError(str(e)) from None
-    if man_path.is_file() and pq_path.is_file() and not force:
-        n_rows, n_exact, old = _parse_existing(man_path)
-        if console:
-            want = {
-                "mode": mode,
-                "prompt_len": prompt_len,
-                "cont_len": cont_len,
-                "suppress_eos": suppress_eos,
-            }
-            diff = ", ".join(
-                f"{k}={old.get(k)!r} there" for k, v in want.items() if old.get(k) != v
-            )
-            hint = (
-                f" but with {diff}: use --name for a separate unit or --force to replace"
-                if diff
-                else "; use --force to redo"
-            )
-            console.print(f"skipped: {man_path} exists (shard complete{hint})", soft_wrap=True)
-        if save_windows:  # shards scored before windows existed get them on a rerun
-            _backfill_windows(out, data, ref, old)
-        return ShardResult("skipped", pq_path, man_path, n_rows, n_exact, time.perf_counter() - t0)
-    partial_dir = pq_path.parent / f".{contract.part_stem(shard, num_shards)}.partial"
-    if force:
-        man_path.unlink(missing_ok=True)  # the old shard is incomplete from here on
-        shutil.rmtree(partial_dir, ignore_errors=True)
-
-    # Data first (cheap, catches most input errors before loading the model).
-    tok_cache: dict[str, Any] = {}
-
-    def tokenizer_loader() -> Any:
-        if "tok" not in tok_cache:
-            tok_cache["tok"] = models.load_tokenizer(ref)
-            if tok_cache["tok"] is None:
-                raise MemwhError(
-                    f"{ref.load_path}: no tokenizer to tokenize text data; use a token table"
-                )
-        return tok_cache["tok"]
-
-    source = data_mod.open_source(data, tokenizer_loader)
-    d_lo, d_hi = source.index_range()
-    if seq_range is not None:
-        start, end = seq_range
-        if start >= end or start < d_lo or end > d_hi:
-            raise MemwhError(
-                f"--seq-range {start}:{end} is outside the data ({source.description} covers {d_lo}:{d_hi})"
-            )
-    else:
-        start, end = d_lo, d_hi
-    lo, hi = contract.shard_bounds(start, end, shard, num_shards)
-    indices = source.indices_in(lo, hi)
-    if not len(indices) and not len(source.indices_in(start, end)):  # a 0-row unit
-        raise MemwhError(
-            f"--seq-range {start}:{end}: {source.description} has no sequence in that range "
-            "(a unit without rows cannot be scored); pick a range that holds sequences"
-        )
-    need = prompt_len + cont_len
-
     dev = models.pick_device(device)
     tdtype = models.pick_dtype(dtype, dev)
-    import torch
+    plan.settings = plan.settings.with_resolved(dtype=_parse_dtype_name(tdtype))
+    pq_path, man_path = plan.paths
+    if force:
+        man_path.unlink(missing_ok=True)  # the old shard is incomplete from here on
+        shutil.rmtree(plan.partial_dir, ignore_errors=True)
+    elif (skipped := _reuse_complete(plan, meta, console, t0)) is not None:
+        if save_windows:  # shards scored before windows existed get them on a rerun
+            _backfill_windows(out, data, plan.ref, json.loads(man_path.read_text()))
+        return skipped
 
-    net = models.load_model(ref, tdtype, dev)
-    tokenizer = tok_cache.get("tok") or models.load_tokenizer(ref)
-    vocab = net.get_input_embeddings().num_embeddings
-    max_pos = getattr(net.config, "max_position_embeddings", None)
-    if max_pos is not None and need > max_pos:
-        raise MemwhError(
-            f"--prompt-len + --cont-len = {need} exceeds the model's max_position_embeddings {max_pos}"
-        )
-    eos = models.eos_ids(net)
-    if suppress_eos and not eos:
-        raise MemwhError(
-            f"{ref.load_path}: --suppress-eos but the model config has no eos_token_id"
-        )
-    suppress = eos if suppress_eos else []
-    bs = batch_size or auto_batch_size(net, dev, prompt_len, cont_len)
-    n_params, non_emb = models.count_params(net)
-
-    run_id = uuid.uuid4().hex
-    settings: dict[str, Any] = {
-        "model_path": ref.load_path, "model": ref.name, "revision": ref.revision, "mode": mode,
-        "prompt_len": prompt_len, "cont_len": cont_len, "suppress_eos": suppress_eos,
-        "data_fingerprint": source.fingerprint, "seq_start": lo, "seq_end": hi, "batch_size": bs,
-        "dtype": _parse_dtype_name(tdtype), "save_generations": save_generations,
-        "started_at": provenance.utc_now(), "attempts": 1,
-    }  # fmt: skip
-    done = _load_partial(partial_dir, settings, console)
-    n_batches = (len(indices) + bs - 1) // bs
-    todo = [k for k in range(n_batches) if k not in done]
-    n_resumed = sum(min(bs, len(indices) - k * bs) for k in done if k < n_batches)
-    if console and done:
-        console.print(
-            f"resuming: {len(done)} of {n_batches} batches already scored in {partial_dir.name}"
-        )
-
-    pending: list[pa.Table] = []
-    pending_first = -1
-    last_flush = time.perf_counter()
-    preempted = False
-    scored_now = 0
-    t_loop = time.perf_counter()
-
-    def flush(last_k: int) -> None:
-        nonlocal pending, pending_first, last_flush
-        if pending:
-            _write_partial(partial_dir, pending_first, last_k, pending)
-        pending, pending_first, last_flush = [], -1, time.perf_counter()
-
-    bar = _progress(console)
-    task = (
-        bar.add_task(
-            f"{ref.name}@{ref.revision} {mode}", total=len(indices), completed=n_resumed, rate=""
-        )
-        if bar
-        else None
+    loaded = _load(plan, dev, tdtype)
+    plan.settings = plan.settings.with_resolved(
+        commit_hash=plan.ref.commit_hash,
+        batch_size=batch_size or auto_batch_size(loaded.net, dev, prompt_len, cont_len),
     )
-    # inference_mode is scoped: score() must not leave autograd switched off for its caller.
-    with torch.inference_mode(), _Preempt(console) as pre, bar or _Null():
-        prev_k = -2
-        try:
-            for k in todo:
-                if pending and k != prev_k + 1:  # keep each partial file a contiguous batch range
-                    flush(prev_k)
-                idx = indices[k * bs : (k + 1) * bs]
-                toks = source.read(idx, need)
-                _check_vocab(toks, idx, vocab, source.description)
-                s = score_batch(
-                    net, toks, prompt_len, cont_len, mode=mode, suppress_ids=suppress,
-                    tokenizer=tokenizer, device=dev, save_generations=save_generations,
-                )  # fmt: skip
-                if pending_first < 0:
-                    pending_first = k
-                pending.append(_table(idx, s, save_generations))
-                prev_k = k
-                scored_now += len(idx)
-                if bar is not None and task is not None:
-                    rate = scored_now / max(time.perf_counter() - t_loop, 1e-9)
-                    bar.update(task, advance=len(idx), rate=f"{rate:,.1f} seq/s")
-                if pre.flag:
-                    preempted = True
-                    break
-                if time.perf_counter() - last_flush >= FLUSH_SECONDS:
-                    flush(k)
-        except KeyboardInterrupt:  # keep finished batches, then stop as the user asked
-            flush(prev_k)
-            raise
-        flush(prev_k)
-
-    if preempted:
-        secs = time.perf_counter() - t0
-        n_have = sum(pq.ParquetFile(f).metadata.num_rows for f in set(_partial_files(partial_dir)))
+    indices = plan.indices()
+    resume = _open_partial(plan.partial_dir, plan.settings, console)
+    loop = _score_batches(plan, loaded, indices, resume, console)
+    if loop.preempted:
+        n_have = sum(
+            pq.ParquetFile(f).metadata.num_rows for f in set(_partial_files(plan.partial_dir))
+        )
         if console:
             console.print(
-                f"preempted ({pre.signame}): {n_have}/{len(indices)} rows saved in {partial_dir}; rerun to resume",
+                f"preempted ({loop.signame}): {n_have}/{len(indices)} rows saved in "
+                f"{plan.partial_dir}; rerun to resume",
                 soft_wrap=True,
             )
-        return ShardResult("preempted", pq_path, man_path, n_have, 0, secs)
+        return ShardResult("preempted", pq_path, man_path, n_have, 0, time.perf_counter() - t0)
 
-    # Assemble: all partial files, sorted by seq_idx.
-    files = sorted(set(_partial_files(partial_dir)))
-    tables = [pq.read_table(f) for f in files]
-    schema = (
-        contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
-        if save_generations
-        else contract.SCORE_SCHEMA
-    )
-    table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
-    table = table.sort_by("seq_idx")
-    if table.num_rows != len(indices) or not np.array_equal(
-        table.column("seq_idx").to_numpy(), indices
-    ):
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        raise MemwhError(
-            f"{partial_dir}: partial results do not cover the shard; removed them, rerun the shard"
-        )
-    n_exact = int(np.sum(table.column("exact_match").to_numpy(zero_copy_only=False)))
-
-    # Sequence metadata (duplicates / is_canary) once per data fingerprint.
-    meta = source.sequence_meta()
-    if meta is not None:
-        mpath = contract.sequences_meta_path(out, source.fingerprint)
-        if not mpath.is_file():
-            buf = io.BytesIO()
-            pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
-            contract.atomic_write_bytes(mpath, buf.getvalue())
-
+    table = _assemble(plan, indices)
+    _write_sequence_meta(plan)
     if save_windows:
-        _write_windows(out, source, indices, need, lo, hi)
-
-    finished = provenance.utc_now()
+        lo, hi = plan.settings.bounds
+        _write_windows(out, plan.source, indices, prompt_len + cont_len, lo, hi)
+    n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
     wall = time.perf_counter() - t0
-    manifest: dict[str, Any] = {
-        "contract_version": contract.CONTRACT_VERSION,
-        "run_id": run_id,
-        "model": ref.name,
-        "model_path": ref.spec,
-        "revision": ref.revision,
-        "shard": shard,
-        "num_shards": num_shards,
-        "seq_start": lo,
-        "seq_end": hi,
-        "n_rows": table.num_rows,
-        "prompt_len": prompt_len,
-        "cont_len": cont_len,
-        "mode": mode,
-        "suppress_eos": suppress_eos,
-        "parquet_file": pq_path.name,
-        "started_at": settings["started_at"],
-        "finished_at": finished,
-        "step": contract.parse_step(ref.revision),
-        "commit_hash": ref.commit_hash,
-        "n_params": n_params,
-        "non_embedding_params": non_emb,
-        "family": models.guess_family(ref.name),
-        "dtype": _parse_dtype_name(tdtype),
-        "device": models.device_name(dev),
-        "batch_size": bs,
-        "eos_token_id": eos[0] if len(eos) == 1 else (eos or None),
-        "min_k_fraction": MIN_K_FRACTION,
-        "data_source": str(data),
-        "data_fingerprint": source.fingerprint,
-        "n_exact": n_exact,
-        **provenance.run_environment(),
-        "versions": provenance.versions(),
-        "git_sha": provenance.git_sha(),
-        "wall_seconds": round(wall, 3),
-        # extras (not in the contract lists): how the run got here
-        "resolved_model_path": ref.load_path,
-        "seq_range": [start, end],
-        "attempts": settings["attempts"],
-        "n_resumed_rows": n_resumed,
-        "zlib_definition": "loss / len(zlib.compress(utf8(tokenizer.decode(continuation))))",
-    }
-    manifest.update(
-        ref.suite_meta
-    )  # suite facts win over what we measured (same numbers for n_params)
+    manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
     if role_fields["method_params"] is not None:  # an object in the manifest, not a string
         role_fields["method_params"] = json.loads(role_fields["method_params"])
     manifest.update({k: v for k, v in role_fields.items() if v is not None})
-    digest = contract.write_scores_parquet(table, pq_path, metadata=manifest)
-    manifest["parquet_sha256"] = digest
+    manifest["parquet_sha256"] = contract.write_scores_parquet(table, pq_path, metadata=manifest)
     contract.write_manifest(man_path, manifest)
-    shutil.rmtree(partial_dir, ignore_errors=True)
+    shutil.rmtree(plan.partial_dir, ignore_errors=True)
     secs = time.perf_counter() - t0
     if console:
-        rate = scored_now / max(time.perf_counter() - t_loop, 1e-9)
         console.print(
-            f"done: {table.num_rows} rows, {n_exact} memorized (exact {cont_len}-token match), "
-            f"{secs:.1f}s ({rate:,.1f} seq/s) -> {pq_path}",
+            f"done: {table.num_rows} rows, {manifest['n_exact']} memorized (exact "
+            f"{cont_len}-token match), {secs:.1f}s ({loop.rate:,.1f} seq/s) -> {pq_path}",
             soft_wrap=True,
         )
-    return ShardResult("done", pq_path, man_path, table.num_rows, n_exact, secs)
-
-
-WINDOW_CHUNK = 1 << 16
+    return ShardResult("done", pq_path, man_path, table.num_rows, manifest["n_exact"], secs)
 
 
 def _backfill_windows(out: str | Path, data: str, ref: Any, m: dict[str, Any]) -> None:

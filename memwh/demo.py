@@ -19,8 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from memwh.core import contract
 from memwh.core.config import data_dir, resolve_db
-from memwh.core.contract import is_complete
 from memwh.core.errors import MemwhError
 
 # The quick demo's suite: SuiteSettings overrides (only what differs from the defaults). Two
@@ -140,36 +140,52 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
     (standard, edited) in fast mode, with their roles. Finished shards are skipped."""
     from memwh.demo_suite import read_manifest, unique_sequences
     from memwh.inference_jobs import score
+    from memwh.inference_jobs.plan import plan_shard
 
     data = unique_sequences(suite_dir)
     checkpoints = _suite_checkpoints(suite_dir)
     final_step = {}
     for c in checkpoints:
         final_step[c["model"]] = max(final_step.get(c["model"], -1), int(c["step"]))
-    todo = [c for c in checkpoints if not is_complete(out, c["model"], c["revision"], 0, 1)]
+
+    def options(c: dict) -> dict:
+        final = int(c["step"]) == final_step[c["model"]]
+        return {
+            "revision": c["revision"],
+            "name": c["model"],
+            "mode": "generate" if final else "fast",
+            "suppress_eos": True,
+            "save_generations": final,
+        }
+
+    # Same reuse rule as `memwh infer`; the demo owns its runs folder, so shards made with
+    # other settings (an older suite or corpus) are rescored rather than refused.
+    todo, sources = [], {}
+    for c in checkpoints:
+        plan = plan_shard(
+            str(suite_dir / c["model"]), str(data), out, sources=sources, **options(c)
+        )
+        if (state := plan.completion().state) != "done":
+            todo.append((c, state))
     if console is not None:
         console.print(
             f"scoring {len(todo)} of {len(checkpoints)} checkpoints on {data.name} "
             f"({len(checkpoints) - len(todo)} already scored)"
         )
-    for c in todo:
-        final = int(c["step"]) == final_step[c["model"]]
+    for c, state in todo:
         result = score(
             str(suite_dir / c["model"]),
             str(data),
             out,
-            revision=c["revision"],
-            name=c["model"],
-            mode="generate" if final else "fast",
-            suppress_eos=True,
-            save_generations=final,
             device="cpu",
+            force=state == "conflict",
             role="perturbed",  # every size trained with the inserted canaries
+            **options(c),
         )
         _check_scored(result, c)
     # Controlled experiments: the standard and edited models, fast mode only (same labels).
     for c in read_manifest(suite_dir).get("controls") or []:
-        if is_complete(out, c["model"], c["revision"], 0, 1):
+        if contract.is_complete(out, c["model"], c["revision"], 0, 1):
             continue
         roles = {k: c.get(k) for k in ("role", "variant_of", "method", "method_params")}
         result = score(

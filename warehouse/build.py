@@ -51,6 +51,8 @@ class BuildResult:
     unit_tests_skipped: bool = False
     # a plain build changed vars the previous build had set (see settings_changes)
     warnings: list[str] = field(default_factory=list)
+    # model -> ("family", "size"): facts no manifest or seed gave, guessed from the label
+    guessed: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -63,7 +65,17 @@ class BuildResult:
         parts = ", ".join(f"{v} {k}s" for k, v in sorted(kinds.items()))
         state = "ok" if self.success else f"{len(self.failures)} failed"
         skipped = " (unit tests passed before on this code)" if self.unit_tests_skipped else ""
-        return f"dbt build {state}: {parts}{skipped} in {self.seconds:.1f}s -> {self.db}"
+        line = f"dbt build {state}: {parts}{skipped} in {self.seconds:.1f}s -> {self.db}"
+        return line + (f"\n{self.guessed_note()}" if self.guessed else "")
+
+    def guessed_note(self) -> str:
+        """One line naming the models whose family or size came from their label."""
+        shown = [f"{m} ({'+'.join(w)})" for m, w in list(self.guessed.items())[:12]]
+        more = f" and {len(self.guessed) - 12} more" if len(self.guessed) > 12 else ""
+        return (
+            f"guessed from the label for {len(self.guessed)} model(s): {', '.join(shown)}{more}; "
+            "record them with memwh infer --family/--n-params (or sweep keys family/n_params)"
+        )
 
 
 @contextlib.contextmanager
@@ -153,6 +165,24 @@ def check_vars(vars: dict | None) -> None:
         rule = _VAR_RULES.get(name)
         if rule and not rule[1](value):
             raise MemwhError(f"--vars: {name} = {value!r} must be {rule[0]}")
+
+
+def guessed_facts(db: Path) -> dict[str, tuple[str, ...]]:
+    """Models whose family or parameter count int_units had to guess (empty if not built)."""
+    import duckdb
+
+    con = connect(db, read_only=True)
+    try:
+        rows = con.sql(
+            "select model, bool_or(family_is_guessed), bool_or(n_params_is_guessed) "
+            "from main.int_units group by model "
+            "having bool_or(family_is_guessed) or bool_or(n_params_is_guessed) order by model"
+        ).fetchall()
+    except duckdb.Error:  # int_units not built (e.g. --select elsewhere) or an older warehouse
+        return {}
+    finally:
+        con.close()
+    return {m: tuple(w for w, g in (("family", f), ("size", n)) if g) for m, f, n in rows}
 
 
 def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
@@ -297,8 +327,14 @@ def _release_duckdb() -> None:
 
 
 def run_dbt(db: Path, args: list[str]) -> object:
-    """Invoke dbt in this process with MEMWH_DB pointing at `db`; returns dbt's result object."""
+    """Invoke dbt in this process with MEMWH_DB pointing at `db`; returns dbt's result object.
+
+    The file is opened for writing (and closed) first: another process holding it, even a
+    read-only notebook connection, is then one line (MemwhError) instead of dbt's log of
+    every node failing on the lock."""
     from dbt.cli.main import dbtRunner
+
+    connect(db).close()
 
     with _env(MEMWH_DB=str(db), DBT_SEND_ANONYMOUS_USAGE_STATS="false"):
         try:
@@ -499,6 +535,7 @@ def _run_build(
             else "see dbt output above"
         )
         raise MemwhError(f"dbt build failed ({len(result.failures)} nodes), first: {what}")
+    result.guessed = guessed_facts(path)
     return result
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from memwh.core.errors import MemwhError
 
 from .slurm import REQUEUE_EXIT_CODE
+from .units import CONFLICT_WAY_OUT, task_completion
 from .worklist import WorkList, load_worklist, write_marker
 
 
@@ -68,10 +69,21 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
         "log": str(task_log_path(wl, task_id) or ""),
         **_slurm_ids(),
     }
-    if unit.is_complete(wl.out):
+    try:
+        state = task_completion(unit, wl.out, wl.data, wl.scoring)
+    except MemwhError as e:
+        write_marker(wl.sweep_dir, unit, "failed", message=str(e), **common)
+        _say(f"{unit.key} failed: {e}")
+        return 2
+    if state.state == "done":
         write_marker(wl.sweep_dir, unit, "done", note="already complete", **common)
         _say(f"{unit.key} is already complete; nothing to do")
         return 0
+    if state.state == "conflict":
+        msg = state.message(CONFLICT_WAY_OUT)
+        write_marker(wl.sweep_dir, unit, "failed", message=msg, **common)
+        _say(f"{unit.key} failed: {msg}")
+        return 2
 
     # score() handles USR1/TERM inside its batch loop (finish the batch, keep it, return
     # "preempted"). Outside the loop (imports, model loading: seconds) a signal lands here and
@@ -104,6 +116,7 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
             shard=unit.shard,
             num_shards=unit.num_shards,
             save_generations=s.save_generations,
+            meta=unit.meta(),
             role=unit.role,
             variant_of=unit.variant_of,
             method=unit.method,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from memwh.core import contract
+from memwh.core.contract import parse_step
 from memwh.core.errors import MemwhError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -51,7 +52,11 @@ class ModelSpec:
     source: str  # local folder (absolute, resolved) or hub id
     revisions: tuple[str, ...]
     is_local: bool
-    params: int | None = None
+    n_params: int | None = None  # model facts recorded in manifests (inference_jobs.metadata)
+    family: str | None = None
+    tokens_per_step: int | None = None
+    sequences_per_step: int | None = None
+    steps: tuple[tuple[str, int], ...] = ()  # (revision, step) for revisions not named stepN
     shards: int = 1
     seq_range: tuple[int, int] | None = None
     batch_size: int | None = None
@@ -109,7 +114,12 @@ _MODEL_KEYS = {
     "label",
     "source",
     "revisions",
-    "params",
+    "params",  # older name of n_params
+    "n_params",
+    "family",
+    "tokens_per_step",
+    "sequences_per_step",
+    "steps",
     "shards",
     "seq_range",
     "batch_size",
@@ -266,6 +276,23 @@ def _parse_revisions(value: Any, key: str, ck: _Checker) -> tuple[str, ...]:
     return ck.str_list(value, key, allow_empty=False)
 
 
+def _parse_steps(
+    value: Any, revisions: tuple[str, ...], key: str, ck: _Checker
+) -> tuple[tuple[str, int], ...]:
+    """{revision = step} for revisions not named stepN (a stepN revision's step is N)."""
+    table = ck.table(value, key)
+    out = []
+    for rev, step in table.items():
+        if rev not in revisions:
+            raise ck.fail(f"{key}.{rev}", f"{rev!r} is not one of this model's revisions")
+        n = ck.integer(step, f"{key}.{rev}", minimum=0)
+        named = parse_step(rev)
+        if named is not None and named != n:
+            raise ck.fail(f"{key}.{rev}", f"contradicts the revision name ({rev} is step {named})")
+        out.append((rev, n))
+    return tuple(out)
+
+
 def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int) -> ModelSpec:
     key = f"models[{i}]"
     m = ck.table(raw, key)
@@ -306,9 +333,20 @@ def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int
                 msg = f"{p} has no config.json and no checkpoint subfolders"
             raise ck.fail(f"{key}.revisions[{j}]", msg)
         source = str(p)
-    params = None
-    if m.get("params") is not None:
-        params = ck.integer(m["params"], f"{key}.params", minimum=1)
+    if "params" in m and "n_params" in m:
+        raise ck.fail(f"{key}.params", "give n_params only (params is its older name)")
+    n_params_key = "params" if "params" in m else "n_params"
+    facts: dict[str, Any] = {}
+    for k, name in (
+        (n_params_key, "n_params"),
+        ("tokens_per_step", "tokens_per_step"),
+        ("sequences_per_step", "sequences_per_step"),
+    ):
+        if m.get(k) is not None:
+            facts[name] = ck.integer(m[k], f"{key}.{k}", minimum=1)
+    if m.get("family") is not None:
+        facts["family"] = ck.string(m["family"], f"{key}.family", pattern=_NAME_RE)
+    steps = _parse_steps(m.get("steps"), revisions, f"{key}.steps", ck) if "steps" in m else ()
     shards = ck.integer(m.get("shards", default_shards), f"{key}.shards", minimum=1)
     seq_range = ck.seq_range(m["seq_range"], f"{key}.seq_range") if "seq_range" in m else None
     data = (
@@ -333,7 +371,8 @@ def _parse_model(i: int, raw: Any, base: Path, ck: _Checker, default_shards: int
         source=source,
         revisions=revisions,
         is_local=is_local,
-        params=params,
+        **facts,
+        steps=steps,
         shards=shards,
         seq_range=seq_range,
         batch_size=batch_size,

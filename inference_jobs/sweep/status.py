@@ -1,6 +1,8 @@
 """Where is every unit of a sweep: done / running / queued / failed / pending.
 
-* done     the completion manifest exists (memwh.core.contract.is_complete) - the only truth;
+* done     the completion manifest exists and records the spec's settings (units.task_completion);
+* conflict the shard is complete but was made with other settings (data, range, dtype, ...):
+           never reused, never overwritten by a submission;
 * running  its latest array task is running in SLURM (squeue), or a local worker's pid lives;
 * queued   its latest array task waits in SLURM (pending, requeued after preemption);
 * failed   it was submitted, its latest task is gone, and there is no manifest (cancelled,
@@ -18,13 +20,15 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from memwh.core.run_settings import Difference, describe
+
 from .local import local_log_path
 from .slurm import ACTIVE_STATES, sacct_tasks, squeue_tasks
 from .spec import SweepSpec
-from .units import Unit, expand
+from .units import Unit, expand, task_completion
 from .worklist import WorkList, load_worklist, read_marker, read_record, submissions
 
-STATES = ("done", "running", "queued", "failed", "pending")
+STATES = ("done", "conflict", "running", "queued", "failed", "pending")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class UnitStatus:
     task: str | None = None  # "1234_5" (SLURM) or "local:5"
     log: Path | None = None
     last_log_line: str | None = None
+    differences: tuple[Difference, ...] = ()  # conflict: recorded -> requested settings
 
 
 @dataclass(frozen=True)
@@ -126,10 +131,17 @@ def sweep_status(spec: SweepSpec) -> SweepStatus:
     )
     sacct = sacct_tasks(ended_ids) if ended_ids else {}
     out: list[UnitStatus] = []
+    sources: dict = {}
     for u in units:
         att = attempts.get(u.key)
-        if u.is_complete(spec.out):
+        done = task_completion(u, spec.out, spec.data, spec.scoring, sources)
+        if done.state == "done":
             out.append(UnitStatus(u, "done", submission=att.wl.submission if att else None))
+            continue
+        if done.state == "conflict":
+            detail = f"complete with other settings: {describe(list(done.differences))}"
+            sub = att.wl.submission if att else None
+            out.append(UnitStatus(u, "conflict", detail, sub, differences=done.differences))
             continue
         if att is None:
             out.append(UnitStatus(u, "pending", "not submitted yet"))

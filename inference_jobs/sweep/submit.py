@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memwh.core.errors import MemwhError
+from memwh.core.run_settings import describe
 
 from .local import LocalTaskResult, run_local
 from .slurm import (
@@ -28,7 +29,7 @@ from .slurm import (
 )
 from .spec import SweepSpec, load_spec
 from .status import SweepStatus, sweep_status
-from .units import Unit
+from .units import CONFLICT_WAY_OUT, Unit
 from .worklist import (
     log_dir,
     next_submission,
@@ -78,6 +79,13 @@ def submit(
         raise MemwhError("--max-parallel must be >= 1")
     spec = load_spec(spec_path)
     st = sweep_status(spec)
+    conflicts = st.by_state("conflict")
+    if conflicts:
+        first = conflicts[0]
+        raise MemwhError(
+            f"{len(conflicts)} task(s) of sweep {spec.name!r} have a complete shard made with other "
+            f"settings, e.g. {first.unit.key}: {describe(list(first.differences))}; {CONFLICT_WAY_OUT}"
+        )
     active = [s.unit for s in st.units if s.state in ("running", "queued")]
     todo = [s.unit for s in st.units if s.state in ("failed", "pending")]
     res = SubmitResult(spec, executor, todo, active, st.counts()["done"])
@@ -228,6 +236,7 @@ def print_status(
         "queued": "blue",
         "failed": "red",
         "pending": "yellow",
+        "conflict": "magenta",
     }
     shown = [u for u in st.units if all_units or u.state != "done"]
     limit = len(shown) if all_units else 50
@@ -253,6 +262,12 @@ def print_status(
             console.print(
                 f"  last log line ({u.log}): {u.last_log_line}", highlight=False, markup=False
             )
+    if counts["conflict"]:
+        console.print(
+            f"[magenta]{counts['conflict']} conflict(s)[/]: complete shards made with other "
+            f"settings are kept, never reused; {CONFLICT_WAY_OUT}",
+            highlight=False,
+        )
     if failed or counts["pending"]:
         console.print(f"resubmit the missing units with:  {st.resubmit_command()}", highlight=False)
 

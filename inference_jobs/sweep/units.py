@@ -1,9 +1,11 @@
-"""The grid of a sweep: models x revisions x shards -> units; pending = no completion manifest.
+"""The grid of a sweep: models x revisions x shards -> units; pending = not done.
 
 A unit is one shard of one (model, revision): exactly one call of inference_jobs.score and
-one Parquet + manifest pair under the output root. Completion is decided only by the
-contract (memwh.core.contract.is_complete), so a unit finished by any means (another sweep, a
-manual `memwh infer`) counts as done and is never rerun.
+one Parquet + manifest pair under the output root. Completion follows `memwh infer`'s rule
+(`task_completion`): the manifest exists and its settings (memwh.core.run_settings) equal
+what the spec asks for. A shard finished by any means (another sweep, a manual `memwh
+infer`) with the same settings counts as done and is never rerun; one made with other
+settings is a conflict, never reused.
 """
 
 from __future__ import annotations
@@ -14,8 +16,20 @@ from typing import Any
 
 from memwh.core import contract
 from memwh.core.errors import MemwhError
+from memwh.core.run_settings import Completion
 
-from .spec import SweepSpec
+from ..metadata import ModelMeta
+from ..models import dtype_name
+from ..plan import plan_shard
+from .spec import ScoringOptions, SweepSpec
+
+# What a sweep user can do about a shard made with other settings (infer says --name/--out/--force).
+CONFLICT_WAY_OUT = (
+    "give the model another label or the sweep another `out` in the spec, "
+    "or replace the shard with `memwh infer ... --force` (see `memwh status`)"
+)
+
+_META_FIELDS = ("family", "n_params", "tokens_per_step", "sequences_per_step", "step")
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,12 @@ class Unit:
     variant_of: str | None = None
     method: str | None = None
     method_params: str | None = None
+    # model facts recorded in the manifest (inference_jobs.metadata.ModelMeta)
+    family: str | None = None
+    n_params: int | None = None
+    tokens_per_step: int | None = None
+    sequences_per_step: int | None = None
+    step: int | None = None
 
     @property
     def key(self) -> str:
@@ -70,7 +90,11 @@ class Unit:
             batch_size=d.get("batch_size"),
             data=d.get("data"),
             **{k: d.get(k) for k in contract.ROLE_FIELDS},
+            **{k: d.get(k) for k in _META_FIELDS},
         )
+
+    def meta(self) -> ModelMeta:
+        return ModelMeta(**{k: getattr(self, k) for k in _META_FIELDS})
 
 
 def expand(spec: SweepSpec) -> list[Unit]:
@@ -98,12 +122,46 @@ def expand(spec: SweepSpec) -> list[Unit]:
                         variant_of=m.variant_of,
                         method=m.method,
                         method_params=m.method_params,
+                        family=m.family,
+                        n_params=m.n_params,
+                        tokens_per_step=m.tokens_per_step,
+                        sequences_per_step=m.sequences_per_step,
+                        step=dict(m.steps).get(rev),
                     )
                 )
     return units
 
 
+def task_completion(
+    unit: Unit,
+    out: str | Path,
+    data: str,
+    scoring: ScoringOptions,
+    sources: dict | None = None,
+) -> Completion:
+    """missing / done / conflict of a unit's shard, by the rule `memwh infer` applies.
+
+    Without a manifest nothing else is read; with one, the request is built like score()
+    builds it (model resolved, data fingerprinted) except that dtype ``auto`` is not compared
+    (the device decides it on the node)."""
+    if not unit.is_complete(out):
+        return Completion("missing", unit.outputs(out)[1])
+    plan = plan_shard(
+        unit.source, unit.data or data, out, revision=unit.revision, name=unit.model,
+        prompt_len=scoring.prompt_len, cont_len=scoring.cont_len, mode=scoring.mode,
+        suppress_eos=scoring.suppress_eos, dtype=dtype_name(scoring.dtype),
+        seq_range=unit.seq_range, shard=unit.shard, num_shards=unit.num_shards,
+        save_generations=scoring.save_generations, sources=sources,
+    )  # fmt: skip
+    return plan.completion()
+
+
 def pending(spec: SweepSpec, units: list[Unit] | None = None) -> list[Unit]:
-    """Units without a completion manifest (the ones a submission would run)."""
+    """Units whose shard is not done with the spec's settings (missing or in conflict)."""
     units = expand(spec) if units is None else units
-    return [u for u in units if not u.is_complete(spec.out)]
+    sources: dict = {}
+    return [
+        u
+        for u in units
+        if task_completion(u, spec.out, spec.data, spec.scoring, sources).state != "done"
+    ]

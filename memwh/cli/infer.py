@@ -51,7 +51,10 @@ def register(app: typer.Typer) -> None:
             help="Checkpoint, e.g. step143000 (hub revision or local subfolder).",
         ),
         name: str | None = typer.Option(
-            None, "--name", help="Model label in the warehouse (default: folder / repo name)."
+            None,
+            "--name",
+            help="Model label in the warehouse (default: the model folder's name; for a hub id "
+            "org--name, e.g. EleutherAI--pythia-160m).",
         ),
         prompt_len: int = typer.Option(32, "--prompt-len"),
         cont_len: int = typer.Option(32, "--cont-len"),
@@ -78,7 +81,9 @@ def register(app: typer.Typer) -> None:
         ),
         num_shards: int = typer.Option(1, "--num-shards", help="Number of contiguous shards N."),
         force: bool = typer.Option(
-            False, "--force/--no-force", help="Redo a completed shard (and drop partial results)."
+            False,
+            "--force/--no-force",
+            help="Redo a completed shard, also one made with other settings (and drop partial results).",
         ),
         save_generations: bool = typer.Option(
             False,
@@ -106,9 +111,34 @@ def register(app: typer.Typer) -> None:
         method_params: str | None = typer.Option(
             None, "--method-params", help="JSON object of its parameters, e.g. '{\"lr\": 1e-4}'."
         ),
+        family: str | None = typer.Option(
+            None,
+            "--family",
+            help="Model family for cross-scale comparisons (e.g. gpt2 for gpt2 and gpt2-large); "
+            "default: the suite's, else the warehouse guesses from the label.",
+        ),
+        n_params: int | None = typer.Option(
+            None, "--n-params", help="Parameter count to record (default: counted from the model)."
+        ),
+        tokens_per_step: int | None = typer.Option(
+            None, "--tokens-per-step", help="Training tokens per optimizer step (for 6ND compute)."
+        ),
+        sequences_per_step: int | None = typer.Option(
+            None,
+            "--sequences-per-step",
+            help="Training sequences per step: step N has seen seq_idx < N x this.",
+        ),
+        step: int | None = typer.Option(
+            None, "--step", help="Training step of a revision not named stepN (e.g. main)."
+        ),
     ) -> None:
         """Score sequences for memorization; writes one Parquet shard + manifest. Exit 75 when preempted."""
         from memwh import inference_jobs
+
+        meta = inference_jobs.ModelMeta(
+            family=family, n_params=n_params, tokens_per_step=tokens_per_step,
+            sequences_per_step=sequences_per_step, step=step,
+        )  # fmt: skip
 
         res = inference_jobs.score(
             model, data, out, revision=revision, name=name, prompt_len=prompt_len,
@@ -116,7 +146,7 @@ def register(app: typer.Typer) -> None:
             dtype=dtype, device=device, seq_range=_parse_range(seq_range), shard=shard,
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
-            progress=not quiet, role=role, variant_of=variant_of, method=method,
+            progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
             method_params=method_params,
         )  # fmt: skip
         if res.status == "preempted":

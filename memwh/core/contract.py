@@ -114,7 +114,8 @@ MANIFEST_OPTIONAL: tuple[str, ...] = (
     "commit_hash",
     "n_params",
     "non_embedding_params",
-    "family",  # model family for cross-scale comparisons (e.g. pythia, pythia-deduped, demo)
+    "family",  # model family for cross-scale comparisons (e.g. pythia, pythia-deduped, demo);
+    # null when nobody stated it (the warehouse then guesses from the label and says so)
     "tokens_per_step",  # training tokens per optimizer step, when known
     "sequences_per_step",  # training sequences per step: step N has seen seq_idx < N * this
     "tokens_seen",  # training tokens seen at this checkpoint, when known
@@ -138,6 +139,8 @@ MANIFEST_OPTIONAL: tuple[str, ...] = (
     "variant_of",  # "model@revision" of the base unit (edited/perturbed variants)
     "method",  # how the variant was made (e.g. fine-tune, unlearn), free text
     "method_params",  # JSON object of the method's parameters
+    "settings",  # memwh.core.run_settings.RunSettings.to_dict(): what the rows depend on
+    "metadata_source",  # {fact: stated | suite | measured | revision | derived}
 )
 
 _PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})$")

@@ -145,7 +145,10 @@ def test_hub_ids_are_not_mistaken_for_folders():
 
     ref = resolve_model("EleutherAI/pythia-70m-deduped", "step143000")
     assert not ref.is_local and ref.load_path == "EleutherAI/pythia-70m-deduped"
-    assert ref.name == "pythia-70m-deduped" and ref.hub_revision == "step143000"
+    assert ref.name == "EleutherAI--pythia-70m-deduped" and ref.hub_revision == "step143000"
+    assert resolve_model("someone/pythia-70m-deduped").name == "someone--pythia-70m-deduped"
+    assert resolve_model("EleutherAI/pythia-70m", name="pythia-70m").name == "pythia-70m"
+    assert resolve_model("gpt2").name == "gpt2"
     with pytest.raises(MemwhError, match="model folder not found"):
         resolve_model("./models/pythia", None)
 

@@ -12,6 +12,7 @@ import pytest
 
 from memwh import inference_jobs
 from memwh.core import contract
+from memwh.core.errors import MemwhError
 from memwh.inference_jobs import runner, scoring
 
 
@@ -100,17 +101,11 @@ def test_shards_partition_the_range_and_skip_or_force(tiny_suite, token_table, t
     )
     assert again.status == "skipped" and again.n_rows == 15
     assert "skipped" in capsys.readouterr().err
-    other = _run(
-        tiny_suite,
-        token_table,
-        tmp_path,
-        seq_range=(105, 150),
-        shard=1,
-        num_shards=3,
-        mode="generate",
-        progress=True,
-    )
-    assert other.status == "skipped" and "mode='fast' there" in capsys.readouterr().err
+    with pytest.raises(MemwhError, match=r"other settings \(mode fast -> generate\);.*--force"):
+        _run(
+            tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3,
+            mode="generate",
+        )  # fmt: skip
     old = contract.read_manifest(again.manifest)["run_id"]
     forced = _run(
         tiny_suite, token_table, tmp_path, seq_range=(105, 150), shard=1, num_shards=3, force=True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from sweep_helpers import memwh
 
 from memwh.core import contract
 from memwh.core.errors import MemwhError
+from memwh.inference_jobs.plan import plan_shard
 from memwh.inference_jobs.sweep import expand, load_spec, pending, sweep_status
 from memwh.inference_jobs.sweep.slurm import array_chunks, render_script
 from memwh.inference_jobs.sweep.worklist import load_worklist, write_worklist
@@ -41,6 +43,29 @@ def write_tokens(path: Path, n: int, length: int) -> None:
         ),
         path,
     )
+
+
+def _complete_by_hand(spec, unit, **other) -> None:
+    """Write the shard as any scorer would: Parquet + manifest with the spec's settings (or
+    `other` ones), like a `memwh infer` run finished outside the sweep."""
+    plan = plan_shard(
+        unit.source, spec.data, spec.out, revision=unit.revision, name=unit.model,
+        dtype="float32", seq_range=unit.seq_range, shard=unit.shard,
+        num_shards=unit.num_shards,
+    )  # fmt: skip
+    settings = plan.settings.with_resolved(**other)
+    pq_path, man_path = unit.outputs(spec.out)
+    pq_path.parent.mkdir(parents=True, exist_ok=True)
+    pq_path.write_bytes(b"x")
+    now = "2026-01-01T00:00:00+00:00"
+    contract.write_manifest(
+        man_path,
+        {
+            **settings.manifest_fields(), "contract_version": 1, "run_id": "r", "model_path": "m",
+            "n_rows": 0, "parquet_file": pq_path.name, "parquet_sha256": "", "started_at": now,
+            "finished_at": now,
+        },
+    )  # fmt: skip
 
 
 GOOD = """
@@ -99,11 +124,11 @@ def test_good_spec_expands_to_the_grid(fake_models: Path) -> None:
     assert all(u.seq_range == (0, 900) and u.batch_size == 64 for u in units)
     # A unit completed by anyone (here: by hand) is no longer pending.
     u = units[1]
-    pq_path, man_path = u.outputs(spec.out)
-    pq_path.parent.mkdir(parents=True)
-    pq_path.write_bytes(b"x")
-    man_path.write_text("{}")
+    _complete_by_hand(spec, u)
     assert u not in pending(spec) and len(pending(spec)) == len(units) - 1
+    # ... but a shard made with other settings is never taken as done.
+    _complete_by_hand(spec, u, prompt_len=16)
+    assert u in pending(spec)
 
 
 def test_yaml_spec_is_equivalent(fake_models: Path) -> None:
@@ -115,7 +140,7 @@ shards: 3
 seq_range: [0, 900]
 scoring: {mode: fast, batch_size: 64, dtype: float32}
 models:
-  - {label: m1, source: suite/m1, revisions: [step1, step3]}
+  - {label: m1, source: suite/m1, revisions: [step1, step3], params: 1000}
   - {label: m2, source: suite/m2, revisions: [step2], shards: 2}
 """
     a = expand(load_spec(_spec(fake_models, GOOD)))
@@ -276,17 +301,20 @@ def test_status_from_markers_without_slurm(fake_models: Path) -> None:
     marker.write_text(
         json.dumps({"state": "running", "submission": 1, "pid": 2**22 + 1, "host": "gone"})
     )
-    d = contract.unit_dir(spec.out, units[1].model, units[1].revision)
-    pq_path, man_path = units[1].outputs(spec.out)
-    d.mkdir(parents=True, exist_ok=True)
-    pq_path.write_bytes(b"x")
-    man_path.write_text("{}")
+    _complete_by_hand(spec, units[1])
+    _complete_by_hand(spec, units[2], dtype="bfloat16")
     st = sweep_status(spec)
     states = {s.unit.key: s for s in st.units}
     assert states[units[0].key].state == "failed"
     assert states[units[0].key].last_log_line == "RuntimeError: CUDA out of memory"
     assert states[units[1].key].state == "done"
-    assert st.counts() == {"done": 1, "running": 0, "queued": 0, "failed": 1, "pending": 6}
+    assert states[units[2].key].state == "conflict"
+    assert states[units[2].key].detail == (
+        "complete with other settings: dtype bfloat16 -> float32"
+    )
+    assert st.counts() == {
+        "done": 1, "conflict": 1, "running": 0, "queued": 0, "failed": 1, "pending": 5,
+    }  # fmt: skip
     assert st.resubmit_command() == f"memwh submit {spec.path} --executor local"
 
 
@@ -307,8 +335,11 @@ def test_pythia_example_spec_parses(tmp_path: Path) -> None:
     assert {m.data for m in spec.models[8:]} == {
         str(tmp_path / "pile/deduped-preshuffled/document.bin")
     }
+    assert (spec.models[0].family, spec.models[0].n_params) == ("pythia", 70426624)
+    assert {m.family for m in spec.models[8:]} == {"pythia-deduped"}
     units = expand(spec)
     assert len(units) == 16 * 14 * 32
+    assert units[0].meta().family == "pythia" and units[0].meta().n_params == 70426624
     script = render_script(
         spec, tmp_path / "worklist-0001.json", len(units), tmp_path, max_size=1001
     )
@@ -330,3 +361,27 @@ def test_roles_reach_the_units(fake_models: Path) -> None:
     from memwh.inference_jobs.sweep.units import Unit
 
     assert Unit.from_json(m2[0].to_json()) == m2[0]
+
+
+def test_model_facts_reach_the_units_and_bad_ones_name_the_key(fake_models: Path) -> None:
+    facts = (
+        'family = "m"\nn_params = 2000\ntokens_per_step = 4096\nsequences_per_step = 64\n'
+        'revisions = ["step2", "main"]\nsteps = {main = 7}'
+    )
+    (fake_models / "suite" / "m2" / "main").mkdir()
+    (fake_models / "suite" / "m2" / "main" / "config.json").write_text("{}")
+    spec = load_spec(_spec(fake_models, GOOD.replace('revisions = ["step2"]', facts)))
+    metas = {(u.revision, u.meta()) for u in expand(spec) if u.model == "m2"}
+    assert {(r, m.step, m.family, m.n_params, m.tokens_per_step, m.sequences_per_step) for r, m in metas} == {
+        ("step2", None, "m", 2000, 4096, 64), ("main", 7, "m", 2000, 4096, 64),
+    }  # fmt: skip
+    wl = write_worklist(spec, expand(spec), "local")
+    assert [u.meta() for u in load_worklist(wl.path).units] == [u.meta() for u in expand(spec)]
+    for bad, key in (
+        ('revisions = ["step2"]\nsteps = {main = 7}', "models[1].steps.main: 'main' is not one"),
+        ('revisions = ["step2"]\nsteps = {step2 = 3}', "models[1].steps.step2: contradicts"),
+        ('revisions = ["step2"]\nn_params = 0', "models[1].n_params: must be >= 1"),
+        ('revisions = ["step2"]\nparams = 5\nn_params = 5', "models[1].params: give n_params only"),
+    ):
+        with pytest.raises(MemwhError, match=re.escape(key)):
+            load_spec(_spec(fake_models, GOOD.replace('revisions = ["step2"]', bad)))

@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
--- One row per unit (model x revision): runs rolled up, model registry joined, and the
--- fingerprint (run ids + label settings) that per-unit incremental models key on.
+-- One row per unit (model x revision): runs rolled up, model registry joined, family/size
+-- resolved (guesses flagged), and the fingerprint (run ids + label settings) that per-unit incremental models key on.
 with runs as (
     select * from {{ ref('stg_memwh__runs') }}
 ),
@@ -45,12 +45,16 @@ rolled as (
     group by model, revision
 ),
 resolved as (
+    -- Family and size: manifest (--family/--n-params, suite, measured), else the registry
+    -- (other runs of the model, Pythia seed), else guessed from the label (flagged).
     select
         r.model,
         r.revision,
-        coalesce(r.family, g.family, r.model) as family,
+        coalesce(r.family, g.family, {{ family_from_label('r.model') }}, r.model) as family,
+        r.family is null and g.family is null as family_is_guessed,
         r.step,
-        coalesce(r.n_params, g.n_params) as n_params,
+        coalesce(r.n_params, g.n_params, {{ n_params_from_label('r.model') }}) as n_params,
+        r.n_params is null and g.n_params is null as n_params_is_guessed,
         coalesce(r.non_embedding_params, g.non_embedding_params) as non_embedding_params,
         coalesce(r.tokens_per_step, g.tokens_per_step) as tokens_per_step,
         coalesce(r.sequences_per_step, g.sequences_per_step) as sequences_per_step,

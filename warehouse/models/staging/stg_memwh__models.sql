@@ -27,4 +27,6 @@ select
         else 'seed'
     end as registry_source
 from from_runs as r
-full outer join seed as s on r.model = s.model
+-- A hub id's default label keeps its organisation (EleutherAI/pythia-160m ->
+-- EleutherAI--pythia-160m); the seed lists Pythia under its plain names.
+full outer join seed as s on r.model = s.model or r.model = 'EleutherAI--' || s.model
