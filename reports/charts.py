@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import altair as alt
 import polars as pl
 
+from memwh.reports import membership
 from memwh.reports.data import Marts
 
 WIDTH = 560
@@ -268,7 +269,16 @@ def rate_vs_params(m: Marts, st: Style) -> Section:
 def rate_over_training(m: Marts, st: Style) -> Section:
     title = "Memorization rate over training"
     key = "01b_rate_over_training"
-    df = m.rates.filter(pl.col("step").is_not_null() & pl.col("memorization_rate").is_not_null())
+    # Over the sequences each checkpoint had trained on (exposure), when known: a rate over all
+    # scored sequences is diluted by those a checkpoint has not reached yet.
+    df = m.rates.with_columns(
+        seen=pl.col("memorization_rate_seen").is_not_null(),
+        memorization_rate=pl.coalesce("memorization_rate_seen", "memorization_rate"),
+        n_scored=pl.coalesce("n_seen", "n_scored"),
+        n_memorized=pl.coalesce("n_memorized_seen", "n_memorized"),
+    )
+    any_seen = bool(df["seen"].any())
+    df = df.filter(pl.col("step").is_not_null() & pl.col("memorization_rate").is_not_null())
     multi = df.group_by("model").len().filter(pl.col("len") >= 2)["model"].to_list()
     df = df.filter(pl.col("model").is_in(multi) & pl.col("model").is_in(m.line_models))
     if df.is_empty():
@@ -298,16 +308,25 @@ def rate_over_training(m: Marts, st: Style) -> Section:
                 alt.Tooltip("model:N"),
                 alt.Tooltip("revision:N"),
                 alt.Tooltip("step:Q", format=","),
-                alt.Tooltip("n_scored:Q", title="sequences scored", format=","),
+                alt.Tooltip(
+                    "n_scored:Q",
+                    title="sequences trained on" if any_seen else "sequences scored",
+                    format=",",
+                ),
                 alt.Tooltip("n_memorized:Q", title="memorized", format=","),
                 alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
             ]
         )
     ).properties(width=WIDTH, height=HEIGHT, title=title)
     caption = (
-        "Memorization rate of each model at each of its checkpoints. The rate is over the "
-        "sequences scored for that checkpoint; when checkpoints were scored on the sequences "
-        "they had seen, later checkpoints cover more data."
+        "Memorization rate of each model at each of its checkpoints, over the sequences that "
+        "checkpoint had trained on (memorization_rate_seen, from the exposure of the model and "
+        "dataset), so early checkpoints are not diluted by sequences they have not reached; "
+        "units without exposure show the rate over every scored sequence."
+        if any_seen
+        else "Memorization rate of each model at each of its checkpoints, over the sequences "
+        "scored for that checkpoint (no exposure declared: `memwh import exposure` gives the "
+        "rate over what each checkpoint had trained on)."
     )
     return Section(key, title, caption, chart=chart)
 
@@ -878,6 +897,18 @@ def units_table(m: Marts, st: Style) -> Section:
     return Section(key, title, caption, note=note, table_html=table)
 
 
+def membership_roc_section(m: Marts, st: Style) -> Section:
+    return membership.membership_roc(m.membership, Section, WIDTH, HEIGHT)
+
+
+def membership_auc_section(m: Marts, st: Style) -> Section:
+    return membership.membership_auc_table(m.membership, Section, _table)
+
+
+def forecast_pr_section(m: Marts, st: Style) -> Section:
+    return membership.forecast_pr(m.membership, Section, st.color, WIDTH, HEIGHT)
+
+
 ALL_CHARTS = (
     rate_vs_params,
     rate_over_training,
@@ -887,6 +918,9 @@ ALL_CHARTS = (
     score_distribution,
     agreement_heatmap,
     rate_vs_duplication,
+    membership_roc_section,
+    membership_auc_section,
+    forecast_pr_section,
     units_table,
 )
 

@@ -19,6 +19,7 @@ import polars as pl
 from memwh.core.config import resolve_db
 from memwh.core.db import connect
 from memwh.core.errors import MemwhError
+from memwh.reports.membership import MembershipData, load_membership
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -30,7 +31,8 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "memorization_rates": (
         "model", "family", "revision", "step", "n_params", "tokens_seen", "train_flops",
         "n_scored", "n_memorized", "memorization_rate", "mean_prefix_match_len",
-        "is_final_revision",
+        "is_final_revision", "n_seen", "n_memorized_seen", "memorization_rate_seen",
+        "memorization_rate_seen_lo", "memorization_rate_seen_hi",
     ),
     "cross_scale_agreement": (
         "model_a", "revision_a", "model_b", "revision_b", "n_common", "n_a", "n_b", "n_both",
@@ -88,6 +90,9 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
+    membership: MembershipData | None = (
+        None  # membership / forecast figures (reports/membership.py)
+    )
 
     @property
     def n_models(self) -> int:
@@ -150,7 +155,8 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         con,
         f"""SELECT model, family, revision, step, n_params, tokens_seen, train_flops,
                    n_scored, n_memorized, memorization_rate, mean_prefix_match_len,
-                   is_final_revision
+                   is_final_revision, n_seen, n_memorized_seen, memorization_rate_seen,
+                   memorization_rate_seen_lo, memorization_rate_seen_hi
             FROM memorization_rates
             ORDER BY n_params NULLS LAST, model, step NULLS LAST, revision
             LIMIT {MAX_RATE_UNITS}""",
@@ -340,4 +346,5 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         model_order=model_order,
         line_models=line_models,
         notes=notes,
+        membership=load_membership(con, model_order, _q),
     )
