@@ -31,8 +31,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
     "memorization_rates": (
         "model", "family", "revision", "step", "n_params", "tokens_seen", "train_flops",
         "n_scored", "n_memorized", "memorization_rate", "mean_prefix_match_len",
-        "is_final_revision", "n_seen", "n_memorized_seen", "memorization_rate_seen",
-        "memorization_rate_seen_lo", "memorization_rate_seen_hi",
+        "is_final_revision",
     ),
     "cross_scale_agreement": (
         "model_a", "revision_a", "model_b", "revision_b", "n_common", "n_a", "n_b", "n_both",
@@ -151,12 +150,29 @@ def load_marts(db: str | os.PathLike | None = None) -> Marts:
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     notes: dict[str, str] = {}
+    rate_cols = {
+        r[0]
+        for r in con.sql(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'memorization_rates'"
+        ).fetchall()
+    }
+    # rates over what each checkpoint had seen (exposure); NULL in warehouses without them
+    seen = ", ".join(
+        c if c in rate_cols else f"NULL::{t} AS {c}"
+        for c, t in (
+            ("n_seen", "BIGINT"),
+            ("n_memorized_seen", "BIGINT"),
+            ("memorization_rate_seen", "DOUBLE"),
+            ("memorization_rate_seen_lo", "DOUBLE"),
+            ("memorization_rate_seen_hi", "DOUBLE"),
+        )
+    )
     rates = _q(
         con,
         f"""SELECT model, family, revision, step, n_params, tokens_seen, train_flops,
                    n_scored, n_memorized, memorization_rate, mean_prefix_match_len,
-                   is_final_revision, n_seen, n_memorized_seen, memorization_rate_seen,
-                   memorization_rate_seen_lo, memorization_rate_seen_hi
+                   is_final_revision, {seen}
             FROM memorization_rates
             ORDER BY n_params NULLS LAST, model, step NULLS LAST, revision
             LIMIT {MAX_RATE_UNITS}""",

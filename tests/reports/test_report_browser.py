@@ -46,7 +46,7 @@ def test_report_in_headless_chromium(multi_report, artifacts_dir: Path) -> None:
     page = open_report(multi_report.html, shot, chromium=exe)
     _assert_renders(page, multi_report.charts)
     assert page.dom["notes"] == []
-    assert page.dom["tables"] == 2  # Table 2 analogue + unit summary
+    assert page.dom["tables"] == 3  # Table 2 analogue + membership AUC + unit summary
     assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
     assert shot.stat().st_size > 50_000
     shutil.copy(multi_report.html, artifacts_dir / "report.html")

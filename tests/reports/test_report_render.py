@@ -27,6 +27,8 @@ ALL_CHART_KEYS = [
     "05_score_distribution",
     "06_agreement_heatmap",
     "07_rate_vs_duplication",
+    "09_membership_roc",
+    "11_forecast_pr",
 ]
 
 
@@ -128,6 +130,8 @@ def test_one_model_says_so_in_place(single_report) -> None:
         "04_recall_vs_compute",
         "05_score_distribution",
         "06_agreement_heatmap",
+        "09_membership_roc",
+        "11_forecast_pr",
     ]
     html = r.html.read_text()
     for key in r.notes:

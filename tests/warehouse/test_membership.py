@@ -281,7 +281,8 @@ def test_reference_calibrated_loss(ties_db: Path, tmp_path: Path) -> None:
     for r in got.iter_rows(named=True):
         g = rows.filter(model=r["model"], revision=r["revision"]).join(ref, on="seq_idx")
         g = g.filter(pl.col("membership").is_in(["member", r["nonmember_kind"]]))
-        s = -(g["loss"] - g["ref"]).to_numpy()
+        # in float64, as the warehouse computes it from the stored REAL values
+        s = -(g["loss"].cast(pl.Float64) - g["ref"].cast(pl.Float64)).to_numpy()
         y = (g["membership"] == "member").to_numpy().astype(int)
         w = sk_metrics(y, s)
         for m in METRICS:
