@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 
 MAX_ROC_PANELS = 4  # units (final revisions, evenly spread by size, largest in)
-MAX_CURVE_POINTS = 60  # points per curve drawn
+MAX_CURVE_POINTS = 40  # points per curve drawn
 MAX_AUC_ROWS = 48
-MAX_FORECAST_PREDICTORS = 12
+MAX_FORECAST_PREDICTORS = 8
 SIGNAL_ORDER = [
     "loss",
     "min_k_logprob",
@@ -94,11 +94,15 @@ def load_membership(
         forecast = q(
             con,
             f"""WITH p AS (
-                    SELECT DISTINCT predictor_model, predictor_revision, predictor_step,
-                           predictor_kind, compute_fraction
-                    FROM memorization_forecast WHERE target_model = $tm AND target_revision = $tr
-                    ORDER BY predictor_kind, compute_fraction DESC NULLS LAST
-                    LIMIT {MAX_FORECAST_PREDICTORS}
+                    SELECT * FROM (
+                        SELECT DISTINCT predictor_model, predictor_revision, predictor_step,
+                               predictor_kind, compute_fraction
+                        FROM memorization_forecast
+                        WHERE target_model = $tm AND target_revision = $tr
+                    )
+                    QUALIFY row_number() OVER (PARTITION BY predictor_kind
+                        ORDER BY compute_fraction DESC NULLS LAST, predictor_model,
+                                 predictor_revision) <= {MAX_FORECAST_PREDICTORS // 2}
                 ),
                 pts AS ({_thin_points("study = 'forecast' AND target_model = $tm AND target_revision = $tr")})
                 SELECT pts.model, pts.revision, pts.signal, pts.point_index, pts.recall,
@@ -132,7 +136,7 @@ def membership_roc(md: MembershipData | None, section_cls, width: int, height: i
             "and units with both members and held-out sequences.",
         )
     df = md.roc.filter(pl.col("fpr") > 0).with_columns(
-        unit=pl.concat_str("model", "revision", separator="@")
+        pl.col("fpr", "tpr").round(5), unit=pl.concat_str("model", "revision", separator="@")
     )
     lo = float(df["fpr"].min())
     chance = pl.DataFrame(
@@ -243,8 +247,9 @@ def forecast_pr(md: MembershipData | None, section_cls, color_for_models, width:
         predictor=pl.concat_str("model", "revision", separator="@"),
         binary=pl.when(pl.col("is_binary_predictor")).then(pl.lit("binary predictor (paper)")),
     )
-    cols = ("predictor", "model", "predictor_step", "signal", "recall", "precision",
-            "point_index", "is_binary_predictor", "predictor_kind", "threshold")  # fmt: skip
+    df = df.with_columns(pl.col("recall", "precision", "threshold").round(5))
+    cols = ("predictor", "predictor_step", "signal", "recall", "precision", "point_index",
+            "is_binary_predictor", "threshold")  # fmt: skip
     signals = [s for s in SIGNAL_ORDER if s in set(df["signal"].to_list())]
     pick = alt.param(
         name="forecast_signal",
