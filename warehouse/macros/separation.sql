@@ -108,25 +108,40 @@ join curve as c using ({{ k }}, signal)
     binary predictor: for prefix_match_len, the point at the lowest threshold >=
     var memorized_min_tokens (predicted iff prefix_match_len >= it). -#}
 {%- set k = keys | join(', ') -%}
-select
-    *,
-    r = min(r) over (partition by {{ k }}, signal, floor(fpr_ * 50))
-    or r = min(r) over (partition by {{ k }}, signal, floor(tpr_ * 50))
-    or r = min(r) over (partition by {{ k }}, signal, floor(log10(greatest(fpr_, 1e-5)) * 10))
-    or r = min(r) over (partition by {{ k }}, signal, floor(prec_ * 40))
-    or r = max(r) over (partition by {{ k }}, signal)
-    or is_binary_predictor as keep
-from (
-    select
-        *,
-        fp::double / n as fpr_,
-        tp::double / p as tpr_,
-        tp::double / (tp + fp) as prec_,
-        coalesce({{ binary_predictor_applies() }} and signal = 'prefix_match_len' and score = min(score) filter (
-            where score >= {{ var('memorized_min_tokens', 32) }}) over (partition by {{ k }}, signal), false)
-            as is_binary_predictor
+{#- Hash aggregates rather than window partitions: on 10M-row units the five partitioned
+    sorts cost more than the metrics themselves. -#}
+with pts as (
+    select {{ k }}, signal, r, score, fp, tp,
+           fp::double / n as fpr_, tp::double / p as tpr_, tp::double / (tp + fp) as prec_
     from {{ placed }}
+),
+binary_threshold as (
+    select {{ k }}, signal, min(score) as bscore
+    from pts
+    where {{ binary_predictor_applies() }} and signal = 'prefix_match_len'
+      and score >= {{ var('memorized_min_tokens', 32) }}
+    group by {{ k }}, signal
+),
+kept_r as (
+    select {{ k }}, signal, min(r) as r from pts group by {{ k }}, signal, floor(fpr_ * 50)
+    union
+    select {{ k }}, signal, min(r) from pts group by {{ k }}, signal, floor(tpr_ * 50)
+    union
+    select {{ k }}, signal, min(r) from pts
+    group by {{ k }}, signal, floor(log10(greatest(fpr_, 1e-5)) * 10)
+    union
+    select {{ k }}, signal, min(r) from pts group by {{ k }}, signal, floor(prec_ * 40)
+    union
+    select {{ k }}, signal, max(r) from pts group by {{ k }}, signal
+    union
+    select p.{{ keys | join(', p.') }}, p.signal, p.r
+    from pts as p join binary_threshold as b using ({{ k }}, signal)
+    where p.score = b.bscore
 )
+select p.*, coalesce(p.score = b.bscore, false) as is_binary_predictor, true as keep
+from pts as p
+join kept_r using ({{ k }}, signal, r)
+left join binary_threshold as b using ({{ k }}, signal)
 {%- endmacro %}
 
 {% macro binary_predictor_applies() -%}
