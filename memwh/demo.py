@@ -119,7 +119,8 @@ def run_demo(
 def import_suite_exposure(suite_dir: Path, db: Path) -> None:
     """The suite's exposure table, declared for every model on the dataset it scored (the
     distinct-row corpus; its seq_idx are corpus positions). Skipped when unchanged."""
-    from memwh.demo_suite import read_manifest
+    from memwh.demo_suite import read_manifest, unique_sequences
+    from memwh.inference_jobs.data import open_source
     from memwh.ingest import import_exposure
 
     manifest = read_manifest(suite_dir)
@@ -128,10 +129,13 @@ def import_suite_exposure(suite_dir: Path, db: Path) -> None:
         raise MemwhError(
             f"{path}: the demo suite has no exposure file; rebuild it (`memwh suite build`)"
         )
+    dataset = open_source(str(unique_sequences(suite_dir))).fingerprint  # what score_suite scores
     for model in manifest["models"]:
-        import_exposure(path, model=model, db=db)
+        import_exposure(path, model=model, dataset=dataset, db=db)
     for c in manifest.get("controls") or []:  # standard: never saw a canary; edited: its base's
-        import_exposure(suite_dir / c.get("exposure", path.name), model=c["model"], db=db)
+        import_exposure(
+            suite_dir / c.get("exposure", path.name), model=c["model"], dataset=dataset, db=db
+        )
 
 
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:

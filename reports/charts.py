@@ -18,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memwh.reports import agreement, distribution, prediction, rates, tables
+from memwh.reports import agreement, distribution, membership, prediction, rates, tables
 from memwh.reports.data import Marts
 from memwh.reports.style import (
+    HEIGHT,
+    WIDTH,
     Absent,
     Drawn,
     Section,
@@ -28,6 +30,7 @@ from memwh.reports.style import (
     model_colors,
     print_theme,
     spans_decades,
+    table,
 )
 
 __all__ = ["ALL_FIGURES", "Figure", "Section", "Style", "build_sections", "model_colors"]
@@ -151,9 +154,14 @@ def build_sections(m: Marts) -> list[Section]:
             extra = m.notes[f.key][0].upper() + m.notes[f.key][1:] + "."
             note = f"{note} {extra}" if note else extra
         sections.append(Section(f.key, f.title, r.caption, chart, note, r.table_html))
-    # the controlled-experiment figures go before the tables (units, build settings)
-    at = next((i for i, s in enumerate(sections) if s.table_html), len(sections))
-    extra_sections = controlled_sections(m.controlled, st)
+    # membership and controlled-experiment figures go before the units table
+    at = next((i for i, s in enumerate(sections) if s.key.startswith("08_")), len(sections))
+    extra_sections = [
+        membership.membership_roc(m.membership, Section, WIDTH, HEIGHT),
+        membership.membership_auc_table(m.membership, Section, table),
+        membership.forecast_pr(m.membership, Section, st.color, WIDTH, HEIGHT),
+        *controlled_sections(m.controlled, st),
+    ]
     for s in extra_sections:
         if s.chart is not None:
             s.chart = print_theme(s.chart)

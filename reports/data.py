@@ -19,6 +19,7 @@ import polars as pl
 from memwh.core.config import resolve_db
 from memwh.core.db import connect, last_build_warning
 from memwh.core.errors import MemwhError
+from memwh.reports.membership import MembershipData, load_membership
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -139,6 +140,10 @@ class Marts:
         prompts = sorted({p for p, _ in self.lengths if p is not None})
         return "/".join(map(str, prompts)) or "?"
 
+    membership: MembershipData | None = (
+        None  # membership / forecast figures (reports/membership.py)
+    )
+
     @property
     def n_models(self) -> int:
         return len(self.model_order)
@@ -235,11 +240,29 @@ def load_marts(db: str | os.PathLike | None = None) -> Marts:
 
 def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     notes: dict[str, str] = {}
+    rate_cols = {
+        r[0]
+        for r in con.sql(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = 'memorization_rates'"
+        ).fetchall()
+    }
+    # rates over what each checkpoint had seen (exposure); NULL in warehouses without them
+    seen = ", ".join(
+        c if c in rate_cols else f"NULL::{t} AS {c}"
+        for c, t in (
+            ("n_seen", "BIGINT"),
+            ("n_memorized_seen", "BIGINT"),
+            ("memorization_rate_seen", "DOUBLE"),
+            ("memorization_rate_seen_lo", "DOUBLE"),
+            ("memorization_rate_seen_hi", "DOUBLE"),
+        )
+    )
     rates = _q(
         con,
         f"""SELECT model, family, revision, step, n_params, tokens_seen, train_flops,
                    n_scored, n_memorized, memorization_rate, mean_prefix_match_len,
-                   is_final_revision
+                   is_final_revision, {seen}
             FROM memorization_rates
             ORDER BY n_params NULLS LAST, model, step NULLS LAST, revision
             LIMIT {MAX_RATE_UNITS}""",
@@ -419,6 +442,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         line_models=line_models,
         notes=notes,
         **extra,
+        membership=load_membership(con, model_order, _q),
     )
 
 

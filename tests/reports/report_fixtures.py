@@ -216,5 +216,84 @@ def build_marts(
                      ('score_threshold', '1.0'), ('restrict_checkpoint_population', 'True'),
                      ('pearson_max_sequences', '10000'), ('score_bins', '32')) v(name, value)
     """)
+    _membership_marts(con)
     con.close()
     return path
+
+
+SIGNALS = ("loss", "min_k_logprob", "zlib_ratio", "tf_token_accuracy", "prefix_match_len",
+           "memorization_score")  # fmt: skip
+
+
+def _membership_marts(con: duckdb.DuckDBPyConnection) -> None:
+    """membership_inference (final revisions, both kinds), memorization_forecast (every pair of
+    prediction_precision_recall) and signal_curves: binormal ROC curves whose AUC rises with
+    model size, 60 points each, the binary predictor flagged at the pair's (FPR, recall)."""
+    sig = ", ".join(f"('{x}', {i})" for i, x in enumerate(SIGNALS))
+    con.execute(f"""
+        CREATE TABLE membership_inference AS
+        SELECT s.model, s.revision, s.step, g.signal, k.kind AS nonmember_kind,
+               (s.n_scored // 2)::BIGINT AS n_members, (s.n_scored // 4)::BIGINT AS n_nonmembers,
+               0.52 + 0.03 * s.size_rank + 0.01 * g.i AS roc_auc,
+               0.51 + 0.03 * s.size_rank + 0.01 * g.i AS roc_auc_lo,
+               0.53 + 0.03 * s.size_rank + 0.01 * g.i AS roc_auc_hi,
+               0.002 AS tpr_at_fpr_0001, 0.02 AS tpr_at_fpr_001, 0.15 AS tpr_at_fpr_01,
+               0.7 AS average_precision, 'fp-0123456789ab' AS dataset, 'rule' AS exposure_kind,
+               'rule' AS exposure_source
+        FROM spec s CROSS JOIN (VALUES {sig}) g(signal, i)
+        CROSS JOIN (VALUES ('held_out'), ('not_yet_seen')) k(kind)
+        WHERE s.is_final_revision
+    """)
+    con.execute(f"""
+        CREATE TABLE memorization_forecast AS
+        SELECT p.predictor_model, p.predictor_revision, p.predictor_step, p.target_model,
+               p.target_revision, p.target_step, p.predictor_kind, g.signal, p.n_population,
+               p.tp + p.fn AS n_positive, 0.8 + 0.1 * p.recall AS roc_auc,
+               0.79 + 0.1 * p.recall AS roc_auc_lo, 0.81 + 0.1 * p.recall AS roc_auc_hi,
+               0.05 AS tpr_at_fpr_0001, p.recall * 0.9 AS tpr_at_fpr_001,
+               least(1, p.recall * 1.1) AS tpr_at_fpr_01, 0.3 + 0.4 * p.recall AS average_precision,
+               (p.tp + p.fn) / p.n_population AS base_rate, p.compute_fraction,
+               p.training_fraction, p.is_final_target
+        FROM prediction_precision_recall p CROSS JOIN (VALUES {sig}) g(signal, i)
+    """)
+    # binormal ROC: tpr = Phi(a + Phi^-1(fpr)); approximated with a logistic link
+    con.execute("""
+        CREATE TABLE signal_curves AS
+        WITH pts AS (SELECT range AS point_index FROM range(0, 60)),
+        mem AS (
+            SELECT 'membership' AS study, model, revision, NULL::VARCHAR AS target_model,
+                   NULL::VARCHAR AS target_revision, nonmember_kind, signal,
+                   2.0 * (roc_auc - 0.5) * 4 AS a, NULL::DOUBLE AS bfpr, NULL::DOUBLE AS brec,
+                   n_members AS p, n_nonmembers AS n
+            FROM membership_inference
+        ),
+        fc AS (
+            SELECT 'forecast', f.predictor_model, f.predictor_revision, f.target_model,
+                   f.target_revision, NULL, f.signal, 2.0 * (f.roc_auc - 0.5) * 4,
+                   CASE WHEN f.signal = 'prefix_match_len' THEN p.fp / (p.fp + p.tn) END,
+                   CASE WHEN f.signal = 'prefix_match_len' THEN p.recall END,
+                   f.n_positive, f.n_population - f.n_positive
+            FROM memorization_forecast f JOIN prediction_precision_recall p
+              USING (predictor_model, predictor_revision, target_model, target_revision)
+        ),
+        c AS (SELECT * FROM mem UNION ALL SELECT * FROM fc),
+        raw AS (
+            SELECT c.*, x.point_index,
+                   CASE WHEN x.point_index = 0 THEN 0.0
+                        ELSE power(10, -4 + 4 * x.point_index / 59.0) END AS fpr
+            FROM c CROSS JOIN pts x
+        ),
+        r AS (
+            SELECT *, CASE WHEN fpr = 0 THEN 0.0 WHEN fpr = 1 THEN 1.0
+                           ELSE 1 / (1 + exp(-(a + ln(fpr / (1 - fpr))))) END AS tpr
+            FROM raw
+        )
+        SELECT study, model, revision, target_model, target_revision, nonmember_kind, signal,
+               point_index, CASE WHEN point_index > 0 THEN 60 - point_index END::DOUBLE AS threshold,
+               round(fpr * n)::BIGINT AS fp, round(tpr * p)::BIGINT AS tp,
+               fpr, tpr,
+               CASE WHEN point_index > 0 THEN tpr * p / (tpr * p + fpr * n) END AS precision,
+               tpr AS recall,
+               bfpr IS NOT NULL AND point_index = 30 AS is_binary_predictor
+        FROM r
+    """)

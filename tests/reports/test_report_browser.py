@@ -47,7 +47,8 @@ def test_report_in_headless_chromium(multi_report, artifacts_dir: Path) -> None:
     _assert_renders(page, multi_report.charts)
     # the only note: one model family, so no standard-vs-deduplicated comparison
     assert len(page.dom["notes"]) == 1 and "two model families" in page.dom["notes"][0]
-    assert page.dom["tables"] == 3  # Table 2 analogue + unit summary + build settings
+    # Table 2 analogue + membership AUC + unit summary + build settings
+    assert page.dom["tables"] == 4
     assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
     assert shot.stat().st_size > 50_000
     shutil.copy(multi_report.html, artifacts_dir / "report.html")

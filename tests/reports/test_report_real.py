@@ -92,6 +92,8 @@ def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) 
         "06_agreement_heatmap",
         "06b_prefix_match_correlation",
         "07_rate_vs_duplication",
+        "09_membership_roc",
+        "11_forecast_pr",
         "07b_insertion_dose_response",
         "07c_mitigation",
     ], r.notes

@@ -30,6 +30,8 @@ ALL_CHART_KEYS = [
     "06_agreement_heatmap",
     "06b_prefix_match_correlation",
     "07_rate_vs_duplication",
+    "09_membership_roc",
+    "11_forecast_pr",
 ]
 # one family (pythia) in the fixture: the standard-vs-deduplicated figure says so
 ONE_FAMILY_NOTE = "01c_rate_by_family"
@@ -137,6 +139,8 @@ def test_one_model_says_so_in_place(single_report) -> None:
         "05b_distribution_over_training",
         "06_agreement_heatmap",
         "06b_prefix_match_correlation",
+        "09_membership_roc",
+        "11_forecast_pr",
     ]
     html = r.html.read_text()
     for key in r.notes:

@@ -15,6 +15,7 @@ TINY = {
     "sizes": [(16, 1, 2, 1e-2), (32, 2, 2, 1e-2)],
     "batch_size": 16,
     "n_checkpoints": 4,
+    "n_held_out": 48,
 }
 
 

@@ -22,7 +22,8 @@ def test_layout_and_manifest(tiny_suite, tiny_overrides):
     n_trained = m["corpus"]["n_sequences"] - m["corpus"]["n_held_out"]
     n_steps = n_trained // tiny_overrides["batch_size"]
     assert steps[-1] == n_steps
-    assert m["corpus"]["n_held_out"] == 512 and m["exposure"]["path"] == "exposure.parquet"
+    assert m["corpus"]["n_held_out"] == tiny_overrides["n_held_out"]
+    assert m["exposure"]["path"] == "exposure.parquet"
     for r in rows:
         assert r["revision"] == f"step{r['step']}" and r["family"] == "demo"
         assert r["path"] == f"{r['model']}/step{r['step']}"

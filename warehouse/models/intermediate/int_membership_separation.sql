@@ -1,0 +1,82 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['model', 'revision'],
+    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u where u.model = t.model and u.revision = t.revision and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }})) = t.separation_fingerprint)"]
+) }}
+-- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
+-- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
+-- oriented and unpivoted, counted per distinct score and class, then the exact metrics and the
+-- chart points (macros/separation.sql). Rows of membership 'unknown' are left out. Incremental
+-- per unit: recomputed when its rows, labels, exposure or the reference unit change.
+{%- set ref_unit = var('membership_reference_unit', none) %}
+with ref_cfg as (
+    select reference_config from {{ ref('int_membership_reference') }}
+),
+units as (
+    select u.model, u.revision,
+           md5(u.membership_fingerprint || '|' || (select reference_config from ref_cfg)) as separation_fingerprint
+    from {{ ref('int_unit_exposure') }} as u
+    where u.exposure_kind is not null
+),
+changed as (
+    select * from units as u
+    {% if is_incremental() %}
+    where not exists (select 1 from {{ this }} as t
+                      where t.model = u.model and t.revision = u.revision
+                        and t.separation_fingerprint = u.separation_fingerprint)
+    {% endif %}
+),
+rows as (
+    select s.model, s.revision, s.seq_idx, s.dataset, s.membership, {{ oriented_signals('s') }}
+    from {{ ref('int_scores_membership') }} as s
+    join changed as c on c.model = s.model and c.revision = s.revision
+    where s.membership <> 'unknown'
+),
+{% if ref_unit %}
+reference as (
+    select seq_idx, s.loss::double as ref_loss
+    from {{ ref('int_scores_labeled') }} as s
+    join {{ ref('int_membership_reference') }} as r
+      on s.model = r.reference_model and s.revision = r.reference_revision
+),
+{% endif %}
+long as (
+    unpivot (
+        select r.* exclude (seq_idx, dataset)
+        {%- if ref_unit %},
+               r.loss + x.ref_loss as ref_loss  {#- -(loss - ref loss); r.loss is already -loss #}
+        {%- endif %}
+        from rows as r
+        {% if ref_unit %}
+        left join reference as x on x.seq_idx = r.seq_idx
+          and not (r.model || '@' || r.revision = '{{ ref_unit }}')
+        {% endif %}
+    )
+    on {{ signal_names() }}{% if ref_unit %}, ref_loss{% endif %}
+    into name signal value score
+),
+counts as (
+    select model, revision, signal, score,
+           count(*) filter (where membership = 'member') as n_member,
+           count(*) filter (where membership = 'held_out') as n_held_out,
+           count(*) filter (where membership = 'not_yet_seen') as n_not_yet_seen
+    from long
+    group by all
+),
+by_kind as (
+    select model, revision, 'held_out' as nonmember_kind, signal, score, n_member as n_pos, n_held_out as n_neg
+    from counts where n_member + n_held_out > 0
+    union all
+    select model, revision, 'not_yet_seen', signal, score, n_member, n_not_yet_seen
+    from counts where n_member + n_not_yet_seen > 0
+),
+metrics as (
+    {{ separation_metrics('by_kind', ['model', 'revision', 'nonmember_kind']) }}
+)
+select
+    m.model, m.revision, c.separation_fingerprint, m.signal, m.nonmember_kind,
+    m.n_pos as n_members, m.n_neg as n_nonmembers,
+    m.* exclude (model, revision, signal, nonmember_kind, n_pos, n_neg)
+from metrics as m
+join changed as c using (model, revision)
