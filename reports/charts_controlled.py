@@ -11,8 +11,9 @@ import altair as alt
 import duckdb
 import polars as pl
 
-from memwh.reports.charts import HEIGHT, PANEL_WIDTH, WIDTH, Section, Style, _values
 from memwh.reports.data import _q
+from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Section, Style
+from memwh.reports.style import inline as _values
 
 MAX_DOSE_UNITS = 3  # perturbed units (final revisions first) drawn beside their control
 MAX_DOSE_CATEGORIES = 4  # categories (most sequences first)

@@ -45,8 +45,10 @@ def test_report_in_headless_chromium(multi_report, artifacts_dir: Path) -> None:
     shot = artifacts_dir / "report.png"
     page = open_report(multi_report.html, shot, chromium=exe)
     _assert_renders(page, multi_report.charts)
-    # the only note: one model family, so no standard-vs-deduplicated comparison
-    assert len(page.dom["notes"]) == 1 and "two model families" in page.dom["notes"][0]
+    # notes: one model family (no standard-vs-deduplicated comparison), and no controlled
+    # experiment in the fixture (dose-response, mitigation)
+    assert len(page.dom["notes"]) == 3
+    assert any("two model families" in n for n in page.dom["notes"])
     # Table 2 analogue + membership AUC + unit summary + build settings
     assert page.dom["tables"] == 4
     assert shot.exists() and shot.read_bytes()[:4] == b"\x89PNG"
@@ -61,7 +63,8 @@ def test_one_model_report_in_headless_chromium(single_report, artifacts_dir: Pat
     page = open_report(single_report.html, shot, chromium=exe)
     _assert_renders(page, single_report.charts)
     notes = page.dom["notes"]
-    assert len(notes) == 4 and any("two model sizes" in n for n in notes)
+    # + the two controlled-experiment figures, which this warehouse has no data for
+    assert len(notes) == 6 and any("two model sizes" in n for n in notes)
     assert shot.exists()
 
 
