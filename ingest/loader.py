@@ -285,9 +285,10 @@ def _check_conflicts(
     return good
 
 
+# Version 1 files have no prompt_len column: their rows take the manifest's (k.prompt_len).
 _INSERT_SQL = """
 INSERT INTO raw.score_rows
-SELECT k.run_key, s.seq_idx::BIGINT, s.prefix_match_len::SMALLINT, s.exact_match,
+SELECT k.run_key, s.seq_idx::BIGINT, {prompt_len}::SMALLINT, s.prefix_match_len::SMALLINT, s.exact_match,
        s.memorization_score::REAL, s.tf_token_accuracy::REAL, s.loss::REAL,
        s.min_k_logprob::REAL, s.zlib_ratio::REAL
 FROM read_parquet({files}) AS s
@@ -310,11 +311,18 @@ def _load_batch(
                 {
                     "file_index": pa.array(range(len(group)), pa.int64()),
                     "run_key": pa.array([s.run["run_key"] for s in group], pa.int32()),
+                    "prompt_len": pa.array([s.manifest["prompt_len"] for s in group], pa.int32()),
                 }
             )
             con.register("_memwh_keys", keys)
+            col = "s.prompt_len" if group[0].has_prompt_len_column else "k.prompt_len"
             try:
-                n = scalar(con, _INSERT_SQL.format(files=sql_list([s.parquet_path for s in group])))
+                n = scalar(
+                    con,
+                    _INSERT_SQL.format(
+                        files=sql_list([s.parquet_path for s in group]), prompt_len=col
+                    ),
+                )
             finally:
                 con.unregister("_memwh_keys")
             expected = sum(s.n_rows for s in group)

@@ -9,9 +9,11 @@ loops; each file's aggregates are then compared with its manifest in Python.
 Row-level rules (per file; ``m`` = its manifest):
 
 * no NULLs in the contract's non-nullable columns;
-* ``m.seq_start <= seq_idx < m.seq_end`` and seq_idx unique. Fast path: a file whose rows
-  are exactly ``seq_start + row_number`` (how memwh jobs write) is unique by construction;
-  only other files pay for a GROUP BY duplicate search;
+* ``m.seq_start <= seq_idx < m.seq_end`` and (seq_idx, prompt_len) unique. Fast path: a
+  single-prompt file whose rows are exactly ``seq_start + row_number`` (how memwh jobs write)
+  is unique by construction; only other files pay for a GROUP BY duplicate search;
+* contract version 2: ``prompt_len`` is one of the manifest's ``prompt_lens`` (version 1 files
+  have no such column: every row was scored with the manifest's ``prompt_len``);
 * ``0 <= prefix_match_len <= m.cont_len`` and ``exact_match == (prefix_match_len >= cont_len)``;
 * ``memorization_score`` (NULL allowed: fast mode) and ``tf_token_accuracy`` in [0, 1], not NaN;
 * ``m.n_exact`` (when present) equals the number of exact matches.
@@ -81,6 +83,15 @@ class Shard:
     def n_rows(self) -> int:
         return int(self.manifest["n_rows"])
 
+    @property
+    def prompt_lens(self) -> list[int]:
+        """Prompt lengths the file's rows were scored with (version 1: the manifest's one)."""
+        return list(self.manifest.get("prompt_lens") or [self.manifest["prompt_len"]])
+
+    @property
+    def has_prompt_len_column(self) -> bool:
+        return self.arrow_schema is not None and "prompt_len" in self.arrow_schema.names
+
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
@@ -100,7 +111,21 @@ def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
             raise Invalid(f"manifest field {key!r} = {m[key]!r} is not an integer")
     if not (0 <= m["seq_start"] <= m["seq_end"]):
         raise Invalid(f"manifest range [{m['seq_start']}, {m['seq_end']}) is empty or negative")
-    if not (0 <= m["n_rows"] <= m["seq_end"] - m["seq_start"]):
+    lens = m.get("prompt_lens", [m["prompt_len"]])
+    if (
+        not isinstance(lens, list)
+        or not lens
+        or not all(_is_int(k) and k >= 0 for k in lens)
+        or max(lens) != m["prompt_len"]
+        or len(set(lens)) != len(lens)
+    ):
+        raise Invalid(
+            f"manifest prompt_lens {lens!r} is not a list of distinct prompt lengths ending "
+            f"with prompt_len {m['prompt_len']}"
+        )
+    if len(lens) > 1 and version < 2:
+        raise Invalid(f"manifest lists prompt_lens {lens} but contract_version {version} < 2")
+    if not (0 <= m["n_rows"] <= (m["seq_end"] - m["seq_start"]) * len(lens)):
         raise Invalid(
             f"manifest n_rows {m['n_rows']} does not fit its range "
             f"[{m['seq_start']}, {m['seq_end']})"
@@ -159,12 +184,13 @@ def check_parquet(shard: Shard) -> None:
     except Exception as e:  # pyarrow raises several types for corrupt files
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise Invalid(f"unreadable Parquet ({msg})") from None
-    missing = [c for c in contract.REQUIRED_COLUMNS if c not in schema.names]
+    want = contract.score_schema(int(shard.manifest["contract_version"]))
+    missing = [c for c in want.names if c not in schema.names]
     if missing:
         raise Invalid(
             f"missing column(s) {', '.join(missing)}", "rewrite it with a memwh job: " + RERUN
         )
-    for fld in contract.SCORE_SCHEMA:
+    for fld in want:
         have = schema.field(fld.name).type
         if _kind(have) != _kind(fld.type):
             raise Invalid(
@@ -173,7 +199,7 @@ def check_parquet(shard: Shard) -> None:
             )
     if num_rows != shard.n_rows:
         raise Invalid(f"file has {num_rows} rows but the manifest says n_rows={shard.n_rows}")
-    shard.arrow_schema = pa.schema([schema.field(n) for n in contract.REQUIRED_COLUMNS])
+    shard.arrow_schema = pa.schema([schema.field(n) for n in want.names])
 
 
 def sql_list(paths: Sequence[Path]) -> str:
@@ -193,6 +219,7 @@ def schema_groups(shards: Sequence[Shard]) -> list[list[Shard]]:
 _CHECKS_SQL = """
 SELECT
     file_index,
+    {prompt_lens}                                                                AS prompt_lens,
     count(*) - count(seq_idx) + count(*) - count(prefix_match_len) + count(*) - count(exact_match)
       + count(*) - count(tf_token_accuracy) + count(*) - count(loss)
       + count(*) - count(min_k_logprob)                                           AS n_null,
@@ -216,7 +243,7 @@ GROUP BY file_index
 _DUPS_SQL = """
 SELECT file_index, count(*) AS n_dup_values, min(seq_idx) AS example, max(c) AS max_copies
 FROM (
-    SELECT file_index, seq_idx, count(*) AS c
+    SELECT file_index, seq_idx, {prompt_len} AS prompt_len, count(*) AS c
     FROM read_parquet({files})
     GROUP BY ALL
     HAVING count(*) > 1
@@ -248,6 +275,11 @@ def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
         return Invalid(f"{st['n_bad_score']} memorization_score value(s) outside [0, 1] or NaN")
     if st["n_bad_acc"]:
         return Invalid(f"{st['n_bad_acc']} tf_token_accuracy value(s) outside [0, 1] or NaN")
+    if shard.has_prompt_len_column and not set(st["prompt_lens"]) <= set(shard.prompt_lens):
+        return Invalid(
+            f"prompt_len values {sorted(st['prompt_lens'])} are not all in the manifest's "
+            f"prompt_lens {shard.prompt_lens}"
+        )
     n_exact = m.get("n_exact")
     if _is_int(n_exact) and n_exact != st["n_exact"]:
         return Invalid(f"manifest n_exact={n_exact} but the file has {st['n_exact']} exact matches")
@@ -255,8 +287,12 @@ def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
 
 
 def _canonical(shard: Shard, st: dict[str, Any]) -> bool:
-    """Rows are exactly seq_start, seq_start+1, ... in file order: unique by construction."""
-    return st["min_offset"] == st["max_offset"] == shard.manifest["seq_start"]
+    """Rows are exactly seq_start, seq_start+1, ... in file order, one prompt length: unique by
+    construction."""
+    return (
+        len(shard.prompt_lens) == 1
+        and st["min_offset"] == st["max_offset"] == shard.manifest["seq_start"]
+    )
 
 
 def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> dict[int, Invalid]:
@@ -265,7 +301,14 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
     position = {id(s): i for i, s in enumerate(shards)}
     for group in schema_groups(shards):
         try:
-            cur = con.execute(_CHECKS_SQL.format(files=sql_list([s.parquet_path for s in group])))
+            cur = con.execute(
+                _CHECKS_SQL.format(
+                    files=sql_list([s.parquet_path for s in group]),
+                    prompt_lens="list_distinct(list(prompt_len))"
+                    if group[0].has_prompt_len_column
+                    else "[]",
+                )
+            )
         except duckdb.Error:
             if len(group) == 1:
                 raise
@@ -292,7 +335,10 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
                 needs_dup_check.append(s)
         if needs_dup_check:
             rows = con.execute(
-                _DUPS_SQL.format(files=sql_list([s.parquet_path for s in needs_dup_check]))
+                _DUPS_SQL.format(
+                    files=sql_list([s.parquet_path for s in needs_dup_check]),
+                    prompt_len="prompt_len" if group[0].has_prompt_len_column else "NULL",
+                )
             ).fetchall()
             for file_index, n_values, example, copies in rows:
                 s = needs_dup_check[file_index]
