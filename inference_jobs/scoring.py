@@ -7,8 +7,8 @@ position where that argmax differs from the truth, so the matched-prefix length 
 label are exact from this one pass.
 
 Several prompt lengths k_1 < ... < K share that pass: it runs over ``K + cont_len - 1`` tokens
-and keeps the logits of positions k_1 .. K + cont_len - 1, so prompt length k reads its
-continuation window [k, k + cont_len) from the same logits (every context length for the price of
+and computes logits only for the union of the continuation windows [k, k + cont_len), so
+prompt length k reads its window from the same logits (every context length for the price of
 the longest; STUDIES.md section 8). Causal attention makes the prediction at position t depend only
 on tokens < t, so each k's rows equal a separate run with prompt length k (up to float summation
 order; tests/inference/test_multi_prompt.py compares them with generate mode).
@@ -78,20 +78,24 @@ def prefix_len(matches: torch.Tensor) -> torch.Tensor:
 
 
 def teacher_forced(
-    model: Any,
-    tokens: torch.Tensor,
-    prompt_len: int,
-    cont_len: int,
-    first_prompt_len: int | None = None,
-) -> torch.Tensor:
-    """Logits [B, L, V] predicting tokens[:, k0 : prompt_len + cont_len] in one pass over
-    ``prompt_len + cont_len - 1`` tokens, k0 = first_prompt_len (default prompt_len), so
-    L = prompt_len + cont_len - k0: the continuation window of every prompt length in [k0,
-    prompt_len] is a slice of it (STUDIES.md section 8)."""
-    k0 = prompt_len if first_prompt_len is None else first_prompt_len
-    inp = tokens[:, : prompt_len + cont_len - 1]
-    out = model(input_ids=inp, use_cache=False, logits_to_keep=prompt_len + cont_len - k0)
-    return out.logits
+    model: Any, tokens: torch.Tensor, prompt_len: int | Sequence[int], cont_len: int
+) -> tuple[torch.Tensor, list[int]]:
+    """One pass over ``max(prompt_len) + cont_len - 1`` tokens; logits only at the input
+    positions predicting some prompt length's continuation window [k, k + cont_len).
+
+    Returns (logits [B, L, V], positions): logits[:, j] predicts token positions[j] + 1. One
+    prompt length (or windows that tile the end) keeps the last L positions; separate windows
+    (e.g. 32 and 256 with cont_len 32) keep only their union, so the head and the softmax cost
+    what the windows need (STUDIES.md section 8)."""
+    lens = as_prompt_lens(prompt_len)
+    n_in = lens[-1] + cont_len - 1
+    pos = sorted(set().union(*(range(k - 1, k + cont_len - 1) for k in lens)))
+    tail = pos == list(range(n_in - len(pos), n_in))
+    keep: int | torch.Tensor = (
+        len(pos) if tail else torch.as_tensor(pos, dtype=torch.long, device=tokens.device)
+    )
+    out = model(input_ids=tokens[:, :n_in], use_cache=False, logits_to_keep=keep)
+    return out.logits, pos
 
 
 def token_logprobs(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -165,12 +169,12 @@ def score_batch(
         raise ValueError(f"unknown mode {mode!r}")
     suppress_ids = suppress_ids or []
     lens = as_prompt_lens(prompt_len)
-    k0, kmax, m = lens[0], lens[-1], cont_len
+    kmax, m = lens[-1], cont_len
     x = torch.as_tensor(
         np.ascontiguousarray(tokens[:, : kmax + m]), dtype=torch.long, device=device
     )
-    truth_all = x[:, k0:]
-    logits = teacher_forced(model, x, kmax, m, k0)
+    logits, pos = teacher_forced(model, x, lens, m)
+    truth_all = x[:, torch.as_tensor(pos, device=x.device) + 1]
     lp_all = token_logprobs(logits, truth_all)  # raw distribution, before the processor
     match_all = process_logits(logits, suppress_ids, inplace=True).argmax(dim=-1) == truth_all
     del logits
@@ -180,7 +184,7 @@ def score_batch(
     mem = torch.empty((b, nk), dtype=torch.float32, device=x.device) if mode == "generate" else None
     gens = []
     for j, k in enumerate(lens):
-        w = slice(k - k0, k - k0 + m)
+        w = slice(pos.index(k - 1), pos.index(k - 1) + m)
         tf_match, tok_lp = match_all[:, w], lp_all[:, w]
         loss[:, j] = -tok_lp.mean(dim=1)
         mink[:, j] = min_k_logprob(tok_lp)

@@ -15,6 +15,11 @@ Decisions (also in ingest/README.md):
 * **Validation** happens before loading (validate.py). A bad file is one line (file,
   problem, what to do) and is skipped while good files load; ``strict`` loads nothing
   when any file is bad or incomplete.
+* **Setting**: every shard of a unit must have one extraction setting (dataset fingerprint,
+  prompt lengths, cont_len, label class exact/fractional, EOS rule; validate.shard_setting).
+  A shard contradicting the unit's other shards (already loaded, or earlier in path order) is
+  bad, with one line naming the differing fields and the other file: rows of different
+  settings never mix in a unit (STUDIES.md section 8). Score it under another --name instead.
 * **Overlap**: two different shard files of one unit whose manifest ranges
   ``[seq_start, seq_end)`` intersect would duplicate seq_idx (e.g. a unit re-sharded with
   a different --num-shards while the old parts are still there). The file already in the
@@ -71,8 +76,10 @@ from memwh.ingest.validate import (
     check_contents,
     check_manifest,
     check_parquet,
+    describe_setting_difference,
     ranges_overlap,
     schema_groups,
+    shard_setting,
     sql_list,
 )
 
@@ -245,16 +252,22 @@ def _check_files(
 def _check_conflicts(
     shards: list[Shard], existing: list[tuple], dropped_keys: set[int], report: IngestReport
 ) -> list[Shard]:
-    """run_id reuse and seq_idx range overlap within a unit (see module docstring)."""
+    """run_id reuse, extraction setting and seq_idx range overlap within a unit (see module
+    docstring)."""
     superseded = {s.replaces[0] for s in shards if s.replaces} | dropped_keys
     taken_ids: dict[str, str] = {}
     ranges: dict[tuple[str, str], list[tuple[tuple[int, int], str]]] = {}
-    for run_key, run_id, model, revision, lo, hi, src in existing:
+    settings: dict[tuple[str, str], tuple[tuple, str]] = {}
+    for run_key, run_id, model, revision, lo, hi, src, *setting in existing:
         if run_key in superseded:
             continue
         taken_ids[run_id] = src or "an earlier load"
         if lo is not None and hi is not None:
             ranges.setdefault((model, revision), []).append(((lo, hi), src or run_id))
+        fp, plen, cont, mode, eos, lens = setting
+        m = {"data_fingerprint": fp, "prompt_len": plen, "cont_len": cont, "mode": mode,
+             "suppress_eos": eos, "prompt_lens": lens}  # fmt: skip
+        settings.setdefault((model, revision), (shard_setting(m), src or run_id))
     good = []
     for s in sorted(shards, key=lambda s: str(s.parquet_path)):
         run_id = s.manifest["run_id"]
@@ -265,6 +278,19 @@ def _check_conflicts(
                     s.parquet_path,
                     f"run_id {run_id} was already loaded from {taken_ids[run_id]} (copied shard?)",
                     "remove the copy, or rerun the shard with --force to get a new run_id",
+                )
+            )
+            continue
+        mine = shard_setting(s.manifest)
+        have, where = settings.get(s.unit, (mine, ""))
+        if have != mine:
+            report.problems.append(
+                FileProblem(
+                    s.parquet_path,
+                    f"extraction setting ({describe_setting_difference(have, mine)}) contradicts "
+                    f"{where} of the same unit {s.unit[0]}@{s.unit[1]}",
+                    "score it into a separate unit (memwh infer --name) or another results "
+                    "root, or replace the unit's other shards with --force",
                 )
             )
             continue
@@ -281,6 +307,7 @@ def _check_conflicts(
             continue
         taken_ids[run_id] = str(s.parquet_path)
         ranges.setdefault(s.unit, []).append((rng, str(s.parquet_path)))
+        settings.setdefault(s.unit, (mine, str(s.parquet_path)))
         good.append(s)
     return good
 
@@ -523,7 +550,9 @@ def ingest_root(
             ).fetchall()
         }
         existing = con.execute(
-            "SELECT run_key, run_id, model, revision, seq_start, seq_end, source_path FROM raw.runs"
+            "SELECT run_key, run_id, model, revision, seq_start, seq_end, source_path, "
+            "data_fingerprint, prompt_len, cont_len, mode, suppress_eos, "
+            "CAST(manifest -> 'prompt_lens' AS VARCHAR) FROM raw.runs"
         ).fetchall()
         runs_by_id = {r[1]: r[0] for r in existing}
         key_by_path = {r[6]: r[0] for r in existing if r[6]}

@@ -74,21 +74,31 @@ def test_one_pass_equals_generate_per_prompt_length(tiny_models, rev):
     assert ((fast.prefix_match_len > 0) & (fast.prefix_match_len < M)).any()
 
 
-def test_one_pass_keeps_only_needed_logits(tiny_models):
-    """One model call; the head sees max(k) + m - min(k) positions."""
+@pytest.mark.parametrize(
+    ("ks", "m", "rows"),
+    [(KS, M, 32 + M - 8), ((8, 48), 8, 16)],  # overlapping windows: their span; apart: 2 x m
+)
+def test_one_pass_keeps_only_needed_logits(tiny_models, ks, m, rows):
+    """One model call over max(k) + m - 1 tokens; the head sees only the windows' union."""
     model = tiny_models["step1"]
     seqs = _sequences(model, 2, seed=3)
     calls, head_rows = [], []
-    h1 = model.register_forward_hook(lambda m, a, o: calls.append(a))
+    h1 = model.register_forward_hook(
+        lambda mod, a, kw, o: calls.append(kw["input_ids"].shape[1]), with_kwargs=True
+    )
     h2 = model.get_output_embeddings().register_forward_hook(
-        lambda m, a, o: head_rows.append(o.shape[1])
+        lambda mod, a, o: head_rows.append(o.shape[1])
     )
     try:
-        score_batch(model, seqs, KS, M, mode="fast")
+        fast = score_batch(model, seqs, ks, m, mode="fast")
     finally:
         h1.remove()
         h2.remove()
-    assert len(calls) == 1 and head_rows == [32 + M - 8]
+    assert calls == [max(ks) + m - 1] and head_rows == [rows]
+    for i, k in enumerate(ks):  # and each window equals a separate run
+        one = score_batch(model, seqs, k, m, mode="fast")
+        np.testing.assert_array_equal(fast.prefix_match_len[i :: len(ks)], one.prefix_match_len)
+        np.testing.assert_allclose(fast.loss[i :: len(ks)], one.loss, rtol=1e-5)
 
 
 @pytest.mark.parametrize(

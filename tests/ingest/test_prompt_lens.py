@@ -94,3 +94,26 @@ def test_version_1_database_gets_prompt_len(tmp_path: Path) -> None:
     con.close()
     assert rows == [("step1", 32, 300), ("step2", 8, 300), ("step2", 32, 300)]
     assert contract.CONTRACT_VERSION == 2
+
+
+def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> None:
+    """Same unit, other dataset / prompt length / EOS rule: one line naming the other file."""
+    root, db = tmp_path / "runs", tmp_path / "wh.duckdb"
+    write_shard(root, shard=0, num_shards=2)
+    assert ingest_root(root, db, progress=False).ok  # shard 0 is in the database
+    write_shard(root, shard=1, num_shards=2, manifest_overrides={"data_fingerprint": "jsonl-x"})
+    rep = ingest_root(root, db, progress=False)
+    line = rep.bad[0].line()
+    assert len(rep.bad) == 1 and "part-00001-of-00002.parquet: extraction setting" in line
+    assert "data jsonl-x vs corpus-abc123" in line and "part-00000-of-00002.parquet" in line
+    v1 = score_table(500, 1000).drop(["prompt_len"])  # a version-1 shard scored at 64
+    write_shard(
+        root, shard=1, num_shards=2, table=v1,
+        manifest_overrides={"contract_version": 1, "prompt_len": 64, "suppress_eos": False},
+    )  # fmt: skip
+    line = ingest_root(root, db, progress=False).bad[0].line()
+    assert "prompt_lens [64] vs [32], EOS allowed vs suppressed" in line
+    # fast and generate give the same exact labels: one setting
+    write_shard(root, shard=1, num_shards=2, manifest_overrides={"mode": "generate"})
+    assert ingest_root(root, db, progress=False).ok
+    assert count(db, "SELECT count(*) FROM raw.scores") == 1000
