@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from memwh.core import contract
+from memwh.core.config import MEMORIZED_MIN_TOKENS
 from memwh.core.errors import MemwhError
 from memwh.core.run_settings import RunSettings, describe
 
@@ -510,14 +511,21 @@ def score(
 
 
 def _memorized_summary(table: pa.Table, cont_len: int) -> str:
-    """'7 memorized (exact 32-token match)', per prompt length when there are several."""
-    exact = table.column("exact_match").to_numpy(zero_copy_only=False)
+    """'7 memorized (>= 32 matched tokens, the warehouse's default rule)', per prompt length
+    when there are several; says so when cont_len is too short for the rule to hold."""
+    need = MEMORIZED_MIN_TOKENS
+    if cont_len < need:
+        return (
+            f"0 memorized: --cont-len {cont_len} < memorized_min_tokens {need}, so the "
+            "warehouse's default rule labels none of these rows (build with that var lowered)"
+        )
+    mem = table.column("prefix_match_len").to_numpy() >= need
     plen = table.column("prompt_len").to_numpy()
     lens = np.unique(plen)
-    what = f"(exact {cont_len}-token match)"
+    what = f"(>= {need} matched tokens, the warehouse's default rule)"
     if len(lens) == 1:
-        return f"{int(exact.sum())} memorized {what}"
-    per = ", ".join(f"k={k}: {int(exact[plen == k].sum())}" for k in lens)
+        return f"{int(mem.sum())} memorized {what}"
+    per = ", ".join(f"k={k}: {int(mem[plen == k].sum())}" for k in lens)
     return f"memorized {what} by prompt length {per}"
 
 

@@ -152,3 +152,28 @@ def test_bad_prompt_len_is_one_line_error(tiny_suite, token_table, tmp_path):
             str(tiny_suite), str(token_table), tmp_path, revision="step2", prompt_len="8,x",
             progress=False,
         )  # fmt: skip
+
+
+def test_console_count_uses_the_warehouse_rule(tiny_suite, token_table, tmp_path, capsys):
+    """The default of the warehouse's var and the console's rule are one number."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from memwh.core.config import MEMORIZED_MIN_TOKENS
+    from memwh.inference_jobs.runner import _memorized_summary
+
+    proj = Path(__file__).resolve().parents[2] / "warehouse" / "dbt_project.yml"
+    assert yaml.safe_load(proj.read_text())["vars"]["memorized_min_tokens"] == MEMORIZED_MIN_TOKENS
+    res = score(
+        str(tiny_suite), str(token_table), tmp_path, revision="step2", prompt_len="16,32",
+        cont_len=40, batch_size=32, progress=False,
+    )  # fmt: skip
+    t = pq.read_table(res.parquet)
+    line = _memorized_summary(t, 40)
+    pml, plen = t.column("prefix_match_len").to_numpy(), t.column("prompt_len").to_numpy()
+    for k in (16, 32):  # >= 32 of 40 tokens, not only exact 40-token matches
+        n = int((pml[plen == k] >= MEMORIZED_MIN_TOKENS).sum())
+        assert re.search(rf"k={k}: {n}\b", line)
+    assert "0 memorized: --cont-len 16 < memorized_min_tokens 32" in _memorized_summary(t, 16)
