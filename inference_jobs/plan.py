@@ -17,7 +17,7 @@ import numpy as np
 
 from memwh.core import contract
 from memwh.core.errors import MemwhError
-from memwh.core.run_settings import Completion, RunSettings, completion
+from memwh.core.run_settings import Completion, RunSettings, completion, parse_prompt_lens
 
 from . import data as data_mod
 from . import models
@@ -93,7 +93,7 @@ def plan_shard(
     *,
     revision: str | None = None,
     name: str | None = None,
-    prompt_len: int = 32,
+    prompt_len: int | str | tuple[int, ...] | list[int] = 32,
     cont_len: int = 32,
     mode: str = "fast",
     suppress_eos: bool = False,
@@ -107,9 +107,15 @@ def plan_shard(
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
     None when not known yet (``auto`` before the device is known); see RunSettings.
-    `sources` caches opened data sources across calls (a sweep plans thousands of shards)."""
+    `sources` caches opened data sources across calls (a sweep plans thousands of shards).
+    `prompt_len` may list several prompt lengths (memwh.core.run_settings.parse_prompt_lens)."""
+    try:
+        lens = parse_prompt_lens(prompt_len)
+    except ValueError as e:
+        raise MemwhError(str(e)) from None
+
     check_options(
-        mode=mode, prompt_len=prompt_len, cont_len=cont_len, save_generations=save_generations,
+        mode=mode, prompt_len=lens[0], cont_len=cont_len, save_generations=save_generations,
         batch_size=batch_size, shard=shard, num_shards=num_shards,
     )  # fmt: skip
     if Path(out).exists() and not Path(out).is_dir():
@@ -150,9 +156,9 @@ def plan_shard(
     settings = RunSettings(
         model=ref.name, model_path=ref.resolved_path, commit_hash=ref.commit_hash,
         revision=ref.revision, data_fingerprint=source.fingerprint, seq_range=(start, end),
-        shard=shard, num_shards=num_shards, prompt_len=prompt_len, cont_len=cont_len, mode=mode,
+        shard=shard, num_shards=num_shards, prompt_len=lens[-1], cont_len=cont_len, mode=mode,
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
-        batch_size=batch_size,
+        batch_size=batch_size, prompt_lens=lens,
     )  # fmt: skip
     return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
 

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from rich.console import Console
 
 from memwh.core import contract
+from memwh.core.config import MEMORIZED_MIN_TOKENS
 from memwh.core.errors import MemwhError
 from memwh.core.run_settings import RunSettings
 
@@ -66,10 +67,13 @@ def _parse_dtype_name(torch_dtype: Any) -> str:
     return str(torch_dtype).removeprefix("torch.")
 
 
-def auto_batch_size(model: Any, device: str, prompt_len: int, cont_len: int) -> int:
+def auto_batch_size(
+    model: Any, device: str, prompt_len: int, cont_len: int, first_prompt_len: int | None = None
+) -> int:
     """Power of two fitting a fixed memory budget (deterministic per device, so resumes match).
 
-    Per sequence: fp32 logits of cont_len positions (x4 for log-softmax + processed copy),
+    Per sequence: fp32 logits of the kept positions (cont_len, plus prompt_len -
+    first_prompt_len for multi-prompt runs; x4 for logsumexp + processed copy),
     KV cache and transient activations. CPU: 1 GiB budget, capped at 256 (CPU throughput is flat
     beyond that). GPU: 40% of the card's total memory, capped at 1024 (Pythia's eval batch).
     """
@@ -80,8 +84,9 @@ def auto_batch_size(model: Any, device: str, prompt_len: int, cont_len: int) -> 
     hidden = int(getattr(cfg, "hidden_size", 1024))
     layers = int(getattr(cfg, "num_hidden_layers", 24))
     n = prompt_len + cont_len
+    kept = n - (prompt_len if first_prompt_len is None else first_prompt_len)
     elem = next(model.parameters()).element_size()
-    per_seq = cont_len * vocab * 4 * 4 + n * hidden * layers * 2 * elem + n * hidden * 16 * 4
+    per_seq = kept * vocab * 4 * 4 + n * hidden * layers * 2 * elem + n * hidden * 16 * 4
     if device.startswith("cuda"):
         budget, cap = (
             0.4 * torch.cuda.get_device_properties(torch.device(device)).total_memory,
@@ -94,9 +99,10 @@ def auto_batch_size(model: Any, device: str, prompt_len: int, cont_len: int) -> 
 
 
 def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Table:
-    n = len(seq_idx)
+    """Rows of one batch: (seq_idx, prompt_len) sequence-major, as score_batch returns them."""
+    n = len(s.prompt_len)
     cols: list[pa.Array] = [
-        pa.array(seq_idx, pa.int64()),
+        pa.array(np.repeat(seq_idx, n // max(len(seq_idx), 1)), pa.int64()),
         pa.array(s.prefix_match_len, pa.int16()),
         pa.array(s.exact_match, pa.bool_()),
         pa.array(s.memorization_score, pa.float32())
@@ -108,6 +114,7 @@ def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Ta
         pa.array(s.zlib_ratio, pa.float32())
         if s.zlib_ratio is not None
         else pa.nulls(n, pa.float32()),
+        pa.array(s.prompt_len, pa.int16()),
     ]
     schema = contract.SCORE_SCHEMA
     if with_generations:
@@ -143,8 +150,13 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
             same = RunSettings.from_dict(old) == settings
         except (OSError, ValueError, TypeError, KeyError):
             old, same = {}, False
+        files = sorted(folder.glob("batches-*-*.parquet"))
+        if same and not all(
+            "prompt_len" in pq.ParquetFile(f).schema_arrow.names for f in files
+        ):  # flushed by a memwh before contract version 2: rows lack prompt_len
+            same = False
         if same:
-            for f in sorted(folder.glob("batches-*-*.parquet")):
+            for f in files:
                 a, b = (int(x) for x in f.stem.split("-")[1:3])
                 for k in range(a, b + 1):
                     done[k] = f
@@ -294,7 +306,7 @@ def _score_batches(
                 toks = plan.source.read(idx, need)
                 _check_vocab(toks, idx, m.vocab, plan.source.description)
                 scores = score_batch(
-                    m.net, toks, s.prompt_len, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
+                    m.net, toks, s.all_prompt_lens, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
                     tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
                 )  # fmt: skip
                 if pending_first < 0:
@@ -333,9 +345,12 @@ def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
         else contract.SCORE_SCHEMA
     )
     table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
-    table = table.sort_by("seq_idx")
-    if table.num_rows != len(indices) or not np.array_equal(
-        table.column("seq_idx").to_numpy(), indices
+    table = table.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
+    lens = np.asarray(plan.settings.all_prompt_lens)
+    if (
+        table.num_rows != len(indices) * len(lens)
+        or not np.array_equal(table.column("seq_idx").to_numpy(), np.repeat(indices, len(lens)))
+        or not np.array_equal(table.column("prompt_len").to_numpy(), np.tile(lens, len(indices)))
     ):
         shutil.rmtree(folder, ignore_errors=True)
         raise MemwhError(
@@ -431,7 +446,7 @@ def score(
     *,
     revision: str | None = None,
     name: str | None = None,
-    prompt_len: int = 32,
+    prompt_len: int | str | list[int] = 32,
     cont_len: int = 32,
     mode: str = "fast",
     suppress_eos: bool = False,
@@ -452,6 +467,9 @@ def score(
     method_params: str | dict | None = None,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
+
+    `prompt_len` may list several prompt lengths (``"32,64,128"``, ``"25:100:25"``): one row per
+    sequence and prompt length, all from one teacher-forced pass in fast mode.
 
     A complete shard made with the same settings is skipped; one made with other settings
     stops the run with a MemwhError naming them (unless `force`). `meta`: model facts the
@@ -495,7 +513,10 @@ def score(
     loaded = _load(plan, dev, tdtype)
     plan.settings = plan.settings.with_resolved(
         commit_hash=plan.ref.commit_hash,
-        batch_size=batch_size or auto_batch_size(loaded.net, dev, prompt_len, cont_len),
+        batch_size=batch_size
+        or auto_batch_size(
+            loaded.net, dev, plan.settings.prompt_len, cont_len, plan.settings.all_prompt_lens[0]
+        ),
     )
     indices = plan.indices()
     resume = _open_partial(plan.partial_dir, plan.settings, console)
@@ -529,8 +550,8 @@ def score(
     secs = time.perf_counter() - t0
     if console:
         console.print(
-            f"done: {table.num_rows} rows, {manifest['n_exact']} memorized (exact "
-            f"{cont_len}-token match), {secs:.1f}s ({loop.rate:,.1f} seq/s) -> {pq_path}",
+            f"done: {table.num_rows} rows, {_memorized_summary(table, cont_len)}, "
+            f"{secs:.1f}s ({loop.rate:,.1f} seq/s) -> {pq_path}",
             soft_wrap=True,
         )
     return ShardResult("done", pq_path, man_path, table.num_rows, manifest["n_exact"], secs)
@@ -562,6 +583,25 @@ def _write_windows(
         for i in range(0, len(indices), WINDOW_CHUNK)
     )
     contract.write_windows(path, chunks)
+
+
+def _memorized_summary(table: pa.Table, cont_len: int) -> str:
+    """'7 memorized (>= 32 matched tokens, the warehouse's default rule)', per prompt length
+    when there are several; says so when cont_len is too short for the rule to hold."""
+    need = MEMORIZED_MIN_TOKENS
+    if cont_len < need:
+        return (
+            f"0 memorized: --cont-len {cont_len} < memorized_min_tokens {need}, so the "
+            "warehouse's default rule labels none of these rows (build with that var lowered)"
+        )
+    mem = table.column("prefix_match_len").to_numpy() >= need
+    plen = table.column("prompt_len").to_numpy()
+    lens = np.unique(plen)
+    what = f"(>= {need} matched tokens, the warehouse's default rule)"
+    if len(lens) == 1:
+        return f"{int(mem.sum())} memorized {what}"
+    per = ", ".join(f"k={k}: {int(mem[plen == k].sum())}" for k in lens)
+    return f"memorized {what} by prompt length {per}"
 
 
 def _partial_files(folder: Path) -> list[Path]:

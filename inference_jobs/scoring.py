@@ -6,6 +6,13 @@ generated token equals the teacher-forced argmax at every position up to and inc
 position where that argmax differs from the truth, so the matched-prefix length and the exact-match
 label are exact from this one pass.
 
+Several prompt lengths k_1 < ... < K share that pass: it runs over ``K + cont_len - 1`` tokens
+and computes logits only for the union of the continuation windows [k, k + cont_len), so
+prompt length k reads its window from the same logits (every context length for the price of
+the longest; STUDIES.md section 8). Causal attention makes the prediction at position t depend only
+on tokens < t, so each k's rows equal a separate run with prompt length k (up to float summation
+order; tests/inference/test_multi_prompt.py compares them with generate mode).
+
 Generate mode = greedy decoding with a KV cache for ``cont_len`` tokens. EOS is an ordinary token
 here: decoding never stops early, so all ``cont_len`` positions are always scored (with
 ``suppress_eos`` the EOS logit is -inf at every position, like Pythia's ``min_length``).
@@ -27,6 +34,7 @@ ties between distinct logits are practically absent.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +46,10 @@ MIN_K_FRACTION = 0.2
 
 @dataclass
 class BatchScores:
-    """Per-sequence results of one batch (numpy arrays of length B)."""
+    """Per-row results of one batch (numpy arrays of length B * len(prompt_lens)); rows are
+    sequence-major: row ``i * K + j`` is sequence i scored with the j-th prompt length."""
 
+    prompt_len: np.ndarray
     prefix_match_len: np.ndarray
     exact_match: np.ndarray
     memorization_score: np.ndarray | None
@@ -50,10 +60,14 @@ class BatchScores:
     generated: np.ndarray | None = None
 
 
-def process_logits(logits: torch.Tensor, suppress_ids: list[int]) -> torch.Tensor:
-    """The logits processor shared by both paths: EOS suppression sets those logits to -inf."""
+def process_logits(
+    logits: torch.Tensor, suppress_ids: list[int], *, inplace: bool = False
+) -> torch.Tensor:
+    """The logits processor shared by both paths: EOS suppression sets those logits to -inf
+    (in place when the caller no longer needs the raw logits: no copy of [B, L, V])."""
     if suppress_ids:
-        logits = logits.clone()
+        if not inplace:
+            logits = logits.clone()
         logits[..., suppress_ids] = float("-inf")
     return logits
 
@@ -64,27 +78,49 @@ def prefix_len(matches: torch.Tensor) -> torch.Tensor:
 
 
 def teacher_forced(
-    model: Any, tokens: torch.Tensor, prompt_len: int, cont_len: int
-) -> torch.Tensor:
-    """Logits [B, cont_len, V] predicting tokens[:, prompt_len:prompt_len+cont_len] in one pass."""
-    inp = tokens[:, : prompt_len + cont_len - 1]
-    out = model(input_ids=inp, use_cache=False, logits_to_keep=cont_len)
-    return out.logits
+    model: Any, tokens: torch.Tensor, prompt_len: int | Sequence[int], cont_len: int
+) -> tuple[torch.Tensor, list[int]]:
+    """One pass over ``max(prompt_len) + cont_len - 1`` tokens; logits only at the input
+    positions predicting some prompt length's continuation window [k, k + cont_len).
+
+    Returns (logits [B, L, V], positions): logits[:, j] predicts token positions[j] + 1. One
+    prompt length (or windows that tile the end) keeps the last L positions; separate windows
+    (e.g. 32 and 256 with cont_len 32) keep only their union, so the head and the softmax cost
+    what the windows need (STUDIES.md section 8)."""
+    lens = as_prompt_lens(prompt_len)
+    n_in = lens[-1] + cont_len - 1
+    pos = sorted(set().union(*(range(k - 1, k + cont_len - 1) for k in lens)))
+    tail = pos == list(range(n_in - len(pos), n_in))
+    keep: int | torch.Tensor = (
+        len(pos) if tail else torch.as_tensor(pos, dtype=torch.long, device=tokens.device)
+    )
+    out = model(input_ids=tokens[:, :n_in], use_cache=False, logits_to_keep=keep)
+    return out.logits, pos
+
+
+def token_logprobs(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """log p(truth) per position from raw logits ([B, L, V], [B, L] -> fp32 [B, L]), without
+    materialising the whole log-softmax (logit of the truth minus logsumexp)."""
+    lf = logits.float()
+    return lf.gather(-1, truth.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(lf, dim=-1)
 
 
 @torch.inference_mode()
 def greedy_generate(
     model: Any, prompt: torch.Tensor, cont_len: int, suppress_ids: list[int]
 ) -> torch.Tensor:
-    """Greedy decoding with a KV cache: [B, cont_len] generated token ids (never stops early)."""
+    """Greedy decoding with a KV cache: [B, cont_len] generated token ids (never stops early).
+
+    Uses transformers' ``cache=`` argument and ``.cache`` output (``past_key_values`` is
+    deprecated since transformers 5.x and removed in 5.40)."""
     out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
-    past = out.past_key_values
-    nxt = process_logits(out.logits[:, -1, :], suppress_ids).argmax(dim=-1)
+    cache = out.cache
+    nxt = process_logits(out.logits[:, -1, :], suppress_ids, inplace=True).argmax(dim=-1)
     gen = [nxt]
     for _ in range(cont_len - 1):
-        out = model(input_ids=nxt[:, None], past_key_values=past, use_cache=True, logits_to_keep=1)
-        past = out.past_key_values
-        nxt = process_logits(out.logits[:, -1, :], suppress_ids).argmax(dim=-1)
+        out = model(input_ids=nxt[:, None], cache=cache, use_cache=True, logits_to_keep=1)
+        cache = out.cache
+        nxt = process_logits(out.logits[:, -1, :], suppress_ids, inplace=True).argmax(dim=-1)
         gen.append(nxt)
     return torch.stack(gen, dim=1)
 
@@ -105,11 +141,16 @@ def zlib_ratios(loss: np.ndarray, cont_tokens: np.ndarray, tokenizer: Any) -> np
     return (loss / lens).astype(np.float32)
 
 
+def as_prompt_lens(prompt_len: int | Sequence[int]) -> tuple[int, ...]:
+    lens = (prompt_len,) if isinstance(prompt_len, int) else tuple(prompt_len)
+    return tuple(sorted(set(int(k) for k in lens)))
+
+
 @torch.inference_mode()
 def score_batch(
     model: Any,
     tokens: np.ndarray,
-    prompt_len: int,
+    prompt_len: int | Sequence[int],
     cont_len: int,
     *,
     mode: str = "fast",
@@ -118,42 +159,58 @@ def score_batch(
     device: str = "cpu",
     save_generations: bool = False,
 ) -> BatchScores:
-    """Score a batch of [B, >= prompt_len + cont_len] token windows."""
-    suppress_ids = suppress_ids or []
-    x = torch.as_tensor(
-        np.ascontiguousarray(tokens[:, : prompt_len + cont_len]), dtype=torch.long, device=device
-    )
-    truth = x[:, prompt_len:]
-    logits = teacher_forced(model, x, prompt_len, cont_len)
-    pred = process_logits(logits, suppress_ids).argmax(dim=-1)
-    tf_match = pred == truth
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    tok_lp = logp.gather(-1, truth.unsqueeze(-1)).squeeze(-1)
-    del logp, logits
-    loss = (-tok_lp.mean(dim=1)).cpu().numpy().astype(np.float32)
-    mink = min_k_logprob(tok_lp).cpu().numpy().astype(np.float32)
-    acc = tf_match.float().mean(dim=1).cpu().numpy().astype(np.float32)
-    generated = None
-    mem_score = None
-    if mode == "fast":
-        plen = prefix_len(tf_match)
-    elif mode == "generate":
-        gen = greedy_generate(model, x[:, :prompt_len], cont_len, suppress_ids)
-        gmatch = gen == truth
-        plen = prefix_len(gmatch)
-        mem_score = gmatch.float().mean(dim=1).cpu().numpy().astype(np.float32)
-        if save_generations:
-            generated = gen.cpu().numpy().astype(np.int32)
-    else:
+    """Score a batch of [B, >= max(prompt_len) + cont_len] token windows at every prompt length.
+
+    One teacher-forced pass over ``max(prompt_len) + cont_len - 1`` tokens gives, for each
+    prompt length k, the predictions of tokens [k, k + cont_len): the per-token metrics and (fast
+    mode) the matched prefix, the run of argmax == truth starting at position k, capped at
+    cont_len. Generate mode decodes once per prompt length from tokens [0, k)."""
+    if mode not in ("fast", "generate"):
         raise ValueError(f"unknown mode {mode!r}")
-    plen_np = plen.cpu().numpy().astype(np.int16)
+    suppress_ids = suppress_ids or []
+    lens = as_prompt_lens(prompt_len)
+    kmax, m = lens[-1], cont_len
+    x = torch.as_tensor(
+        np.ascontiguousarray(tokens[:, : kmax + m]), dtype=torch.long, device=device
+    )
+    logits, pos = teacher_forced(model, x, lens, m)
+    truth_all = x[:, torch.as_tensor(pos, device=x.device) + 1]
+    lp_all = token_logprobs(logits, truth_all)  # raw distribution, before the processor
+    match_all = process_logits(logits, suppress_ids, inplace=True).argmax(dim=-1) == truth_all
+    del logits
+    b, nk = x.shape[0], len(lens)
+    plen = torch.empty((b, nk), dtype=torch.int32, device=x.device)
+    loss, mink, acc = (torch.empty((b, nk), dtype=torch.float32, device=x.device) for _ in range(3))
+    mem = torch.empty((b, nk), dtype=torch.float32, device=x.device) if mode == "generate" else None
+    gens = []
+    for j, k in enumerate(lens):
+        w = slice(pos.index(k - 1), pos.index(k - 1) + m)
+        tf_match, tok_lp = match_all[:, w], lp_all[:, w]
+        loss[:, j] = -tok_lp.mean(dim=1)
+        mink[:, j] = min_k_logprob(tok_lp)
+        acc[:, j] = tf_match.float().mean(dim=1)
+        if mem is None:
+            plen[:, j] = prefix_len(tf_match)
+        else:
+            gen = greedy_generate(model, x[:, :k], m, suppress_ids)
+            gmatch = gen == x[:, k : k + m]
+            plen[:, j] = prefix_len(gmatch)
+            mem[:, j] = gmatch.float().mean(dim=1)
+            gens.append(gen)
+    plen_np = plen.cpu().numpy().astype(np.int16).ravel()
+    loss_np = loss.cpu().numpy().ravel()
+    cont = np.stack([tokens[:, k : k + m] for k in lens], axis=1).reshape(b * nk, m)
+    generated = None
+    if save_generations and gens:
+        generated = torch.stack(gens, dim=1).reshape(b * nk, m).cpu().numpy().astype(np.int32)
     return BatchScores(
+        prompt_len=np.tile(np.asarray(lens, dtype=np.int16), b),
         prefix_match_len=plen_np,
-        exact_match=plen_np == cont_len,
-        memorization_score=mem_score,
-        tf_token_accuracy=acc,
-        loss=loss,
-        min_k_logprob=mink,
-        zlib_ratio=zlib_ratios(loss, tokens[:, prompt_len : prompt_len + cont_len], tokenizer),
+        exact_match=plen_np == m,
+        memorization_score=None if mem is None else mem.cpu().numpy().ravel(),
+        tf_token_accuracy=acc.cpu().numpy().ravel(),
+        loss=loss_np,
+        min_k_logprob=mink.cpu().numpy().ravel(),
+        zlib_ratio=zlib_ratios(loss_np, cont, tokenizer),
         generated=generated,
     )

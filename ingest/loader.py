@@ -15,6 +15,11 @@ Decisions (also in ingest/README.md):
 * **Validation** happens before loading (validate.py). A bad file is one line (file,
   problem, what to do) and is skipped while good files load; ``strict`` loads nothing
   when any file is bad or incomplete.
+* **Setting**: every shard of a unit must have one extraction setting (dataset fingerprint,
+  prompt lengths, cont_len, label class exact/fractional, EOS rule; validate.shard_setting).
+  A shard contradicting the unit's other shards (already loaded, or earlier in path order) is
+  bad, with one line naming the differing fields and the other file: rows of different
+  settings never mix in a unit (STUDIES.md section 8). Score it under another --name instead.
 * **Overlap**: two different shard files of one unit whose manifest ranges
   ``[seq_start, seq_end)`` intersect would duplicate seq_idx (e.g. a unit re-sharded with
   a different --num-shards while the old parts are still there). The file already in the
@@ -351,12 +356,13 @@ def _check_conflicts(
     report: IngestReport,
     stored_settings: dict[tuple[str, str], tuple[dict, str]] | None = None,
 ) -> list[Shard]:
-    """run_id reuse, seq_idx range overlap, and settings that differ within a unit (see
-    module docstring). `stored_settings`: _existing_settings() of the units in `shards`."""
+    """run_id reuse, seq_idx range overlap, and settings that differ within a unit, the
+    extraction setting among them (see module docstring). `stored_settings`:
+    _existing_settings() of the units in `shards`."""
     superseded = {s.replaces[0] for s in shards if s.replaces} | dropped_keys
     taken_ids: dict[str, str] = {}
     ranges: dict[tuple[str, str], list[tuple[tuple[int, int], str]]] = {}
-    for run_key, run_id, model, revision, lo, hi, src in existing:
+    for run_key, run_id, model, revision, lo, hi, src, *_ in existing:
         if run_key in superseded:
             continue
         taken_ids[run_id] = src or "an earlier load"
@@ -450,9 +456,10 @@ def _check_variants(
     return good
 
 
+# Version 1 files have no prompt_len column: their rows take the manifest's (k.prompt_len).
 _INSERT_SQL = """
 INSERT INTO raw.score_rows
-SELECT k.run_key, s.seq_idx::BIGINT, s.prefix_match_len::SMALLINT, s.exact_match,
+SELECT k.run_key, s.seq_idx::BIGINT, {prompt_len}::SMALLINT, s.prefix_match_len::SMALLINT, s.exact_match,
        s.memorization_score::REAL, s.tf_token_accuracy::REAL, s.loss::REAL,
        s.min_k_logprob::REAL, s.zlib_ratio::REAL
 FROM read_parquet({files}) AS s
@@ -475,10 +482,17 @@ def _load_batch(
                 {
                     "file_index": pa.array(range(len(group)), pa.int64()),
                     "run_key": pa.array([s.run["run_key"] for s in group], pa.int32()),
+                    "prompt_len": pa.array([s.manifest["prompt_len"] for s in group], pa.int32()),
                 }
             )
+            col = "s.prompt_len" if group[0].has_prompt_len_column else "k.prompt_len"
             with registered(con, "_memwh_keys", keys):
-                n = scalar(con, _INSERT_SQL.format(files=sql_list([s.parquet_path for s in group])))
+                n = scalar(
+                    con,
+                    _INSERT_SQL.format(
+                        files=sql_list([s.parquet_path for s in group]), prompt_len=col
+                    ),
+                )
             expected = sum(s.n_rows for s in group)
             if n != expected:  # the file changed between validation and load
                 raise duckdb.InvalidInputException(f"inserted {n} rows, expected {expected}")
@@ -886,7 +900,9 @@ def ingest_root(
             ).fetchall()
         }
         existing = con.execute(
-            "SELECT run_key, run_id, model, revision, seq_start, seq_end, source_path FROM raw.runs"
+            "SELECT run_key, run_id, model, revision, seq_start, seq_end, source_path, "
+            "data_fingerprint, prompt_len, cont_len, mode, suppress_eos, "
+            "CAST(manifest -> 'prompt_lens' AS VARCHAR) FROM raw.runs"
         ).fetchall()
         runs_by_id = {r[1]: r[0] for r in existing}
         key_by_path = {r[6]: r[0] for r in existing if r[6]}

@@ -7,8 +7,9 @@ Storage layout (why ``raw.scores`` is a view):
   millions of rows costs about a third of the load time and most of the storage; an
   integer key costs almost nothing.
 * ``raw.scores`` is a view joining ``raw.score_rows`` to ``raw.runs`` and exposes exactly the
-  columns the warehouse reads: model, revision, seq_idx, the metrics, run_id. Read it;
-  only ingest writes ``raw.score_rows``.
+  columns the warehouse reads: model, revision, seq_idx, prompt_len, is_run_prompt_len (the row
+  was scored at its run's ``prompt_len``, the longest of a multi-prompt run), the metrics,
+  run_id. Read it; only ingest writes ``raw.score_rows``.
 * ``raw.runs`` has one row per shard manifest or per imported unit (provenance) keyed by
   ``run_id`` (the manifest's uuid) and ``run_key`` (the integer used by score rows).
 
@@ -44,6 +45,7 @@ SCORE_ROWS_DDL = """
 CREATE TABLE IF NOT EXISTS raw.score_rows (
     run_key             INTEGER  NOT NULL,
     seq_idx             BIGINT   NOT NULL,
+    prompt_len          SMALLINT,
     prefix_match_len    SMALLINT,
     exact_match         BOOLEAN,
     memorization_score  REAL,
@@ -56,11 +58,13 @@ CREATE TABLE IF NOT EXISTS raw.score_rows (
 
 # One row per (unit, sequence): what dbt's staging reads.
 SCORES_VIEW_DDL = """
-CREATE VIEW IF NOT EXISTS raw.scores AS
+CREATE OR REPLACE VIEW raw.scores AS
 SELECT
     r.model,
     r.revision,
     s.seq_idx,
+    coalesce(s.prompt_len, r.prompt_len) AS prompt_len,
+    coalesce(s.prompt_len = r.prompt_len, true) AS is_run_prompt_len,
     s.prefix_match_len,
     s.exact_match,
     s.memorization_score,
@@ -272,6 +276,15 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             "raw.scores is a table written by an older memwh (now a view over raw.score_rows); "
             "delete the database file and run `memwh ingest` again"
         )
+    cols = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'raw' AND table_name = 'score_rows'"
+        ).fetchall()
+    }
+    if cols and "prompt_len" not in cols:  # a database written before contract version 2
+        _add_prompt_len(con)
     for ddl in ALL_DDL:
         con.execute(ddl)
     have = set(
@@ -283,3 +296,17 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, column, kind in ADDED_COLUMNS:
         if (table, column) not in have:
             con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {column} {kind}")
+
+
+def _add_prompt_len(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild raw.score_rows with the prompt_len column (after seq_idx), filled from each
+    run's prompt_len: DuckDB adds columns only at the end and the loader inserts by position."""
+    con.execute("DROP VIEW IF EXISTS raw.scores")
+    con.execute("ALTER TABLE raw.score_rows RENAME TO _score_rows_v1")
+    con.execute(SCORE_ROWS_DDL)
+    con.execute(
+        "INSERT INTO raw.score_rows SELECT s.run_key, s.seq_idx, r.prompt_len::SMALLINT, "
+        "s.* EXCLUDE (run_key, seq_idx) "
+        "FROM raw._score_rows_v1 AS s LEFT JOIN raw.runs AS r USING (run_key)"
+    )
+    con.execute("DROP TABLE raw._score_rows_v1")

@@ -233,7 +233,11 @@ def run_record(
     row.update(
         run_key=run_key,
         source=source,
-        population=row["n_rows"] if population is None else population,
+        # sequences scored: rows / prompt lengths (contract version 2 scores each sequence at
+        # every prompt length in the manifest's prompt_lens)
+        population=row["n_rows"] // max(1, len(manifest.get("prompt_lens") or [0]))
+        if population is None and row["n_rows"] is not None
+        else population,
         rows_are_sparse=rows_are_sparse,
         manifest=json.dumps(dict(manifest), default=str),
         source_path=source_path,

@@ -9,9 +9,11 @@ loops; each file's aggregates are then compared with its manifest in Python.
 Row-level rules (per file; ``m`` = its manifest):
 
 * no NULLs in the contract's non-nullable columns;
-* ``m.seq_start <= seq_idx < m.seq_end`` and seq_idx unique. Fast path: a file whose rows
-  are exactly ``seq_start + row_number`` (how memwh jobs write) is unique by construction;
-  only other files pay for a GROUP BY duplicate search;
+* ``m.seq_start <= seq_idx < m.seq_end`` and (seq_idx, prompt_len) unique. Fast path: a
+  single-prompt file whose rows are exactly ``seq_start + row_number`` (how memwh jobs write)
+  is unique by construction; only other files pay for a GROUP BY duplicate search;
+* contract version 2: ``prompt_len`` is one of the manifest's ``prompt_lens`` (version 1 files
+  have no such column: every row was scored with the manifest's ``prompt_len``);
 * ``0 <= prefix_match_len <= m.cont_len`` and ``exact_match == (prefix_match_len >= cont_len)``;
 * ``memorization_score`` (NULL allowed in fast mode, required in generate mode) and
   ``tf_token_accuracy`` in [0, 1], not NaN; ``memorization_score >= prefix_match_len /
@@ -87,6 +89,15 @@ class Shard:
     @property
     def n_rows(self) -> int:
         return int(self.manifest["n_rows"])
+
+    @property
+    def prompt_lens(self) -> list[int]:
+        """Prompt lengths the file's rows were scored with (version 1: the manifest's one)."""
+        return list(self.manifest.get("prompt_lens") or [self.manifest["prompt_len"]])
+
+    @property
+    def has_prompt_len_column(self) -> bool:
+        return self.arrow_schema is not None and "prompt_len" in self.arrow_schema.names
 
 
 def _is_int(v: Any) -> bool:
@@ -183,6 +194,7 @@ _FIELD_RULES: dict[str, tuple[str, Any]] = {
 UNIT_SETTINGS: tuple[str, ...] = (
     "mode",
     "prompt_len",
+    "prompt_lens",
     "cont_len",
     "suppress_eos",
     "eos_token_id",
@@ -196,11 +208,15 @@ UNIT_SETTINGS: tuple[str, ...] = (
 
 
 def unit_settings(m: dict[str, Any]) -> dict[str, Any]:
-    return {k: m.get(k) for k in UNIT_SETTINGS}
+    out = {k: m.get(k) for k in UNIT_SETTINGS}
+    # a version-1 manifest (no prompt_lens) scored its one prompt_len
+    out["prompt_lens"] = list(m.get("prompt_lens") or [m.get("prompt_len")])
+    return out
 
 
 def settings_diff(a: dict[str, Any], b: dict[str, Any]) -> str:
     """'dtype 'float16' here vs 'float32' there, ...' ('' when equal)."""
+    a, b = unit_settings(a), unit_settings(b)
     return ", ".join(
         f"{k} {a.get(k)!r} here vs {b.get(k)!r} there"
         for k in UNIT_SETTINGS
@@ -235,7 +251,21 @@ def check_manifest(man_path: Path, m: dict[str, Any]) -> Path:
             raise Invalid(f"manifest field {key!r} = {value!r} is not {what}")
     if not (m["seq_start"] <= m["seq_end"]):
         raise Invalid(f"manifest range [{m['seq_start']}, {m['seq_end']}) is empty or negative")
-    if not (m["n_rows"] <= m["seq_end"] - m["seq_start"]):
+    lens = m.get("prompt_lens", [m["prompt_len"]])
+    if (
+        not isinstance(lens, list)
+        or not lens
+        or not all(_is_int(k) and k >= 0 for k in lens)
+        or max(lens) != m["prompt_len"]
+        or len(set(lens)) != len(lens)
+    ):
+        raise Invalid(
+            f"manifest prompt_lens {lens!r} is not a list of distinct prompt lengths ending "
+            f"with prompt_len {m['prompt_len']}"
+        )
+    if len(lens) > 1 and version < 2:
+        raise Invalid(f"manifest lists prompt_lens {lens} but contract_version {version} < 2")
+    if not (0 <= m["n_rows"] <= (m["seq_end"] - m["seq_start"]) * len(lens)):
         raise Invalid(
             f"manifest n_rows {m['n_rows']} does not fit its range "
             f"[{m['seq_start']}, {m['seq_end']})"
@@ -311,12 +341,13 @@ def check_parquet(shard: Shard) -> None:
         raise  # not corrupt: the caller says to fix permissions
     except Exception as e:  # pyarrow raises several types for corrupt files
         raise Invalid(f"unreadable Parquet ({one_line(str(e)) or type(e).__name__})") from None
-    missing = [c for c in contract.REQUIRED_COLUMNS if c not in schema.names]
+    want = contract.score_schema(int(shard.manifest["contract_version"]))
+    missing = [c for c in want.names if c not in schema.names]
     if missing:
         raise Invalid(
             f"missing column(s) {', '.join(missing)}", "rewrite it with a memwh job: " + RERUN
         )
-    for fld in contract.SCORE_SCHEMA:
+    for fld in want:
         have = schema.field(fld.name).type
         if _kind(have) != _kind(fld.type):
             raise Invalid(
@@ -325,7 +356,7 @@ def check_parquet(shard: Shard) -> None:
             )
     if num_rows != shard.n_rows:
         raise Invalid(f"file has {num_rows} rows but the manifest says n_rows={shard.n_rows}")
-    shard.arrow_schema = pa.schema([schema.field(n) for n in contract.REQUIRED_COLUMNS])
+    shard.arrow_schema = pa.schema([schema.field(n) for n in want.names])
 
 
 def literal_path(path: str | Path) -> str:
@@ -353,6 +384,7 @@ def schema_groups(shards: Sequence[Shard]) -> list[list[Shard]]:
 _CHECKS_SQL = """
 SELECT
     file_index,
+    {prompt_lens}                                                                AS prompt_lens,
     count(*) - count(seq_idx) + count(*) - count(prefix_match_len) + count(*) - count(exact_match)
       + count(*) - count(tf_token_accuracy) + count(*) - count(loss)
       + count(*) - count(min_k_logprob)                                           AS n_null,
@@ -383,7 +415,7 @@ GROUP BY file_index
 _DUPS_SQL = """
 SELECT file_index, count(*) AS n_dup_values, min(seq_idx) AS example, max(c) AS max_copies
 FROM (
-    SELECT file_index, seq_idx, count(*) AS c
+    SELECT file_index, seq_idx, {prompt_len} AS prompt_len, count(*) AS c
     FROM read_parquet({files})
     GROUP BY ALL
     HAVING count(*) > 1
@@ -432,6 +464,11 @@ def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
     ):
         if st[stat]:
             return Invalid(f"{st[stat]} {col} value(s) NaN, infinite or not {rule}")
+    if shard.has_prompt_len_column and not set(st["prompt_lens"]) <= set(shard.prompt_lens):
+        return Invalid(
+            f"prompt_len values {sorted(st['prompt_lens'])} are not all in the manifest's "
+            f"prompt_lens {shard.prompt_lens}"
+        )
     n_exact = m.get("n_exact")
     if _is_int(n_exact) and n_exact != st["n_exact"]:
         return Invalid(f"manifest n_exact={n_exact} but the file has {st['n_exact']} exact matches")
@@ -439,8 +476,12 @@ def _problem_from_stats(shard: Shard, st: dict[str, Any]) -> Invalid | None:
 
 
 def _canonical(shard: Shard, st: dict[str, Any]) -> bool:
-    """Rows are exactly seq_start, seq_start+1, ... in file order: unique by construction."""
-    return st["min_offset"] == st["max_offset"] == shard.manifest["seq_start"]
+    """Rows are exactly seq_start, seq_start+1, ... in file order, one prompt length: unique by
+    construction."""
+    return (
+        len(shard.prompt_lens) == 1
+        and st["min_offset"] == st["max_offset"] == shard.manifest["seq_start"]
+    )
 
 
 def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> dict[int, Invalid]:
@@ -455,6 +496,9 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
                     cont_lens="["
                     + ", ".join(str(int(s.manifest["cont_len"])) for s in group)
                     + "]",
+                    prompt_lens="list_distinct(list(prompt_len))"
+                    if group[0].has_prompt_len_column
+                    else "[]",
                 )
             )
         except duckdb.Error as e:
@@ -486,7 +530,10 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
                 needs_dup_check.append(s)
         if needs_dup_check:
             rows = con.execute(
-                _DUPS_SQL.format(files=sql_list([s.parquet_path for s in needs_dup_check]))
+                _DUPS_SQL.format(
+                    files=sql_list([s.parquet_path for s in needs_dup_check]),
+                    prompt_len="prompt_len" if group[0].has_prompt_len_column else "NULL",
+                )
             ).fetchall()
             for file_index, n_values, example, copies in rows:
                 s = needs_dup_check[file_index]
@@ -495,6 +542,32 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
                     f"(e.g. {example}, up to {copies} times)"
                 )
     return problems
+
+
+# Extraction setting (STUDIES.md section 8): rows of different settings are never mixed in a
+# unit. fast and generate give the same exact labels (one class); imports of fractional
+# scores (pythia-csv) are another.
+SETTING_FIELDS = ("data", "prompt_lens", "cont_len", "labels", "EOS")
+
+
+def shard_setting(m: dict[str, Any]) -> tuple[Any, ...]:
+    """(dataset fingerprint, prompt lengths, cont_len, label class, EOS rule) of a manifest."""
+    lens = m.get("prompt_lens") or [m.get("prompt_len")]
+    if isinstance(lens, str):  # raw.runs manifest JSON read back
+        lens = [int(x) for x in lens.strip("[]").split(",") if x.strip()]
+    labels = "exact" if m.get("mode") in ("fast", "generate") else "fractional"
+    eos = "suppressed" if m.get("suppress_eos") else "allowed"
+    return (m.get("data_fingerprint"), tuple(lens), m.get("cont_len"), labels, eos)
+
+
+def describe_setting_difference(have: tuple[Any, ...], want: tuple[Any, ...]) -> str:
+    """'data corpus-a vs corpus-b, prompt_lens [32] vs [16, 32]' (new vs existing)."""
+    parts = []
+    for name, a, b in zip(SETTING_FIELDS, want, have, strict=True):
+        if a != b:
+            show = (lambda v: list(v)) if name == "prompt_lens" else (lambda v: v)
+            parts.append(f"{name} {show(a)} vs {show(b)}")
+    return ", ".join(parts)
 
 
 def ranges_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:

@@ -56,7 +56,12 @@ def register(app: typer.Typer) -> None:
             help="Model label in the warehouse (default: the model folder's name; for a hub id "
             "org--name, e.g. EleutherAI--pythia-160m).",
         ),
-        prompt_len: int = typer.Option(32, "--prompt-len"),
+        prompt_len: str = typer.Option(
+            "32",
+            "--prompt-len",
+            help="Prompt length(s): 32, a list 32,64,128 or start:stop:step 25:100:25 "
+            "(one row per sequence and length; fast mode scores all in one pass).",
+        ),
         cont_len: int = typer.Option(32, "--cont-len"),
         mode: str = typer.Option(
             "fast", "--mode", help="fast (one teacher-forced pass) or generate (greedy, KV cache)."

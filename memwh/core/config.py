@@ -32,3 +32,10 @@ def dbt_target_dir(db: Path) -> Path:
     """dbt's compiled SQL, logs and stamps for one warehouse file: a hidden folder beside it,
     so builds of different files never share (or write into the installed package)."""
     return db.parent / f".{db.name}.dbt"
+
+
+# The warehouse's default label rule (warehouse/dbt_project.yml var memorized_min_tokens, kept
+# equal by tests/inference/test_multi_prompt.py): a row is memorized when its greedy
+# continuation matches at least this many tokens. The scoring console counts with it, so the
+# number printed after `memwh infer` is the one the warehouse will show.
+MEMORIZED_MIN_TOKENS = 32

@@ -34,11 +34,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-CONTRACT_VERSION = 1
+# Version 2: every row carries its ``prompt_len`` (a shard may score several prompt lengths
+# of the same sequences: one row per (seq_idx, prompt_len)); the manifest's ``prompt_len`` is
+# the longest and ``prompt_lens`` lists them all. Version 1 files have no such column: all
+# their rows were scored with the manifest's ``prompt_len`` (ingest fills it from there).
+CONTRACT_VERSION = 2
 
 # Per-sequence score columns, in file order. Nullability is part of the contract:
 # memorization_score is NULL in fast mode (needs real generation after a mismatch).
-SCORE_SCHEMA = pa.schema(
+SCORE_SCHEMA_V1 = pa.schema(
     [
         pa.field("seq_idx", pa.int64(), nullable=False),
         pa.field("prefix_match_len", pa.int16(), nullable=False),
@@ -50,10 +54,19 @@ SCORE_SCHEMA = pa.schema(
         pa.field("zlib_ratio", pa.float32(), nullable=True),
     ]
 )
+PROMPT_LEN_FIELD = pa.field("prompt_len", pa.int16(), nullable=False)
+# Version 2 (current): the columns of version 1, then prompt_len.
+SCORE_SCHEMA = SCORE_SCHEMA_V1.append(PROMPT_LEN_FIELD)
 # Written only with --save-generations.
 GENERATIONS_FIELD = pa.field("generated_tokens", pa.list_(pa.int32()), nullable=True)
 
 REQUIRED_COLUMNS: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
+
+
+def score_schema(version: int = CONTRACT_VERSION) -> pa.Schema:
+    """The score columns a file of contract `version` must hold (1: no prompt_len column)."""
+    return SCORE_SCHEMA_V1 if version < 2 else SCORE_SCHEMA
+
 
 # Optional per-sequence metadata carried over from the scored dataset when present.
 SEQUENCE_META_SCHEMA = pa.schema(
@@ -100,7 +113,7 @@ MANIFEST_REQUIRED: tuple[str, ...] = (
     "seq_start",  # inclusive
     "seq_end",  # exclusive
     "n_rows",
-    "prompt_len",
+    "prompt_len",  # the longest prompt length scored (version 2: see prompt_lens)
     "cont_len",
     "mode",  # fast | generate | imported
     "suppress_eos",
@@ -110,6 +123,7 @@ MANIFEST_REQUIRED: tuple[str, ...] = (
     "finished_at",
 )
 MANIFEST_OPTIONAL: tuple[str, ...] = (
+    "prompt_lens",  # version 2: every prompt length scored, ascending (absent = [prompt_len])
     "step",  # int parsed from revision when it is stepN
     "commit_hash",
     "n_params",
@@ -258,7 +272,8 @@ def write_scores_parquet(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    version = int((metadata or {}).get("contract_version", 1))
+    missing = [c for c in score_schema(version).names if c not in table.column_names]
     if missing:
         raise ContractError(f"score table lacks columns {missing}")
     if metadata:

@@ -49,13 +49,28 @@ class RunSettings:
     seq_range: tuple[int, int]  # the whole range the shards split [start, end)
     shard: int
     num_shards: int
-    prompt_len: int
+    prompt_len: int  # the longest prompt length: the scored window is prompt_len + cont_len
     cont_len: int
     mode: str  # fast | generate
     suppress_eos: bool
     dtype: str | None = field(default=None, metadata=_LATE)  # resolved torch name: float32 ...
     save_generations: bool = False
     batch_size: int | None = field(default=None, metadata=_RESUME_ONLY)
+    # Shorter prompt lengths scored too (multi-prompt runs: one row per sequence and prompt
+    # length), ascending; () when only prompt_len is scored, so single-prompt records equal
+    # those written before multi-prompt scoring existed. Read `all_prompt_lens`.
+    prompt_lens: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        lens = tuple(sorted({int(k) for k in self.prompt_lens}))
+        if lens and lens[-1] != self.prompt_len:
+            raise ValueError(f"prompt_lens {list(lens)} must end with prompt_len {self.prompt_len}")
+        object.__setattr__(self, "prompt_lens", () if len(lens) <= 1 else lens)
+
+    @property
+    def all_prompt_lens(self) -> tuple[int, ...]:
+        """Every prompt length this run scores, ascending (the last is prompt_len)."""
+        return self.prompt_lens or (self.prompt_len,)
 
     @property
     def seq_start(self) -> int:
@@ -84,6 +99,7 @@ class RunSettings:
         ``resolved_model_path``), the shard's bounds, and the ``settings`` block itself."""
         d = self.to_dict()
         flat = {k: v for k, v in d.items() if k != "model_path"}
+        flat["prompt_lens"] = list(self.all_prompt_lens)
         return {
             **flat,
             "resolved_model_path": self.model_path,
@@ -97,8 +113,9 @@ class RunSettings:
         """Inverse of to_dict; unknown keys are ignored, missing ones take the field default."""
         names = {f.name for f in fields(cls)}
         kw = {k: v for k, v in d.items() if k in names}
-        if kw.get("seq_range") is not None:
-            kw["seq_range"] = tuple(int(x) for x in kw["seq_range"])
+        for key in ("seq_range", "prompt_lens"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(int(x) for x in kw[key])
         return cls(**kw)
 
     @classmethod
@@ -210,3 +227,30 @@ def completion(root: str | os.PathLike, request: RunSettings) -> Completion:
         return Completion("missing", man_path)
     diffs = tuple(request.differences(recorded))
     return Completion("conflict" if diffs else "done", man_path, diffs, m)
+
+
+def parse_prompt_lens(value: int | str | tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """``32``, ``"32,64,128"``, ``"25:100:25"`` (start:stop:step, stop included) or a list ->
+    ascending unique prompt lengths. ValueError with a one-line reason otherwise."""
+    if isinstance(value, int):
+        lens = [value]
+    elif isinstance(value, str):
+        text = value.replace(" ", "")
+        try:
+            if ":" in text:
+                parts = [int(x) for x in text.split(":")]
+                if len(parts) != 3 or parts[2] < 1:
+                    raise ValueError
+                lens = list(range(parts[0], parts[1] + 1, parts[2]))
+            else:
+                lens = [int(x) for x in text.split(",") if x]
+        except ValueError:
+            raise ValueError(
+                f"--prompt-len {value!r}: use a number, a list like 32,64,128, "
+                "or start:stop:step like 25:100:25"
+            ) from None
+    else:
+        lens = [int(x) for x in value]
+    if not lens or min(lens) < 1:
+        raise ValueError(f"--prompt-len {value!r}: prompt lengths must be >= 1")
+    return tuple(sorted(set(lens)))

@@ -35,6 +35,7 @@ def score_table(lo: int, hi: int, seed: int = 0, cont_len: int = CONT_LEN) -> pa
             "loss": loss,
             "min_k_logprob": -2.0 * loss,
             "zlib_ratio": loss / 3,
+            "prompt_len": np.full(n, 32, np.int16),
         },
         schema=contract.SCORE_SCHEMA,
     )

@@ -63,6 +63,8 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
         "model",
         "revision",
         "seq_idx",
+        "prompt_len",
+        "is_run_prompt_len",
         "prefix_match_len",
         "exact_match",
         "memorization_score",
@@ -114,7 +116,7 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
     con = duckdb.connect(str(db), read_only=True)
     got = con.sql(
         "SELECT seq_idx, prefix_match_len, exact_match, memorization_score, tf_token_accuracy, loss, "
-        "min_k_logprob, zlib_ratio FROM raw.scores WHERE seq_idx >= 500 ORDER BY seq_idx"
+        "min_k_logprob, zlib_ratio, prompt_len FROM raw.scores WHERE seq_idx >= 500 ORDER BY seq_idx"
     ).to_arrow_table()
     con.close()
     assert got.cast(contract.SCORE_SCHEMA).equals(want.cast(contract.SCORE_SCHEMA))

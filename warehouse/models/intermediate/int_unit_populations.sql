@@ -9,7 +9,7 @@ with runs as (
         *,
         coalesce(
             seq_start is not null and seq_end is not null and seq_end > seq_start
-            and (rows_are_sparse or n_rows = seq_end - seq_start),
+            and (rows_are_sparse or population = seq_end - seq_start),
             false
         ) as is_range
     from {{ ref('stg_memwh__runs') }}

@@ -1,8 +1,12 @@
--- Per-sequence scores, typed and named as the warehouse uses them.
+-- Per-sequence scores, typed and named as the warehouse uses them: ONE row per unit and sequence,
+-- scored at its run's prompt_len (the longest of a multi-prompt run). Rows at a run's other
+-- prompt lengths are in stg_memwh__scores_by_prompt_len (memorization_by_context reads them), so
+-- every model keyed on (model, revision, seq_idx) stays within one setting per run.
 select
     model,
     revision,
     seq_idx,
+    prompt_len::integer as prompt_len,
     prefix_match_len::integer as prefix_match_len,
     exact_match,
     memorization_score::double as memorization_score,
@@ -12,3 +16,4 @@ select
     zlib_ratio::double as zlib_ratio,
     run_id
 from {{ source('raw', 'scores') }}
+where is_run_prompt_len
