@@ -19,6 +19,7 @@ import polars as pl
 from memwh.core.config import resolve_db
 from memwh.core.db import connect
 from memwh.core.errors import MemwhError
+from memwh.reports.data_profiles import ProfileData, load_profiles
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -88,6 +89,7 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
+    profiles: ProfileData | None = None  # memorisation profiles (reports/data_profiles.py)
 
     @property
     def n_models(self) -> int:
@@ -340,4 +342,5 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         model_order=model_order,
         line_models=line_models,
         notes=notes,
+        profiles=load_profiles(con, line_models),
     )

@@ -23,7 +23,7 @@ LAYERS = (
 
 def _models(layer: str) -> list[dict]:
     out = []
-    for path in sorted((MODELS / layer).glob("*.yml")):
+    for path in sorted((MODELS / layer).rglob("*.yml")):
         out += (yaml.safe_load(path.read_text()) or {}).get("models", [])
     return sorted(out, key=lambda m: m["name"])
 

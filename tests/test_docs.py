@@ -17,7 +17,7 @@ def test_warehouse_tables_doc_is_current() -> None:
 def test_every_mart_and_column_is_documented() -> None:
     import yaml
 
-    for path in (REPO / "warehouse" / "models" / "marts").glob("*.yml"):
+    for path in (REPO / "warehouse" / "models" / "marts").rglob("*.yml"):
         for model in yaml.safe_load(path.read_text())["models"]:
             assert model.get("description"), model["name"]
             for col in model.get("columns", []):

@@ -41,7 +41,7 @@ weighted as (
 agg as (
     select model, outcome, kind, event_time,
            any_value(n_cohorts) as n_cohorts,
-           sum(n_treated) as n_treated,
+           sum(n_treated)::bigint as n_treated,
            sum(w * att) as estimate,
            sum(w * w * var_treated / n_treated) as var_treated_part
     from weighted

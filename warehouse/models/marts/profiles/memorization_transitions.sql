@@ -30,11 +30,11 @@ pairs as (
 )
 select
     model, from_revision, from_step, to_revision, to_step,
-    n_common as n_both_scored,
-    n_from as n_memorized_from,
-    n_to as n_memorized_to,
+    n_common::bigint as n_both_scored,
+    n_from::bigint as n_memorized_from,
+    n_to::bigint as n_memorized_to,
     (n_to - n_both)::bigint as n_newly_memorized,
-    n_both as n_kept,
+    n_both::bigint as n_kept,
     (n_from - n_both)::bigint as n_forgotten,
     (n_common - n_from - n_to + n_both)::bigint as n_never
 from pairs
