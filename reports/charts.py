@@ -893,10 +893,10 @@ ALL_CHARTS = (
 
 def build_sections(m: Marts) -> list[Section]:
     """Every figure of the report, in order, with the shared model colours."""
-    from memwh.reports.charts_profiles import PROFILE_CHARTS  # imports this module
+    from memwh.reports.charts_profiles import profile_sections  # imports this module
 
     st = Style.for_models(m.model_order)
-    sections = [fn(m, st) for fn in (*ALL_CHARTS, *PROFILE_CHARTS)]
+    sections = [fn(m, st) for fn in ALL_CHARTS] + profile_sections(m, st)
     for s in sections:  # what the data layer capped, said where it applies
         if s.chart is not None and m.notes.get(s.key):
             extra = m.notes[s.key][0].upper() + m.notes[s.key][1:] + "."

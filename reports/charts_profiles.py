@@ -135,7 +135,9 @@ def profile_lines(m: Marts, st: Style) -> Section:
         color=st.color(),
     )  # fmt: skip
     lines = (
-        base.mark_errorband(opacity=0.15).encode(y=alt.Y("lo:Q", title=f"ATT ({p.outcome})"), y2="hi:Q")
+        base.mark_errorband(opacity=0.15).encode(
+            y=alt.Y("lo:Q", title=f"ATT ({p.outcome})"), y2="hi:Q"
+        )
         + base.mark_line(strokeWidth=1.5).encode(y="estimate:Q")
         + base.mark_point(filled=True, size=45).encode(y="estimate:Q", tooltip=tooltip)
         + zero
@@ -222,3 +224,11 @@ def transitions_chart(m: Marts, st: Style) -> Section:
 
 
 PROFILE_CHARTS = (profile_heatmap, profile_lines, transitions_chart)
+
+
+def profile_sections(m: Marts, st: Style) -> list[Section]:
+    """The profile figures, or none for a warehouse without the profile marts (built by a
+    memwh before them: `memwh build` adds them)."""
+    if m.profiles is None or m.profiles.missing:
+        return []
+    return [fn(m, st) for fn in PROFILE_CHARTS]

@@ -88,6 +88,9 @@ def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) 
         "05_score_distribution",
         "06_agreement_heatmap",
         "07_rate_vs_duplication",
+        "09_profile_heatmap",
+        "10_profile_lines",
+        "11_memorization_transitions",
     ], r.notes
     assert len(r.pngs) == len(r.charts)
     _check_page(r.html, artifacts_dir / "report-demo.png", r.charts)

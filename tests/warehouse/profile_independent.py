@@ -4,6 +4,7 @@ and per-sequence histories, written from STUDIES §4 and §6, never from the dbt
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import duckdb
@@ -27,8 +28,12 @@ def load_panel(db: Path, outcome: str = "loss", min_tokens: int = 32) -> pl.Data
             f"select model, revision, seq_idx, prefix_match_len, memorization_score, "
             f"{outcome}::double as value from raw.scores"
         ).pl()
-        sets = con.sql("select model, dataset, kind, sequences_per_step, train_steps from raw.exposure_sets").pl()
-        table = con.sql("select model, dataset, seq_idx, first_step, n_exposures from raw.exposure").pl()
+        sets = con.sql(
+            "select model, dataset, kind, sequences_per_step, train_steps from raw.exposure_sets"
+        ).pl()
+        table = con.sql(
+            "select model, dataset, seq_idx, first_step, n_exposures from raw.exposure"
+        ).pl()
     finally:
         con.close()
     runs = runs.with_columns(
@@ -37,15 +42,15 @@ def load_panel(db: Path, outcome: str = "loss", min_tokens: int = 32) -> pl.Data
         .otherwise(pl.col("step"))
         .alias("step")
     ).filter(pl.col("step").is_not_null() & ~pl.col("sparse").fill_null(False))
-    df = scores.join(runs, on=["model", "revision"]).join(
-        sets, on=["model", "dataset"], how="left"
-    )
+    df = scores.join(runs, on=["model", "revision"]).join(sets, on=["model", "dataset"], how="left")
     df = df.join(table, on=["model", "dataset", "seq_idx"], how="left")
     rule_fs = pl.col("seq_idx") // pl.col("sequences_per_step")
     df = df.with_columns(
         pl.when(pl.col("kind") == "rule")
         .then(
-            pl.when(pl.col("train_steps").is_null() | (rule_fs < pl.col("train_steps"))).then(rule_fs)
+            pl.when(pl.col("train_steps").is_null() | (rule_fs < pl.col("train_steps"))).then(
+                rule_fs
+            )
         )
         .otherwise(pl.col("first_step"))
         .alias("first_step"),
@@ -82,8 +87,16 @@ def expected_cells(panel: pl.DataFrame, exclude_repeated: bool = True) -> pl.Dat
             for j, c in enumerate(steps):
                 if j == g - 1:
                     continue
-                dt = np.array([wide[c][x] - wide[base][x] for x in cohort if x in wide[c] and x in wide[base]])
-                dc = np.array([wide[c][x] - wide[base][x] for x in controls if x in wide[c] and x in wide[base]])
+                dt = np.array(
+                    [wide[c][x] - wide[base][x] for x in cohort if x in wide[c] and x in wide[base]]
+                )
+                dc = np.array(
+                    [
+                        wide[c][x] - wide[base][x]
+                        for x in controls
+                        if x in wide[c] and x in wide[base]
+                    ]
+                )
                 if len(dt) < 2 or len(dc) < 2:
                     continue
                 att = dt.mean() - dc.mean()
@@ -122,10 +135,17 @@ def expected_summary(panel: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
             n = np.array([r["n_treated"] for r in rows], dtype=float)
             w = n / n.sum()
             est = float(sum(wi * r["att"] for wi, r in zip(w, rows, strict=True)))
-            var_t = float(sum(wi**2 * r["var_treated"] / r["n_treated"] for wi, r in zip(w, rows, strict=True)))
+            var_t = float(
+                sum(
+                    wi**2 * r["var_treated"] / r["n_treated"] for wi, r in zip(w, rows, strict=True)
+                )
+            )
             zs = []
             for x in cseq:
-                parts = [(cval.get((r["checkpoint_step"], x)), cval.get((r["base_step"], x))) for r in rows]
+                parts = [
+                    (cval.get((r["checkpoint_step"], x)), cval.get((r["base_step"], x)))
+                    for r in rows
+                ]
                 if all(a is not None and b is not None for a, b in parts):
                     zs.append(sum(wi * (a - b) for wi, (a, b) in zip(w, parts, strict=True)))
             if len(zs) < 2:
@@ -147,7 +167,7 @@ def expected_transitions(panel: pl.DataFrame) -> pl.DataFrame:
         steps = sorted(set(p["step"].to_list()))
         lab = {s: dict(zip(q["seq_idx"].to_list(), q["mem"].to_list(), strict=True))
                for s in steps for q in [p.filter(pl.col("step") == s)]}  # fmt: skip
-        for a, b in zip(steps, steps[1:], strict=False):
+        for a, b in itertools.pairwise(steps):
             common = lab[a].keys() & lab[b].keys()
             pairs = [(lab[a][x], lab[b][x]) for x in common]
             out.append({

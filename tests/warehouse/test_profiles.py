@@ -4,6 +4,7 @@ and the PyPI package `differences` (the estimator the paper used)."""
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from pathlib import Path
 
@@ -38,9 +39,7 @@ HISTORY_EXACT = [
 
 def _ints(df: pl.DataFrame) -> pl.DataFrame:
     """Integer columns as Int64 (DuckDB gives int32/int128 where polars' loops give int64)."""
-    return df.with_columns(
-        pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t.is_integer()
-    )
+    return df.with_columns(pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t.is_integer())
 
 
 def check_profiles(db: Path, *, models: set[str] | None = None) -> pl.DataFrame:
@@ -133,7 +132,7 @@ def _differences_attgt(panel: pl.DataFrame) -> pl.DataFrame:
     from differences import ATTgt
 
     steps = sorted(set(panel["step"].to_list()))
-    bounds = list(zip(steps, steps[1:], strict=False))
+    bounds = list(itertools.pairwise(steps))
 
     def cohort(fs: int | None, ne: int | None) -> float | None:
         if fs is None:
@@ -159,7 +158,10 @@ def _differences_attgt(panel: pl.DataFrame) -> pl.DataFrame:
     r.columns = [c[-1] if isinstance(c, tuple) else c for c in r.columns]
     out = pl.from_pandas(r.reset_index()).select(
         pl.col("cohort").cast(pl.Int64).alias("cohort_index"),
-        pl.col("time").cast(pl.Int64).replace_strict(dict(enumerate(steps))).alias("checkpoint_step"),
+        pl.col("time")
+        .cast(pl.Int64)
+        .replace_strict(dict(enumerate(steps)))
+        .alias("checkpoint_step"),
         pl.col("ATT").alias("att_pkg"),
         pl.col("std_error").alias("se_pkg"),
     )
@@ -186,7 +188,8 @@ def check_against_differences(db: Path, model: str) -> int:
     assert np.allclose(j["att"], j["att_pkg"], rtol=0, atol=TOL)
     nt, nc = j["n_treated"].to_numpy(), j["n_control"].to_numpy()
     plug_in = np.sqrt(
-        j["var_treated"].to_numpy() * (nt - 1) / nt**2 + j["var_control"].to_numpy() * (nc - 1) / nc**2
+        j["var_treated"].to_numpy() * (nt - 1) / nt**2
+        + j["var_control"].to_numpy() * (nc - 1) / nc**2
     )
     assert np.allclose(j["se_pkg"], plug_in, rtol=0, atol=TOL)
     assert np.allclose(j["att_se"] ** 2, j["var_treated"] / nt + j["var_control"] / nc, atol=TOL)
@@ -224,7 +227,7 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
     build(db, quiet=True, target_path=target)
     check_profiles(db)
     before = _cell_times(db)
-    assert len(before) == 9 + 9  # pt and pt-noctrl: 3 cohorts x 3 checkpoints each
+    assert len(before) == 9 + 16  # pt: 3 cohorts x 3 checkpoints; pt-noctrl: 4 x 4
 
     for new in (40, 25):
         con = duckdb.connect(str(db))
@@ -244,7 +247,9 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
         check_profiles(db)
         before = after
 
-    incremental = {n: mart(db, n) for n in ("memorization_profiles", "memorization_profile_summary")}
+    incremental = {
+        n: mart(db, n) for n in ("memorization_profiles", "memorization_profile_summary")
+    }
     build(db, quiet=True, full_refresh=True, target_path=target)
     for n, frame in incremental.items():
         full = mart(db, n)
@@ -283,9 +288,10 @@ def test_demo_profiles(demo_db: Path) -> None:
     cells = check_profiles(demo_db)
     models = mart(demo_db, "units").sort("n_params")["model"].unique(maintain_order=True)
     largest = models[-1]
-    assert check_against_differences(demo_db, largest) == cells.filter(
-        pl.col("model") == largest
-    ).height
+    assert (
+        check_against_differences(demo_db, largest)
+        == cells.filter(pl.col("model") == largest).height
+    )
     s = mart(demo_db, "memorization_profile_summary").filter(pl.col("model") == largest)
     inst = s.filter(pl.col("kind") == "instantaneous").row(0, named=True)
     assert inst["estimate"] < 0 and inst["hi"] < 0, inst
