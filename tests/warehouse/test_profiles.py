@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from profile_fixtures import PROFILE_MODEL, add_profile_unit, load_profiles
 from profile_independent import (
     expected_cells,
@@ -42,19 +43,22 @@ def _ints(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t.is_integer())
 
 
-def check_profiles(db: Path, *, models: set[str] | None = None) -> pl.DataFrame:
+def check_profiles(
+    db: Path, *, models: set[str] | None = None, outcome: str = "loss"
+) -> pl.DataFrame:
     """Every profile mart of `db` equals the independent computation; returns the cells."""
-    panel = load_panel(db)
+    panel = load_panel(db, outcome=outcome)
     if models is not None:
         panel = panel.filter(pl.col("model").is_in(list(models)))
 
     def got(name: str) -> pl.DataFrame:
         df = _ints(mart(db, name))
+        if "outcome" in df.columns:
+            df = df.filter(pl.col("outcome") == outcome)
         return df if models is None else df.filter(pl.col("model").is_in(list(models)))
 
     cells = _ints(expected_cells(panel))
     prof = got("memorization_profiles")
-    assert set(prof["outcome"].unique()) <= {"loss"}
     assert_frames_match(prof, cells, CELL_KEYS, exact=CELL_EXACT, approx=CELL_APPROX, tol=TOL)
 
     def keyed(df: pl.DataFrame) -> pl.DataFrame:  # residual rows have no event time
@@ -235,7 +239,7 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
         con.close()
         build(db, quiet=True, target_path=target)
         after = _cell_times(db)
-        involved = {k for k in after if new in k[2:5]}
+        involved = {k for k in after if k[0] == PROFILE_MODEL and new in k[2:5]}
         assert involved and all(k not in before for k in involved)
         kept = {k: v for k, v in after.items() if k not in involved}
         assert kept == {k: before[k] for k in kept}, "cells without the new checkpoint changed"
@@ -253,7 +257,14 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
     build(db, quiet=True, full_refresh=True, target_path=target)
     for n, frame in incremental.items():
         full = mart(db, n)
-        assert frame.sort(full.columns[:6]).equals(full.sort(full.columns[:6])), n
+        keys = full.columns[:6]
+        assert_frame_equal(frame.sort(keys), full.sort(keys), check_exact=False, rel_tol=1e-9)
+
+    # any STUDIES §2 signal by var: the loss cells are kept, min_k_logprob ones are added
+    build(db, quiet=True, target_path=target, vars={"profile_outcomes": ["loss", "min_k_logprob"]})
+    assert set(mart(db, "memorization_profiles")["outcome"].unique()) == {"loss", "min_k_logprob"}
+    check_profiles(db, outcome="loss")
+    check_profiles(db, outcome="min_k_logprob")
 
 
 def test_pr161_transitions(pr161_db: Path) -> None:
