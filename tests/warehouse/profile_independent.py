@@ -12,6 +12,16 @@ import numpy as np
 import polars as pl
 
 Z95 = 1.96
+_I, _F = pl.Int64, pl.Float64
+CELL_SCHEMA = {
+    "model": pl.String, "cohort_index": _I, "cohort_first_step": _I, "cohort_last_step": _I,
+    "checkpoint_step": _I, "event_time": _I, "base_step": _I, "n_treated": _I, "n_control": _I,
+    "att": _F, "att_se": _F, "att_lo": _F, "att_hi": _F, "var_treated": _F,
+}  # fmt: skip
+SUMMARY_SCHEMA = {
+    "model": pl.String, "kind": pl.String, "event_time": _I, "n_cohorts": _I, "n_treated": _I,
+    "n_control": _I, "estimate": _F, "se": _F, "lo": _F, "hi": _F,
+}  # fmt: skip
 
 
 def load_panel(db: Path, outcome: str = "loss", min_tokens: int = 32) -> pl.DataFrame:
@@ -109,7 +119,7 @@ def expected_cells(panel: pl.DataFrame, exclude_repeated: bool = True) -> pl.Dat
                     "att_lo": float(att - Z95 * se), "att_hi": float(att + Z95 * se),
                     "var_treated": float(dt.var(ddof=1)),
                 })  # fmt: skip
-    return pl.DataFrame(out)
+    return pl.DataFrame(out, schema=CELL_SCHEMA)
 
 
 def expected_summary(panel: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
@@ -156,7 +166,7 @@ def expected_summary(panel: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
                 "n_treated": int(n.sum()), "n_control": len(zs), "estimate": est, "se": se,
                 "lo": est - Z95 * se, "hi": est + Z95 * se,
             })  # fmt: skip
-    return pl.DataFrame(out)
+    return pl.DataFrame(out, schema=SUMMARY_SCHEMA)
 
 
 def expected_transitions(panel: pl.DataFrame) -> pl.DataFrame:
