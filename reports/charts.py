@@ -140,6 +140,7 @@ ALL_FIGURES: tuple[Figure, ...] = (
 def build_sections(m: Marts) -> list[Section]:
     """Every figure of the report, in order, with the shared model colours and print theme."""
     from memwh.reports.charts_controlled import controlled_sections
+    from memwh.reports.charts_profiles import profile_sections
 
     st = Style.for_models(m.model_order)
     sections = []
@@ -161,6 +162,7 @@ def build_sections(m: Marts) -> list[Section]:
         membership.membership_auc_table(m.membership, Section, table),
         membership.forecast_pr(m.membership, Section, st.color, WIDTH, HEIGHT),
         *controlled_sections(m.controlled, st),
+        *profile_sections(m, st),
     ]
     for s in extra_sections:
         if s.chart is not None:

@@ -19,6 +19,7 @@ import polars as pl
 from memwh.core.config import resolve_db
 from memwh.core.db import connect, last_build_warning
 from memwh.core.errors import MemwhError
+from memwh.reports.data_profiles import ProfileData, load_profiles
 from memwh.reports.membership import MembershipData, load_membership
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
@@ -143,6 +144,7 @@ class Marts:
     membership: MembershipData | None = (
         None  # membership / forecast figures (reports/membership.py)
     )
+    profiles: ProfileData | None = None  # memorisation profiles (reports/data_profiles.py)
 
     @property
     def n_models(self) -> int:
@@ -443,6 +445,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         notes=notes,
         **extra,
         membership=load_membership(con, model_order, _q),
+        profiles=load_profiles(con, line_models),
     )
 
 

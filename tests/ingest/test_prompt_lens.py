@@ -104,16 +104,25 @@ def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> No
     write_shard(root, shard=1, num_shards=2, manifest_overrides={"data_fingerprint": "jsonl-x"})
     rep = ingest_root(root, db, progress=False)
     line = rep.bad[0].line()
-    assert len(rep.bad) == 1 and "part-00001-of-00002.parquet: extraction setting" in line
-    assert "data jsonl-x vs corpus-abc123" in line and "part-00000-of-00002.parquet" in line
+    # one settings-agreement check per unit (ingest/validate.py UNIT_SETTINGS)
+    assert len(rep.bad) == 1 and "part-00001-of-00002.parquet: settings differ from" in line
+    assert "data_fingerprint 'jsonl-x' here vs 'corpus-abc123' there" in line
+    assert "part-00000-of-00002.parquet" in line
     v1 = score_table(500, 1000).drop(["prompt_len"])  # a version-1 shard scored at 64
     write_shard(
         root, shard=1, num_shards=2, table=v1,
         manifest_overrides={"contract_version": 1, "prompt_len": 64, "suppress_eos": False},
     )  # fmt: skip
     line = ingest_root(root, db, progress=False).bad[0].line()
-    assert "prompt_lens [64] vs [32], EOS allowed vs suppressed" in line
-    # fast and generate give the same exact labels: one setting
+    assert "prompt_len 64 here vs 32 there" in line
+    assert "prompt_lens [64] here vs [32] there" in line
+    assert "suppress_eos False here vs True there" in line
+    # one unit holds one run's settings: a generate-mode shard beside a fast one is refused too
     write_shard(root, shard=1, num_shards=2, manifest_overrides={"mode": "generate"})
+    assert (
+        "mode 'generate' here vs 'fast' there"
+        in ingest_root(root, db, progress=False).bad[0].line()
+    )
+    write_shard(root, shard=1, num_shards=2)
     assert ingest_root(root, db, progress=False).ok
     assert count(db, "SELECT count(*) FROM raw.scores") == 1000

@@ -96,6 +96,9 @@ def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) 
         "11_forecast_pr",
         "07b_insertion_dose_response",
         "07c_mitigation",
+        "09_profile_heatmap",
+        "10_profile_lines",
+        "11_memorization_transitions",
     ], r.notes
     assert set(r.notes) == {"01c_rate_by_family"}  # the demo has one family
     assert len(r.pngs) == len(r.files["svg"]) == len(r.charts)
