@@ -537,7 +537,8 @@ def score(
     _write_sequence_meta(plan)
     if save_windows:
         lo, hi = plan.settings.bounds
-        _write_windows(out, plan.source, indices, prompt_len + cont_len, lo, hi)
+        width = plan.settings.prompt_len + plan.settings.cont_len  # the longest prompt's window
+        _write_windows(out, plan.source, indices, width, lo, hi)
     n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
     wall = time.perf_counter() - t0
     manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)

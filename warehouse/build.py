@@ -167,11 +167,9 @@ def check_vars(vars: dict | None) -> None:
             raise MemwhError(f"--vars: {name} = {value!r} must be {rule[0]}")
 
 
-def guessed_facts(db: Path) -> dict[str, tuple[str, ...]]:
-    """Models whose family or parameter count int_units had to guess (empty if not built)."""
-    import duckdb
-
-    con = connect(db, read_only=True)
+def guessed_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
+    """Models whose family or parameter count int_units had to guess (empty if not built).
+    `con`: the build's own connection (a second one with other settings cannot open the file)."""
     try:
         rows = con.sql(
             "select model, bool_or(family_is_guessed), bool_or(n_params_is_guessed) "
@@ -180,8 +178,6 @@ def guessed_facts(db: Path) -> dict[str, tuple[str, ...]]:
         ).fetchall()
     except duckdb.Error:  # int_units not built (e.g. --select elsewhere) or an older warehouse
         return {}
-    finally:
-        con.close()
     return {m: tuple(w for w, g in (("family", f), ("size", n)) if g) for m, f, n in rows}
 
 
@@ -400,6 +396,7 @@ def build(
         except BaseException as e:
             _mark_finished(holder, build_id, "failed", str(e).splitlines()[0] if str(e) else "")
             raise
+        result.guessed = guessed_facts(holder)
         _mark_finished(holder, build_id, "ok", result.summary())
     finally:
         holder.close()
@@ -535,7 +532,6 @@ def _run_build(
             else "see dbt output above"
         )
         raise MemwhError(f"dbt build failed ({len(result.failures)} nodes), first: {what}")
-    result.guessed = guessed_facts(path)
     return result
 
 
