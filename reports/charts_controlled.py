@@ -148,14 +148,10 @@ def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
     ).properties(
         width=PANEL_WIDTH if long["category"].n_unique() > 1 else WIDTH, height=HEIGHT * 0.7
     )
-    chart = (
-        layered.facet(
-            column=alt.Column("category:N", title="category"),
-            row=alt.Row("unit:N", title="perturbed unit"),
-        )
-        .resolve_scale(x="independent")
-        .properties(title=title)
-    )
+    chart = layered.facet(
+        column=alt.Column("category:N", title="category"),
+        row=alt.Row("unit:N", title="perturbed unit"),
+    ).resolve_scale(x="independent")
     caption = (
         "Memorization rate (Wilson 95% intervals) by the number of inserted copies, for each "
         "perturbed model (red) and its standard control (blue): the same family, size and "
@@ -211,7 +207,7 @@ def mitigation(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         base.mark_point(filled=True, size=80).encode(
             x="perplexity_ratio_neither:Q", y="removed_share:Q", tooltip=tooltip
         ),
-    ).properties(width=WIDTH, height=HEIGHT, title=title)
+    ).properties(width=WIDTH, height=HEIGHT)
     caption = (
         "Each point is an edited model (TinyMem-style mitigation) against its base: the share of "
         "the base's memorized sequences it no longer memorizes (y) and the utility cost as the "

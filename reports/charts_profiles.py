@@ -95,7 +95,6 @@ def profile_heatmap(m: Marts, st: Style) -> Section:
             columns=2,
         )
         .resolve_scale(x="independent", y="independent")
-        .properties(title=title)
     )
     return Section(key, title, caption, chart=chart, note=p.heatmap_note)
 
@@ -219,7 +218,6 @@ def transitions_chart(m: Marts, st: Style) -> Section:
             )
         )
         .resolve_scale(y="independent")
-        .properties(title=title)
     )
     return Section(key, title, caption, chart=chart)
 

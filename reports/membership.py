@@ -179,7 +179,6 @@ def membership_roc(md: MembershipData | None, section_cls, width: int, height: i
         )
         .properties(width=width // 2, height=height * 3 // 4)
         .facet(facet=alt.Facet("unit:N", title=None), columns=2)
-        .properties(title=title)
     )
     caption = (
         "Members (sequences the checkpoint trained on) against held-out sequences (never "
@@ -301,7 +300,7 @@ def forecast_pr(md: MembershipData | None, section_cls, color_for_models, width:
         "earlier checkpoints of the target",
     )
     parts = [p for p in (left, right) if p is not None]
-    chart = alt.hconcat(*parts).add_params(pick).properties(title=f"{title}: target {md.target}")
+    chart = alt.hconcat(*parts).add_params(pick)  # the title is the section heading
     caption = (
         f"How well each predictor's per-sequence signal ranks the sequences that {md.target} "
         "memorized (mart memorization_forecast, over the same populations as "
