@@ -390,7 +390,7 @@ def write_windows(path: str | os.PathLike, chunks: Iterable[tuple[np.ndarray, np
                 rows += n
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
