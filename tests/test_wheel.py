@@ -24,12 +24,19 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 STAGE_PACKAGES = ("ingest", "inference_jobs", "warehouse", "reports", "demo_suite")
-# Never part of a build: VCS, venvs, caches, data and dbt output.
-_SKIP = {"build", "dist", "memwh-data", "work", "target", "logs", "dbt_packages", "__pycache__"}
+# Never part of a build: VCS, venvs, caches, data and dbt output; build/ and dist/ only at the
+# top (the warehouse has a mart folder named build).
+_SKIP = {"memwh-data", "work", "target", "logs", "dbt_packages", "__pycache__"}
+_SKIP_TOP = {"build", "dist"}
 
 
-def _ignore(_dir: str, names: list[str]) -> set[str]:
-    return {n for n in names if n in _SKIP or n.startswith(".") or n.endswith(".egg-info")}
+def _ignore(folder: str, names: list[str]) -> set[str]:
+    top = Path(folder).resolve() == REPO.resolve()
+    return {
+        n
+        for n in names
+        if n in _SKIP or (top and n in _SKIP_TOP) or n.startswith(".") or n.endswith(".egg-info")
+    }
 
 
 def _site_packages(prefix: Path) -> Path:
