@@ -139,8 +139,10 @@ def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
             y=y,
             tooltip=tooltip,
             shape=alt.Shape("model_kind:N", title="model"),
+            # ordinal with its order given: Vega-Lite warns on size over an unsorted nominal field
             size=alt.Size(
-                "model_kind:N",
+                "model_kind:O",
+                sort=["perturbed", "standard (control)"],
                 scale=alt.Scale(domain=["perturbed", "standard (control)"], range=[110, 40]),
                 legend=None,
             ),
