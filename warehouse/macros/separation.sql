@@ -64,7 +64,8 @@ stats as (
         coalesce(max(x.tp::double / x.p) filter (where x.fp::double / x.n <= 0.001), 0) as tpr_at_fpr_0001,
         coalesce(max(x.tp::double / x.p) filter (where x.fp::double / x.n <= 0.01), 0) as tpr_at_fpr_001,
         coalesce(max(x.tp::double / x.p) filter (where x.fp::double / x.n <= 0.1), 0) as tpr_at_fpr_01,
-        sum(x.n_pos::double / x.p * (x.tp::double / (x.tp + x.fp))) as average_precision
+        -- a sum of shares: rounding can pass 1 by an ulp (perfect separation); cap it there
+        least(1.0, sum(x.n_pos::double / x.p * (x.tp::double / (x.tp + x.fp)))) as average_precision
     from auc as a
     join placed as x using ({{ k }}, signal)
     group by a.{{ keys | join(', a.') }}, a.signal, a.p, a.n, a.roc_auc
