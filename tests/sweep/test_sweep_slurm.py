@@ -87,7 +87,9 @@ def test_slurm_array_sweep_equals_local_executor(
     wait_jobs(jobs)
 
     st = memwh("status", str(spec))
-    assert "8 done · 0 conflict · 0 running · 0 queued · 0 failed · 0 pending" in st.stdout, st.stdout
+    assert "8 done · 0 conflict · 0 running · 0 queued · 0 failed · 0 pending" in st.stdout, (
+        st.stdout
+    )
     got = _rows(tmp_path / "out")
     assert len(got) == 8
     _assert_same_rows(got, _rows(local_reference))
@@ -158,7 +160,9 @@ def test_cancelled_task_is_reported_and_resubmitted_alone(
     wait_jobs([job])
 
     st = memwh("status", str(spec))
-    assert "3 done · 0 conflict · 0 running · 0 queued · 1 failed · 0 pending" in st.stdout, st.stdout
+    assert "3 done · 0 conflict · 0 running · 0 queued · 1 failed · 0 pending" in st.stdout, (
+        st.stdout
+    )
     failed_line = next(line for line in st.stdout.splitlines() if line.startswith("failed "))
     assert cancelled in failed_line and "CANCELLED" in failed_line, st.stdout
     assert "last log line" in st.stdout
@@ -174,6 +178,8 @@ def test_cancelled_task_is_reported_and_resubmitted_alone(
     wait_jobs(_jobs(sweep_dir, 2))
 
     st = memwh("status", str(spec))
-    assert "4 done · 0 conflict · 0 running · 0 queued · 0 failed · 0 pending" in st.stdout, st.stdout
+    assert "4 done · 0 conflict · 0 running · 0 queued · 0 failed · 0 pending" in st.stdout, (
+        st.stdout
+    )
     ref = {k: v for k, v in _rows(local_reference).items() if k.startswith("model=tiny-a/")}
     _assert_same_rows(_rows(tmp_path / "out"), ref)
