@@ -5,8 +5,13 @@ when drawn), the function that draws it from the marts, and the modules by famil
 * prediction.py    smaller models / checkpoints predicting the largest model, the grid
 * distribution.py  score distributions (final checkpoints, over training)
 * agreement.py     Jaccard and Pearson heatmaps
+* charts_controlled.py  insertion dose-response, mitigation (STUDIES §5, §7)
+* membership.py    membership ROC and AUC, memorization forecast (STUDIES §1-3)
+* charts_profiles.py   memorisation profiles and transitions (STUDIES §4)
 * tables.py        units and build settings
 * style.py         Section, the shared colours, the print theme, helpers
+
+A figure's key is the file stem of its chart files: keys sort in report order.
 
 A figure function returns `Drawn` (chart + caption computed from the data) or `Absent` (why
 it cannot be drawn for this warehouse, e.g. one model only): never an exception, so a study
@@ -18,11 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from memwh.reports import agreement, distribution, membership, prediction, rates, tables
+from memwh.reports import (
+    agreement,
+    charts_controlled,
+    charts_profiles,
+    distribution,
+    membership,
+    prediction,
+    rates,
+    tables,
+)
 from memwh.reports.data import Marts
 from memwh.reports.style import (
-    HEIGHT,
-    WIDTH,
     Absent,
     Drawn,
     Section,
@@ -30,7 +42,6 @@ from memwh.reports.style import (
     model_colors,
     print_theme,
     spans_decades,
-    table,
 )
 
 __all__ = ["ALL_FIGURES", "Figure", "Section", "Style", "build_sections", "model_colors"]
@@ -123,13 +134,63 @@ ALL_FIGURES: tuple[Figure, ...] = (
         rates.rate_vs_duplication,
     ),
     Figure(
-        "08_units",
+        "07b_insertion_dose_response",
+        "Insertion dose-response: perturbed model vs its standard control",
+        "Memorization rate by copies inserted, for a perturbed model and its standard control.",
+        charts_controlled.dose_response,
+    ),
+    Figure(
+        "07c_mitigation",
+        "Mitigation: memorized sequences removed vs perplexity cost",
+        "Share of the base model's memorized sequences an edited model no longer memorizes, "
+        "against the perplexity cost.",
+        charts_controlled.mitigation,
+    ),
+    Figure(
+        "08_membership_roc",
+        "Membership inference: ROC per signal",
+        "ROC curves of members against held-out non-members, per signal.",
+        membership.membership_roc,
+    ),
+    Figure(
+        "08b_membership_auc",
+        "Membership inference: AUC per signal (final checkpoints)",
+        "ROC AUC of each signal per unit.",
+        membership.membership_auc_table,
+    ),
+    Figure(
+        "08c_forecast_pr",
+        "Forecasting memorization: precision-recall of each predictor's signal",
+        "Precision-recall of smaller models' and earlier checkpoints' signals for the final "
+        "target.",
+        membership.forecast_pr,
+    ),
+    Figure(
+        "09_profile_heatmap",
+        "Memorisation profile: ATT(cohort, checkpoint)",
+        "Difference-in-differences estimate of memorisation per cohort and checkpoint.",
+        charts_profiles.profile_heatmap,
+    ),
+    Figure(
+        "09b_profile_lines",
+        "Memorisation profile per model size",
+        "Instantaneous, persistent and residual memorisation per model.",
+        charts_profiles.profile_lines,
+    ),
+    Figure(
+        "09c_memorization_transitions",
+        "Memorized, newly memorized and forgotten over training",
+        "Memorized, newly memorized and forgotten sequences per checkpoint.",
+        charts_profiles.transitions_chart,
+    ),
+    Figure(
+        "10_units",
         "Scored units and their provenance",
         "One row per scored unit.",
         tables.units_table,
     ),
     Figure(
-        "09_build_settings",
+        "11_build_settings",
         "Build settings",
         "The warehouse vars the marts were built with.",
         tables.settings_table,
@@ -139,9 +200,6 @@ ALL_FIGURES: tuple[Figure, ...] = (
 
 def build_sections(m: Marts) -> list[Section]:
     """Every figure of the report, in order, with the shared model colours and print theme."""
-    from memwh.reports.charts_controlled import controlled_sections
-    from memwh.reports.charts_profiles import profile_sections
-
     st = Style.for_models(m.model_order)
     sections = []
     for f in ALL_FIGURES:
@@ -155,17 +213,4 @@ def build_sections(m: Marts) -> list[Section]:
             extra = m.notes[f.key][0].upper() + m.notes[f.key][1:] + "."
             note = f"{note} {extra}" if note else extra
         sections.append(Section(f.key, f.title, r.caption, chart, note, r.table_html))
-    # membership and controlled-experiment figures go before the units table
-    at = next((i for i, s in enumerate(sections) if s.key.startswith("08_")), len(sections))
-    extra_sections = [
-        membership.membership_roc(m.membership, Section, WIDTH, HEIGHT),
-        membership.membership_auc_table(m.membership, Section, table),
-        membership.forecast_pr(m.membership, Section, st.color, WIDTH, HEIGHT),
-        *controlled_sections(m.controlled, st),
-        *profile_sections(m, st),
-    ]
-    for s in extra_sections:
-        if s.chart is not None:
-            s.chart = print_theme(s.chart)
-    sections[at:at] = extra_sections
     return sections

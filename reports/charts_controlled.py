@@ -1,80 +1,24 @@
 """Charts of controlled experiments (STUDIES §5, §7): insertion dose-response of perturbed
 models beside their standard control, and mitigation (memorized removed vs perplexity cost).
 
-Reads only the marts `insertion_dose_response` and `mitigation_effect`, bounded like every
-report query (few units, few categories); registered in charts.build_sections and data._load.
+Draw from the bounded slices data_controlled.py reads; registered in charts.ALL_FIGURES.
 """
 
 from __future__ import annotations
 
 import altair as alt
-import duckdb
 import polars as pl
 
-from memwh.reports.data import _q
-from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Section, Style
+from memwh.reports.data import Marts
+from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Absent, Drawn, Style
 from memwh.reports.style import inline as _values
 
-MAX_DOSE_UNITS = 3  # perturbed units (final revisions first) drawn beside their control
-MAX_DOSE_CATEGORIES = 4  # categories (most sequences first)
-MAX_MITIGATIONS = 200
 
-
-def load_controlled(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
-    """Bounded slices of the controlled marts (empty frames when the marts are absent)."""
-    have = {
-        r[0]
-        for r in con.sql(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-    }
-    out = {"dose": pl.DataFrame(), "mitigation": pl.DataFrame()}
-    if "insertion_dose_response" in have:
-        out["dose"] = _q(
-            con,
-            f"""WITH units AS (
-                    SELECT model, revision FROM insertion_dose_response
-                    WHERE control_model IS NOT NULL GROUP BY model, revision
-                    ORDER BY max(step) DESC NULLS LAST, model LIMIT {MAX_DOSE_UNITS}),
-                cats AS (
-                    SELECT category FROM insertion_dose_response
-                    WHERE (model, revision) IN (SELECT (model, revision) FROM units)
-                    GROUP BY category ORDER BY sum(n_scored) DESC LIMIT {MAX_DOSE_CATEGORIES})
-                SELECT model || '@' || revision AS unit, control_model, category,
-                       duplicates_bin, n_scored, n_memorized, memorization_rate,
-                       memorization_rate_lo, memorization_rate_hi, control_memorized,
-                       control_rate, control_rate_lo, control_rate_hi, rate_diff,
-                       rate_diff_lo, rate_diff_hi, loss_diff, loss_diff_lo, loss_diff_hi
-                FROM insertion_dose_response
-                WHERE (model, revision) IN (SELECT (model, revision) FROM units)
-                  AND category IN (SELECT category FROM cats)
-                ORDER BY unit, category, duplicates_bin""",
-        )
-    if "mitigation_effect" in have:
-        out["mitigation"] = _q(
-            con,
-            f"""SELECT base_model || '@' || base_revision AS base, edited_model || '@' ||
-                       edited_revision AS edited, coalesce(method, 'unnamed') AS method,
-                       method_params, base_memorized, n_removed, removed_share,
-                       removed_share_lo, removed_share_hi, n_newly_memorized,
-                       perplexity_ratio_neither, perplexity_ratio_neither_lo,
-                       perplexity_ratio_neither_hi, perplexity_ratio_held_out
-                FROM mitigation_effect WHERE base_memorized > 0
-                ORDER BY base, edited LIMIT {MAX_MITIGATIONS}""",
-        )
-    return out
-
-
-def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
-    title = "Insertion dose-response: perturbed model vs its standard control"
-    key = "07b_insertion_dose_response"
-    df = frames.get("dose", pl.DataFrame())
+def dose_response(m: Marts, st: Style) -> Drawn | Absent:
+    df = m.controlled.dose
     if df.is_empty():
-        return Section(
-            key,
-            title,
-            "Memorization rate by copies inserted, for a perturbed model and its standard control.",
-            note="No perturbed unit with a standard control: declare roles (`memwh infer --role "
+        return Absent(
+            "No perturbed unit with a standard control: declare roles (`memwh infer --role "
             "perturbed|standard`, or `memwh import role`) for models of the same family, size and "
             "revision that scored the same sequences with the same setting.",
         )
@@ -161,20 +105,14 @@ def dose_response(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         "same setting. The gap is the effect of the insertion; the 0-copy bin is the "
         "within-model control. Tooltips give the paired difference with Newcombe's 95% interval."
     )
-    return Section(key, title, caption, chart=chart)
+    return Drawn(chart, caption)
 
 
-def mitigation(frames: dict[str, pl.DataFrame], st: Style) -> Section:
-    title = "Mitigation: memorized sequences removed vs perplexity cost"
-    key = "07c_mitigation"
-    df = frames.get("mitigation", pl.DataFrame())
+def mitigation(m: Marts, st: Style) -> Drawn | Absent:
+    df = m.controlled.mitigation
     if df.is_empty():
-        return Section(
-            key,
-            title,
-            "Share of the base model's memorized sequences an edited model no longer memorizes, "
-            "against the perplexity cost.",
-            note="No edited unit whose base memorizes anything: declare edited models with "
+        return Absent(
+            "No edited unit whose base memorizes anything: declare edited models with "
             "`--role edited --variant-of BASE@REVISION` (or `memwh import role`).",
         )
     tooltip = [
@@ -216,8 +154,4 @@ def mitigation(frames: dict[str, pl.DataFrame], st: Style) -> Section:
         "perplexity ratio on sequences neither model memorizes (x, 1 = no cost). Up and to the "
         "left is better. Tooltips: newly memorized sequences and the ratio on held-out data."
     )
-    return Section(key, title, caption, chart=chart)
-
-
-def controlled_sections(frames: dict[str, pl.DataFrame], st: Style) -> list[Section]:
-    return [dose_response(frames, st), mitigation(frames, st)]
+    return Drawn(chart, caption)

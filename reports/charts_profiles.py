@@ -7,7 +7,7 @@ import altair as alt
 import polars as pl
 
 from memwh.reports.data import Marts
-from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Section, Style
+from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Absent, Drawn, Style
 from memwh.reports.style import inline as _values
 
 _MISSING = (
@@ -20,9 +20,7 @@ def _outcome_words(outcome: str | None) -> str:
     return f"{outcome} (lower = memorised)" if outcome == "loss" else str(outcome)
 
 
-def profile_heatmap(m: Marts, st: Style) -> Section:
-    title = "Memorisation profile: ATT(cohort, checkpoint)"
-    key = "09_profile_heatmap"
+def profile_heatmap(m: Marts, st: Style) -> Drawn | Absent:
     p = m.profiles
     caption = (
         "Difference-in-differences estimate of memorisation (Lesci et al. 2024): for each cohort "
@@ -34,14 +32,11 @@ def profile_heatmap(m: Marts, st: Style) -> Section:
         "memorisation, cells to its right show how much of it persists."
     )
     if p is None or p.missing:
-        return Section(key, title, caption, note=_MISSING)
+        return Absent(_MISSING)
     df = p.cells
     if df.is_empty():
-        return Section(
-            key,
-            title,
-            caption,
-            note="No model has a profile: it needs two or more checkpoints with a training step, "
+        return Absent(
+            "No model has a profile: it needs two or more checkpoints with a training step, "
             "an exposure (`memwh import exposure`) and never-trained control sequences among the "
             "scored ones (see docs/profiles.md).",
         )
@@ -96,12 +91,10 @@ def profile_heatmap(m: Marts, st: Style) -> Section:
         )
         .resolve_scale(x="independent", y="independent")
     )
-    return Section(key, title, caption, chart=chart, note=p.heatmap_note)
+    return Drawn(chart, caption, note=p.heatmap_note)
 
 
-def profile_lines(m: Marts, st: Style) -> Section:
-    title = "Memorisation profile per model size"
-    key = "10_profile_lines"
+def profile_lines(m: Marts, st: Style) -> Drawn | Absent:
     p = m.profiles
     caption = (
         "Per model: the cohort-size weighted ATT by checkpoints since training (event time 0 = "
@@ -110,10 +103,10 @@ def profile_lines(m: Marts, st: Style) -> Section:
         f"Outcome: {_outcome_words(p.outcome if p else None)}."
     )
     if p is None or p.missing:
-        return Section(key, title, caption, note=_MISSING)
+        return Absent(_MISSING)
     s = p.summary
     if s.is_empty():
-        return Section(key, title, caption, note="No model has a profile (see the heatmap).")
+        return Absent("No model has a profile (see the heatmap).")
     by_time = s.filter(pl.col("event_time").is_not_null())
     residual = s.filter(pl.col("kind") == "residual")
     tooltip = [
@@ -143,7 +136,7 @@ def profile_lines(m: Marts, st: Style) -> Section:
         + zero
     ).properties(width=WIDTH, height=HEIGHT)
     if residual.is_empty():
-        chart = lines.properties(title=title)
+        chart = lines
     else:
         rb = alt.Chart(_values(residual, *cols)).encode(
             x=alt.X("model:N", title="residual (last checkpoint)", sort=list(st.models)),
@@ -154,13 +147,11 @@ def profile_lines(m: Marts, st: Style) -> Section:
             + rb.mark_point(filled=True, size=60).encode(y="estimate:Q", tooltip=tooltip)
             + zero
         ).properties(width=max(60, 40 * residual.height), height=HEIGHT)
-        chart = alt.hconcat(lines, res).resolve_scale(y="shared").properties(title=title)
-    return Section(key, title, caption, chart=chart)
+        chart = alt.hconcat(lines, res).resolve_scale(y="shared")
+    return Drawn(chart, caption)
 
 
-def transitions_chart(m: Marts, st: Style) -> Section:
-    title = "Memorized, newly memorized and forgotten over training"
-    key = "11_memorization_transitions"
+def transitions_chart(m: Marts, st: Style) -> Drawn | Absent:
     p = m.profiles
     caption = (
         "Per model and checkpoint, among the sequences scored at it and at the previous "
@@ -169,12 +160,10 @@ def transitions_chart(m: Marts, st: Style) -> Section:
         "training (pythia#29)."
     )
     if p is None or p.missing:
-        return Section(key, title, caption, note=_MISSING)
+        return Absent(_MISSING)
     t = p.transitions
     if t.is_empty():
-        return Section(
-            key, title, caption, note="Needs two or more checkpoints (with a step) of one model."
-        )
+        return Absent("Needs two or more checkpoints (with a step) of one model.")
     long = t.unpivot(
         index=["model", "from_revision", "to_revision", "to_step", "n_both_scored"],
         on=["n_memorized_to", "n_newly_memorized", "n_forgotten"],
@@ -219,15 +208,4 @@ def transitions_chart(m: Marts, st: Style) -> Section:
         )
         .resolve_scale(y="independent")
     )
-    return Section(key, title, caption, chart=chart)
-
-
-PROFILE_CHARTS = (profile_heatmap, profile_lines, transitions_chart)
-
-
-def profile_sections(m: Marts, st: Style) -> list[Section]:
-    """The profile figures, or none for a warehouse without the profile marts (built by a
-    memwh before them: `memwh build` adds them)."""
-    if m.profiles is None or m.profiles.missing:
-        return []
-    return [fn(m, st) for fn in PROFILE_CHARTS]
+    return Drawn(chart, caption)

@@ -19,8 +19,10 @@ import polars as pl
 from memwh.core.config import resolve_db
 from memwh.core.db import connect, last_build_warning
 from memwh.core.errors import MemwhError
+from memwh.reports.data_controlled import ControlledData, load_controlled
+from memwh.reports.data_membership import MembershipData, load_membership
 from memwh.reports.data_profiles import ProfileData, load_profiles
-from memwh.reports.membership import MembershipData, load_membership
+from memwh.reports.sql import query, table_names
 
 # The columns of the mart contract (docs/warehouse.md) that the report reads.
 MART_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -95,7 +97,7 @@ class Marts:
     model_order: list[str]  # models ordered by parameter count (the colour domain)
     line_models: list[str]  # the models drawn in per-model line charts (<= MAX_LINE_MODELS)
     notes: dict[str, str] = field(default_factory=dict)
-    controlled: dict[str, pl.DataFrame] = field(default_factory=dict)  # charts_controlled
+    controlled: ControlledData = field(default_factory=lambda: ControlledData())
     # set when the last `memwh build` did not complete: the marts may disagree
     build_warning: str | None = None
     settings: dict[str, str] = field(default_factory=dict)  # build_settings (name -> value)
@@ -181,33 +183,9 @@ def _thin(items: list, keep: int) -> list:
     return [items[i] for i in idx]
 
 
-def _q(con: duckdb.DuckDBPyConnection, sql: str, **params: object) -> pl.DataFrame:
-    """Run a query into polars; DECIMAL/HUGEINT become int64 (scale 0: counts) or float
-    (JSON and Vega need them, and a count must never print as "2,120.0")."""
-    df = con.sql(sql, params=params or None).pl()
-    return df.with_columns(
-        [
-            pl.col(c).cast(pl.Int64 if t.scale == 0 else pl.Float64)
-            for c, t in df.schema.items()
-            if isinstance(t, pl.Decimal)
-        ]
-        + [pl.col(c).cast(pl.Int64) for c, t in df.schema.items() if t in (pl.Int128, pl.UInt64)]
-    )
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(
-        con.sql(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-            "AND table_name = $n",
-            params={"n": name},
-        ).fetchall()[0][0]
-    )
-
-
 def _pairs(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
     """Both orientations of the cross_scale_agreement pairs among `keys` (model\x1frevision)."""
-    return _q(
+    return query(
         con,
         """WITH pairs AS (
                SELECT model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both,
@@ -260,7 +238,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
             ("memorization_rate_seen_hi", "DOUBLE"),
         )
     )
-    rates = _q(
+    rates = query(
         con,
         f"""SELECT model, family, revision, step, n_params, tokens_seen, train_flops,
                    n_scored, n_memorized, memorization_rate, mean_prefix_match_len,
@@ -297,7 +275,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         ):
             notes[key] = shown
 
-    units = _q(
+    units = query(
         con,
         f"""SELECT u.model, u.family, u.revision, u.step, u.n_params, u.n_scored,
                    r.n_memorized, r.memorization_rate, u.source, u.mode, u.dtype, u.device,
@@ -315,7 +293,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         "GROUP BY revision ORDER BY s NULLS LAST, revision"
     ).fetchall()
     keep_revs = _thin([r[0] for r in revisions], MAX_REVISION_LINES)
-    scaling = _q(
+    scaling = query(
         con,
         """SELECT family, revision, step, model, n_params, memorization_rate, slope_vs_params
            FROM scaling_curves WHERE revision IN (SELECT unnest($revs))
@@ -345,7 +323,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     )
 
     pr_cols = ", ".join(MART_COLUMNS["prediction_precision_recall"])
-    pr_smaller = _q(
+    pr_smaller = query(
         con,
         f"""SELECT {pr_cols} FROM prediction_precision_recall
             WHERE predictor_kind = 'smaller_model' AND is_final_target
@@ -355,7 +333,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     # Checkpoints -> final: the line models' final targets (and the headline target), each
     # thinned in SQL to MAX_CHECKPOINTS evenly spread checkpoints.
     k = MAX_CHECKPOINTS - 1
-    pr_checkpoints = _q(
+    pr_checkpoints = query(
         con,
         f"""WITH c AS (
                 SELECT {pr_cols},
@@ -385,7 +363,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     else:
         dist_units = _thin(rates.select("model", "revision").rows(), MAX_DIST_UNITS)
     dist_keys = [f"{m}\x1f{r}" for m, r in dist_units]
-    distribution = _q(
+    distribution = query(
         con,
         """SELECT d.model, d.revision, r.step, r.n_params, d.metric, d.bin_lower, d.bin_upper,
                   d.n_sequences, d.fraction
@@ -408,7 +386,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     ).fetchall()[0][0]
     binned = n_dup_values > MAX_DUP_POINTS
     dup_key = "CAST(power(2, floor(log2(duplicates))) AS BIGINT)" if binned else "duplicates"
-    duplication = _q(
+    duplication = query(
         con,
         f"""WITH d AS (
                 SELECT * FROM memorization_by_duplication m
@@ -422,8 +400,6 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
             ORDER BY any_value(n_params) NULLS LAST, model, duplicates""",
         models=line_models,
     )
-    from memwh.reports.charts_controlled import load_controlled
-
     extra = _load_extra(con, rates, line_models)
     return Marts(
         controlled=load_controlled(con),
@@ -444,7 +420,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
         line_models=line_models,
         notes=notes,
         **extra,
-        membership=load_membership(con, model_order, _q),
+        membership=load_membership(con, model_order),
         profiles=load_profiles(con, line_models),
     )
 
@@ -454,14 +430,15 @@ def _load_extra(
 ) -> dict:
     """What captions quote (settings, lengths, datasets) and the data of the figures added
     for issue 18 (Pearson heatmaps, predictor grid, distributions over training)."""
+    have = table_names(con)
     settings = (
         dict(con.sql("SELECT name, value FROM build_settings").fetchall())
-        if _exists(con, "build_settings")
+        if "build_settings" in have
         else {}
     )
     lengths = con.sql("SELECT DISTINCT prompt_len, cont_len FROM units ORDER BY ALL").fetchall()
     datasets: list[tuple[str, str, int]] = []
-    if _exists(con, "stg_memwh__runs"):
+    if "stg_memwh__runs" in have:
         datasets = con.sql(
             "SELECT data_source, data_fingerprint, count(*) AS n FROM (SELECT DISTINCT model, "
             "revision, data_source, data_fingerprint FROM stg_memwh__runs) GROUP BY ALL "
@@ -514,7 +491,7 @@ def _load_extra(
     for model in line_models:
         revs = with_steps.filter(pl.col("model") == model).sort("step")["revision"].to_list()
         dist_rows += [f"{model}\x1f{r}" for r in _thin(revs, MAX_DIST_CHECKPOINTS)]
-    dist_training = _q(
+    dist_training = query(
         con,
         """SELECT d.model, d.revision, r.step, r.n_params, d.bin_lower, d.bin_upper,
                   d.n_sequences, d.fraction

@@ -1,138 +1,25 @@
-"""Report figures of the membership and forecast marts (STUDIES §1-3).
-
-Read from `membership_inference`, `memorization_forecast` and `signal_curves` only, bounded:
-at most MAX_ROC_PANELS units in the ROC chart and MAX_CURVE_POINTS points per curve (the ends
-and the paper's binary-predictor point always kept), so the embedded data stays far below
-Altair's 5,000-row limit at any warehouse size.
-"""
+"""Report figures of the membership and forecast marts (STUDIES §1-3); the bounded data they
+draw is read by data_membership.py."""
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
 
 import altair as alt
-import duckdb
 import numpy as np
 import polars as pl
 
-MAX_ROC_PANELS = 4  # units (final revisions, evenly spread by size, largest in)
-MAX_CURVE_POINTS = 40  # points per curve drawn
-MAX_AUC_ROWS = 48
-MAX_FORECAST_PREDICTORS = 8
-SIGNAL_ORDER = [
-    "loss",
-    "min_k_logprob",
-    "zlib_ratio",
-    "tf_token_accuracy",
-    "prefix_match_len",
-    "memorization_score",
-    "ref_loss",
-]
-MARTS = ("membership_inference", "memorization_forecast", "signal_curves")
+from memwh.reports.data import Marts
+from memwh.reports.data_membership import SIGNAL_ORDER
+from memwh.reports.style import HEIGHT, WIDTH, Absent, Drawn, Style, table
+from memwh.reports.style import inline as _values
 
 
-@dataclass
-class MembershipData:
-    """What the membership / forecast figures draw (None when the marts are absent)."""
-
-    roc: pl.DataFrame  # membership ROC points (held-out non-members) of the shown units
-    auc: pl.DataFrame  # membership_inference rows of the final revisions
-    forecast: pl.DataFrame  # forecast PR points of every predictor of the headline target
-    target: str | None  # "model@revision" of the headline target
-
-
-def _thin_points(where: str) -> str:
-    """signal_curves rows of the curves selected by `where`, at most ~MAX_CURVE_POINTS each."""
-    return f"""
-        WITH c AS (
-            SELECT *, count(*) OVER (PARTITION BY study, model, revision, target_model,
-                                     target_revision, nonmember_kind, signal) AS n
-            FROM signal_curves WHERE {where}
-        )
-        SELECT * FROM c
-        WHERE n <= {MAX_CURVE_POINTS} OR is_binary_predictor OR point_index = n - 1
-           OR point_index % ceil(n / {MAX_CURVE_POINTS})::BIGINT = 0"""
-
-
-def load_membership(
-    con: duckdb.DuckDBPyConnection, model_order: list[str], q
-) -> MembershipData | None:
-    have = {r[0] for r in con.sql("SELECT table_name FROM information_schema.tables").fetchall()}
-    if not all(t in have for t in MARTS):
-        return None
-    auc = q(
-        con,
-        f"""SELECT m.* FROM membership_inference m
-            JOIN memorization_rates r USING (model, revision)
-            WHERE r.is_final_revision
-            ORDER BY r.n_params NULLS LAST, m.model, m.nonmember_kind, m.signal
-            LIMIT {MAX_AUC_ROWS * len(SIGNAL_ORDER)}""",
-    )
-    shown = [m for m in model_order if m in set(auc["model"].to_list())]
-    if len(shown) > MAX_ROC_PANELS:
-        idx = np.unique(np.round(np.linspace(0, len(shown) - 1, MAX_ROC_PANELS)).astype(int))
-        shown = [shown[i] for i in idx]
-    units = auc.filter(pl.col("model").is_in(shown)).select("model", "revision").unique()
-    keys = [f"{m}\x1f{r}" for m, r in units.rows()]
-    roc = q(
-        con,
-        _thin_points(
-            "study = 'membership' AND nonmember_kind = 'held_out' "
-            "AND model || chr(31) || revision IN (SELECT unnest($keys))"
-        )
-        + " ORDER BY model, signal, point_index",
-        keys=keys,
-    )
-    target = con.sql(
-        """SELECT target_model, target_revision FROM memorization_forecast WHERE is_final_target
-           GROUP BY ALL ORDER BY count(*) DESC, target_model LIMIT 1"""
-    ).fetchall()
-    forecast = pl.DataFrame()
-    if target:
-        tm, tr = target[0]
-        forecast = q(
-            con,
-            f"""WITH p AS (
-                    SELECT * FROM (
-                        SELECT DISTINCT predictor_model, predictor_revision, predictor_step,
-                               predictor_kind, compute_fraction
-                        FROM memorization_forecast
-                        WHERE target_model = $tm AND target_revision = $tr
-                    )
-                    QUALIFY row_number() OVER (PARTITION BY predictor_kind
-                        ORDER BY compute_fraction DESC NULLS LAST, predictor_model,
-                                 predictor_revision) <= {MAX_FORECAST_PREDICTORS // 2}
-                ),
-                pts AS ({_thin_points("study = 'forecast' AND target_model = $tm AND target_revision = $tr")})
-                SELECT pts.model, pts.revision, pts.signal, pts.point_index, pts.recall,
-                       pts.precision, pts.threshold, pts.is_binary_predictor, p.predictor_step,
-                       p.predictor_kind, p.compute_fraction
-                FROM pts JOIN p ON p.predictor_model = pts.model
-                               AND p.predictor_revision = pts.revision
-                WHERE pts.precision IS NOT NULL
-                ORDER BY pts.model, pts.revision, pts.signal, pts.point_index""",
-            tm=tm,
-            tr=tr,
-        )
-    return MembershipData(
-        roc=roc, auc=auc, forecast=forecast, target=f"{tm}@{tr}" if target else None
-    )
-
-
-def _values(df: pl.DataFrame, *cols: str) -> alt.Data:
-    return alt.Data(values=df.select(cols).to_dicts())
-
-
-def membership_roc(md: MembershipData | None, section_cls, width: int, height: int):
-    title = "Membership inference: ROC per signal"
-    key = "09_membership_roc"
+def membership_roc(m: Marts, st: Style) -> Drawn | Absent:
+    md, width, height = m.membership, WIDTH, HEIGHT
     if md is None or md.roc.is_empty():
-        return section_cls(
-            key,
-            title,
-            "ROC curves of members against held-out non-members, per signal.",
-            note="Needs exposure (what each checkpoint trained on, `memwh import exposure`) "
+        return Absent(
+            "Needs exposure (what each checkpoint trained on, `memwh import exposure`) "
             "and units with both members and held-out sequences.",
         )
     df = md.roc.filter(pl.col("fpr") > 0).with_columns(
@@ -188,16 +75,13 @@ def membership_roc(md: MembershipData | None, section_cls, width: int, height: i
         "oriented so that higher means member (-loss, Min-K% Prob, -zlib ratio, ...); a curve "
         "on the dashed diagonal is chance. Exact ROC points from signal_curves."
     )
-    return section_cls(key, title, caption, chart=chart)
+    return Drawn(chart, caption)
 
 
-def membership_auc_table(md: MembershipData | None, section_cls, table):
-    title = "Membership inference: AUC per signal (final checkpoints)"
-    key = "10_membership_auc"
+def membership_auc_table(m: Marts, st: Style) -> Drawn | Absent:
+    md = m.membership
     if md is None or md.auc.is_empty():
-        return section_cls(
-            key, title, "ROC AUC of each signal per unit.", note="No membership rows (see above)."
-        )
+        return Absent("No membership rows (see above).")
     signals = [s for s in SIGNAL_ORDER if s in set(md.auc["signal"].to_list())]
     rows = []
     for (model, revision, kind), g in md.auc.group_by(
@@ -228,18 +112,14 @@ def membership_auc_table(md: MembershipData | None, section_cls, table):
         "not_yet_seen = trained only after this checkpoint. 0.5 is chance. "
         + html.escape("Member counts are of the loss signal; all rows: mart membership_inference.")
     )
-    return section_cls(key, title, caption, table_html=html_table)
+    return Drawn(None, caption, table_html=html_table)
 
 
-def forecast_pr(md: MembershipData | None, section_cls, color_for_models, width: int, height: int):
-    title = "Forecasting memorization: precision-recall of each predictor's signal"
-    key = "11_forecast_pr"
+def forecast_pr(m: Marts, st: Style) -> Drawn | Absent:
+    md, width, height = m.membership, WIDTH, HEIGHT
     if md is None or md.forecast.is_empty():
-        return section_cls(
-            key,
-            title,
-            "Precision-recall of smaller models' and earlier checkpoints' signals for the final target.",
-            note="Needs a final target with smaller models or earlier checkpoints that both scored "
+        return Absent(
+            "Needs a final target with smaller models or earlier checkpoints that both scored "
             "the same sequences (mart memorization_forecast).",
         )
     df = md.forecast.with_columns(
@@ -289,7 +169,7 @@ def forecast_pr(md: MembershipData | None, section_cls, color_for_models, width:
         )
         return (lines + marks).properties(width=width // 2, height=height, title=what)
 
-    left = panel("smaller_model", color_for_models(), "smaller models, same revision")
+    left = panel("smaller_model", st.color(), "smaller models, same revision")
     right = panel(
         "earlier_checkpoint",
         alt.Color(
@@ -309,4 +189,4 @@ def forecast_pr(md: MembershipData | None, section_cls, color_for_models, width:
         "memorization: prefix_match_len >= the label threshold), one point of the "
         "prefix_match_len curve. Pick the signal above the chart."
     )
-    return section_cls(key, title, caption, chart=chart)
+    return Drawn(chart, caption)

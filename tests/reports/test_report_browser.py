@@ -45,9 +45,9 @@ def test_report_in_headless_chromium(multi_report, artifacts_dir: Path) -> None:
     shot = artifacts_dir / "report.png"
     page = open_report(multi_report.html, shot, chromium=exe)
     _assert_renders(page, multi_report.charts)
-    # notes: one model family (no standard-vs-deduplicated comparison), and no controlled
-    # experiment in the fixture (dose-response, mitigation)
-    assert len(page.dom["notes"]) == 3
+    # notes: one model family (no standard-vs-deduplicated comparison), no controlled
+    # experiment in the fixture (dose-response, mitigation), no profile marts (3 figures)
+    assert len(page.dom["notes"]) == 6
     assert any("two model families" in n for n in page.dom["notes"])
     # Table 2 analogue + membership AUC + unit summary + build settings
     assert page.dom["tables"] == 4
@@ -63,8 +63,9 @@ def test_one_model_report_in_headless_chromium(single_report, artifacts_dir: Pat
     page = open_report(single_report.html, shot, chromium=exe)
     _assert_renders(page, single_report.charts)
     notes = page.dom["notes"]
-    # + the two controlled-experiment figures, which this warehouse has no data for
-    assert len(notes) == 6 and any("two model sizes" in n for n in notes)
+    # + the two controlled-experiment and three profile figures, which this warehouse has no
+    # data for
+    assert len(notes) == 9 and any("two model sizes" in n for n in notes)
     assert shot.exists()
 
 

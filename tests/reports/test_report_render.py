@@ -18,6 +18,7 @@ from memwh.reports import MAX_REPORT_BYTES, render_report
 from memwh.reports.charts import _spans_decades, model_colors
 from memwh.reports.data import MART_COLUMNS, _thin, load_marts
 
+PROFILE_KEYS = ("09_profile_heatmap", "09b_profile_lines", "09c_memorization_transitions")
 ALL_CHART_KEYS = [
     "01_rate_vs_params",
     "01b_rate_over_training",
@@ -30,8 +31,8 @@ ALL_CHART_KEYS = [
     "06_agreement_heatmap",
     "06b_prefix_match_correlation",
     "07_rate_vs_duplication",
-    "09_membership_roc",
-    "11_forecast_pr",
+    "08_membership_roc",
+    "08c_forecast_pr",
 ]
 # one family (pythia) in the fixture: the standard-vs-deduplicated figure says so
 ONE_FAMILY_NOTE = "01c_rate_by_family"
@@ -57,8 +58,13 @@ def _walk(obj):
 def test_every_chart_is_drawn_for_a_suite(multi_report) -> None:
     r = multi_report
     assert r.charts == ALL_CHART_KEYS
-    # no controlled experiment in the fixture: those two figures say so
-    assert set(r.notes) == {ONE_FAMILY_NOTE, "07b_insertion_dose_response", "07c_mitigation"}
+    # no controlled experiment and no profile marts in the fixture: those figures say so
+    assert set(r.notes) == {
+        ONE_FAMILY_NOTE,
+        "07b_insertion_dose_response",
+        "07c_mitigation",
+        *PROFILE_KEYS,
+    }
     assert r.html.name == "report.html" and r.html.exists()
     assert 0 < r.html_bytes < MAX_REPORT_BYTES and r.within_budget
     assert [p.name for p in r.pngs] == [f"{k}.png" for k in ALL_CHART_KEYS]
@@ -129,6 +135,7 @@ def test_one_model_says_so_in_place(single_report) -> None:
         "07_rate_vs_duplication",
         "07b_insertion_dose_response",
         "07c_mitigation",
+        *PROFILE_KEYS,
     }
     assert "two model sizes" in r.notes["01_rate_vs_params"]
     assert "duplicates" in r.notes["07_rate_vs_duplication"]
@@ -142,8 +149,8 @@ def test_one_model_says_so_in_place(single_report) -> None:
         "05b_distribution_over_training",
         "06_agreement_heatmap",
         "06b_prefix_match_correlation",
-        "09_membership_roc",
-        "11_forecast_pr",
+        "08_membership_roc",
+        "08c_forecast_pr",
     ]
     html = r.html.read_text()
     for key in r.notes:
@@ -217,7 +224,7 @@ def test_size_stays_bounded_at_scale(tmp_path_factory: pytest.TempPathFactory) -
     r = render_report(db, tmp_path_factory.mktemp("big-report"), png=False)
     assert r.html_bytes < MAX_REPORT_BYTES, r.html_bytes
     assert r.within_budget
-    assert r.notes["08_units"] == "Showing 400 of 2400 units."
+    assert r.notes["10_units"] == "Showing 400 of 2400 units."
     assert "24 of 40 units" in r.notes["06_agreement_heatmap"]
     assert "12 of 40 models" in r.notes["03_checkpoint_precision_recall"]
     html = r.html.read_text()
