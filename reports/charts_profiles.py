@@ -7,7 +7,15 @@ import altair as alt
 import polars as pl
 
 from memwh.reports.data import Marts
-from memwh.reports.style import HEIGHT, PANEL_WIDTH, WIDTH, Absent, Drawn, Style
+from memwh.reports.style import (
+    HEIGHT,
+    PANEL_WIDTH,
+    WIDTH,
+    Absent,
+    Drawn,
+    Style,
+    line_with_points,
+)
 from memwh.reports.style import inline as _values
 
 _MISSING = (
@@ -187,18 +195,17 @@ def transitions_chart(m: Marts, st: Style) -> Drawn | Absent:
         color=st.color(),
     )  # fmt: skip
     chart = (
-        (
-            base.mark_line(strokeWidth=1.5)
-            + base.mark_point(filled=True, size=40).encode(
-                tooltip=[
-                    alt.Tooltip("model:N"),
-                    alt.Tooltip("from_revision:N", title="from"),
-                    alt.Tooltip("to_revision:N", title="to"),
-                    alt.Tooltip("measure:N"),
-                    alt.Tooltip("n:Q", title="sequences", format=","),
-                    alt.Tooltip("n_both_scored:Q", title="scored at both", format=","),
-                ]
-            )
+        line_with_points(
+            base,
+            [
+                alt.Tooltip("model:N"),
+                alt.Tooltip("from_revision:N", title="from"),
+                alt.Tooltip("to_revision:N", title="to"),
+                alt.Tooltip("measure:N"),
+                alt.Tooltip("n:Q", title="sequences", format=","),
+                alt.Tooltip("n_both_scored:Q", title="scored at both", format=","),
+            ],
+            size=40,
         )
         .properties(width=PANEL_WIDTH * 0.75, height=HEIGHT * 0.8)
         .facet(

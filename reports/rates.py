@@ -19,8 +19,10 @@ from memwh.reports.style import (
     Style,
     fmt_pct,
     inline,
+    line_with_points,
     params_x,
     rate_axis,
+    rate_tooltip,
     spans_decades,
 )
 
@@ -77,17 +79,16 @@ def rate_vs_params(m: Marts, st: Style) -> Drawn | Absent:
         color=color,
         detail="family:N",
     )
-    chart = (
-        base.mark_line(strokeWidth=1.5)
-        + base.mark_point(filled=True, size=55).encode(
-            tooltip=[
-                alt.Tooltip("model:N"),
-                alt.Tooltip("revision:N"),
-                alt.Tooltip("n_params:Q", title="parameters", format=",.0f"),
-                alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
-                alt.Tooltip("slope_vs_params:Q", title="log-log slope vs params", format=".3f"),
-            ]
-        )
+    chart = line_with_points(
+        base,
+        [
+            alt.Tooltip("model:N"),
+            alt.Tooltip("revision:N"),
+            alt.Tooltip("n_params:Q", title="parameters", format=",.0f"),
+            alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
+            alt.Tooltip("slope_vs_params:Q", title="log-log slope vs params", format=".3f"),
+        ],
+        size=55,
     ).properties(width=WIDTH, height=HEIGHT)
     last = df.filter(pl.col("step") == pl.col("step").max()) if has_step else df
     parts = []
@@ -134,18 +135,15 @@ def rate_over_training(m: Marts, st: Style) -> Drawn | Absent:
         y=rate_axis(df["memorization_rate"].to_list()),
         color=st.color(),
     )
-    chart = (
-        base.mark_line(strokeWidth=1.5)
-        + base.mark_point(filled=True, size=45).encode(
-            tooltip=[
-                alt.Tooltip("model:N"),
-                alt.Tooltip("revision:N"),
-                alt.Tooltip("step:Q", format=","),
-                alt.Tooltip("n_scored:Q", title="sequences scored", format=","),
-                alt.Tooltip("n_memorized:Q", title="memorized", format=","),
-                alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
-            ]
-        )
+    chart = line_with_points(
+        base,
+        [
+            alt.Tooltip("model:N"),
+            alt.Tooltip("revision:N"),
+            alt.Tooltip("step:Q", format=","),
+            *rate_tooltip(),
+        ],
+        size=45,
     ).properties(width=WIDTH, height=HEIGHT)
     big = df.filter(pl.col("model") == [x for x in m.line_models if x in multi][-1]).sort("step")
     first, last = big.row(0, named=True), big.row(-1, named=True)
@@ -192,15 +190,16 @@ def rate_by_family(m: Marts, st: Style) -> Drawn | Absent:
         color=alt.Color("family:N", title="family", sort=fams),
         shape=alt.Shape("family:N", title="family", sort=fams),
     )
-    layer = base.mark_line(strokeWidth=1.5) + base.mark_point(filled=True, size=60).encode(
-        tooltip=[
+    layer = line_with_points(
+        base,
+        [
             alt.Tooltip("family:N"),
             alt.Tooltip("model:N"),
             alt.Tooltip("revision:N"),
             alt.Tooltip("n_params:Q", title="parameters", format=",.0f"),
-            alt.Tooltip("n_memorized:Q", title="memorized", format=","),
-            alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
-        ]
+            *rate_tooltip(with_scored=False),
+        ],
+        size=60,
     )
     chart = layer.properties(width=PANEL_WIDTH, height=HEIGHT - 40).facet(
         column=alt.Column("family:N", title=None, sort=fams)
@@ -245,18 +244,15 @@ def rate_vs_duplication(m: Marts, st: Style) -> Drawn | Absent:
         y=rate_axis(df["memorization_rate"].to_list()),
         color=st.color(),
     )
-    chart = (
-        base.mark_line(strokeWidth=1.5)
-        + base.mark_point(filled=True, size=50).encode(
-            tooltip=[
-                alt.Tooltip("model:N"),
-                alt.Tooltip("revision:N"),
-                alt.Tooltip("duplicates:Q", title="copies", format=","),
-                alt.Tooltip("n_scored:Q", title="sequences scored", format=","),
-                alt.Tooltip("n_memorized:Q", title="memorized", format=","),
-                alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
-            ]
-        )
+    chart = line_with_points(
+        base,
+        [
+            alt.Tooltip("model:N"),
+            alt.Tooltip("revision:N"),
+            alt.Tooltip("duplicates:Q", title="copies", format=","),
+            *rate_tooltip(),
+        ],
+        size=50,
     ).properties(width=WIDTH, height=HEIGHT)
     caption = (
         f"Memorization rate ({m.label}) of each model (final checkpoint) among the sequences of {m.dataset} that occur a given number of times in its training data. "

@@ -114,6 +114,23 @@ def model_colors(n: int) -> list[str]:
     return out
 
 
+def line_with_points(base: alt.Chart, tooltip: list, size: int = 50) -> alt.LayerChart:
+    """One line per series with filled points that carry the tooltip (the report's look for
+    rates and counts over an axis)."""
+    return base.mark_line(strokeWidth=1.5) + base.mark_point(filled=True, size=size).encode(
+        tooltip=tooltip
+    )
+
+
+def rate_tooltip(with_scored: bool = True) -> list[alt.Tooltip]:
+    """The tooltip rows every memorization-rate point ends with."""
+    return [
+        *([alt.Tooltip("n_scored:Q", title="sequences scored", format=",")] if with_scored else []),
+        alt.Tooltip("n_memorized:Q", title="memorized", format=","),
+        alt.Tooltip("memorization_rate:Q", title="memorization rate", format=".3%"),
+    ]
+
+
 def inline(df: pl.DataFrame, *cols: str) -> alt.Data:
     """Inline rows as JSON-safe values (only `cols`; dates as text, NaN/inf as null)."""
     df = df.select(cols)
