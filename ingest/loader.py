@@ -373,12 +373,18 @@ def _check_conflicts(
     for s in sorted(shards, key=lambda s: str(s.parquet_path)):
         mine = unit_settings(s.manifest)
         if s.unit in settings and (diff := settings_diff(mine, settings[s.unit][0])):
+            other_data = mine.get("data_fingerprint") != settings[s.unit][0].get("data_fingerprint")
             report.problems.append(
                 FileProblem(
                     s.parquet_path,
                     f"settings differ from {settings[s.unit][1]} of the same unit ({diff}); "
                     "one unit holds one run's settings",
-                    "rerun this shard with the unit's settings (--force), or score it into "
+                    # another dataset is valid work, not a stale shard: never advise rerunning it
+                    f"a unit holds one dataset: score this one into another unit with --name "
+                    f"(e.g. --name {s.unit[0]}-<dataset>) and move these files out of "
+                    f"{s.parquet_path.parent}"
+                    if other_data
+                    else "rerun this shard with the unit's settings (--force), or score it into "
                     "another unit with --name",
                 )
             )
