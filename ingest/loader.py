@@ -16,10 +16,11 @@ Decisions (also in ingest/README.md):
   problem, what to do) and is skipped while good files load; ``strict`` loads nothing
   when any file is bad or incomplete.
 * **Setting**: every shard of a unit must have one extraction setting (dataset fingerprint,
-  prompt lengths, cont_len, label class exact/fractional, EOS rule; validate.shard_setting).
-  A shard contradicting the unit's other shards (already loaded, or earlier in path order) is
-  bad, with one line naming the differing fields and the other file: rows of different
-  settings never mix in a unit (STUDIES.md section 8). Score it under another --name instead.
+  prompt lengths, cont_len, mode, EOS rule) and the same dtype, weights and model facts
+  (validate.UNIT_SETTINGS). A shard contradicting the unit's other shards (already loaded, or
+  earlier in path order) is bad, with one line naming the differing fields and the other file:
+  rows of different settings never mix in a unit (STUDIES.md section 8). Score it under another
+  --name instead (for another dataset that is the only advice: it is valid work, not stale).
 * **Overlap**: two different shard files of one unit whose manifest ranges
   ``[seq_start, seq_end)`` intersect would duplicate seq_idx (e.g. a unit re-sharded with
   a different --num-shards while the old parts are still there). The file already in the
