@@ -593,7 +593,8 @@ def _memorized_summary(table: pa.Table, cont_len: int) -> str:
     if cont_len < need:
         return (
             f"0 memorized: --cont-len {cont_len} < memorized_min_tokens {need}, so the "
-            "warehouse's default rule labels none of these rows (build with that var lowered)"
+            "warehouse's default rule cannot label these rows and `memwh build` leaves the unit "
+            "out (build with that var lowered)"
         )
     mem = table.column("prefix_match_len").to_numpy() >= need
     plen = table.column("prompt_len").to_numpy()

@@ -16,10 +16,11 @@ Decisions (also in ingest/README.md):
   problem, what to do) and is skipped while good files load; ``strict`` loads nothing
   when any file is bad or incomplete.
 * **Setting**: every shard of a unit must have one extraction setting (dataset fingerprint,
-  prompt lengths, cont_len, label class exact/fractional, EOS rule; validate.shard_setting).
-  A shard contradicting the unit's other shards (already loaded, or earlier in path order) is
-  bad, with one line naming the differing fields and the other file: rows of different
-  settings never mix in a unit (STUDIES.md section 8). Score it under another --name instead.
+  prompt lengths, cont_len, mode, EOS rule) and the same dtype, weights and model facts
+  (validate.UNIT_SETTINGS). A shard contradicting the unit's other shards (already loaded, or
+  earlier in path order) is bad, with one line naming the differing fields and the other file:
+  rows of different settings never mix in a unit (STUDIES.md section 8). Score it under another
+  --name instead (for another dataset that is the only advice: it is valid work, not stale).
 * **Overlap**: two different shard files of one unit whose manifest ranges
   ``[seq_start, seq_end)`` intersect would duplicate seq_idx (e.g. a unit re-sharded with
   a different --num-shards while the old parts are still there). The file already in the
@@ -373,12 +374,18 @@ def _check_conflicts(
     for s in sorted(shards, key=lambda s: str(s.parquet_path)):
         mine = unit_settings(s.manifest)
         if s.unit in settings and (diff := settings_diff(mine, settings[s.unit][0])):
+            other_data = mine.get("data_fingerprint") != settings[s.unit][0].get("data_fingerprint")
             report.problems.append(
                 FileProblem(
                     s.parquet_path,
                     f"settings differ from {settings[s.unit][1]} of the same unit ({diff}); "
                     "one unit holds one run's settings",
-                    "rerun this shard with the unit's settings (--force), or score it into "
+                    # another dataset is valid work, not a stale shard: never advise rerunning it
+                    f"a unit holds one dataset: score this one into another unit with --name "
+                    f"(e.g. --name {s.unit[0]}-<dataset>) and move these files out of "
+                    f"{s.parquet_path.parent}"
+                    if other_data
+                    else "rerun this shard with the unit's settings (--force), or score it into "
                     "another unit with --name",
                 )
             )

@@ -544,31 +544,5 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
     return problems
 
 
-# Extraction setting (STUDIES.md section 8): rows of different settings are never mixed in a
-# unit. fast and generate give the same exact labels (one class); imports of fractional
-# scores (pythia-csv) are another.
-SETTING_FIELDS = ("data", "prompt_lens", "cont_len", "labels", "EOS")
-
-
-def shard_setting(m: dict[str, Any]) -> tuple[Any, ...]:
-    """(dataset fingerprint, prompt lengths, cont_len, label class, EOS rule) of a manifest."""
-    lens = m.get("prompt_lens") or [m.get("prompt_len")]
-    if isinstance(lens, str):  # raw.runs manifest JSON read back
-        lens = [int(x) for x in lens.strip("[]").split(",") if x.strip()]
-    labels = "exact" if m.get("mode") in ("fast", "generate") else "fractional"
-    eos = "suppressed" if m.get("suppress_eos") else "allowed"
-    return (m.get("data_fingerprint"), tuple(lens), m.get("cont_len"), labels, eos)
-
-
-def describe_setting_difference(have: tuple[Any, ...], want: tuple[Any, ...]) -> str:
-    """'data corpus-a vs corpus-b, prompt_lens [32] vs [16, 32]' (new vs existing)."""
-    parts = []
-    for name, a, b in zip(SETTING_FIELDS, want, have, strict=True):
-        if a != b:
-            show = (lambda v: list(v)) if name == "prompt_lens" else (lambda v: v)
-            parts.append(f"{name} {show(a)} vs {show(b)}")
-    return ", ".join(parts)
-
-
 def ranges_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]

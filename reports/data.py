@@ -48,7 +48,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
         "is_final_target",
     ),
     "scaling_curves": (
-        "family", "revision", "step", "model", "n_params", "memorization_rate",
+        "family", "ladder", "revision", "step", "model", "n_params", "memorization_rate",
         "slope_vs_params",
     ),
     "score_distribution": (
@@ -295,8 +295,11 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     keep_revs = _thin([r[0] for r in revisions], MAX_REVISION_LINES)
     scaling = query(
         con,
-        """SELECT family, revision, step, model, n_params, memorization_rate, slope_vs_params
-           FROM scaling_curves WHERE revision IN (SELECT unnest($revs))
+        # one line per scaling ladder (family and role class): a standard, edited or shadow
+        # model of the family is not a size of its perturbed ladder (see docs/warehouse.md)
+        """SELECT ladder AS family, revision, step, model, n_params, memorization_rate,
+                  slope_vs_params
+           FROM scaling_curves WHERE ladder IS NOT NULL AND revision IN (SELECT unnest($revs))
            ORDER BY family, step NULLS LAST, n_params NULLS LAST""",
         revs=keep_revs,
     )

@@ -14,6 +14,33 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / "warehouse" / "models"
 OUT = REPO / "docs" / "warehouse.md"
+# Who is compared with whom: hand-written here because every pairwise mart depends on it.
+COMPARISONS = """## Units, settings and scaling ladders
+
+- A **unit** is one scored checkpoint, `(model, revision)`, with all its rows from one
+  **extraction setting**: dataset (`data_fingerprint`), `prompt_len` (a multi-prompt run's
+  longest; the others are read only by `memorization_by_context`), `cont_len`, mode class
+  (`exact_label` for fast/generate runs, `fractional_score` for imported results) and EOS rule.
+  Ingest refuses a shard whose settings contradict the unit's other shards, naming both files
+  (see [ingest.md](ingest.md)): to score the same checkpoint on another dataset or at another
+  setting, give it another `--name`. `int_units.setting_key` spells the setting out.
+- **Pairs** (`cross_scale_agreement`, `prediction_precision_recall`, forecasting) are formed
+  only between units of one setting: a checkpoint scored at another prompt length, on another
+  dataset, with another `cont_len` or EOS rule is never paired with this one, and
+  `scaling_curves` fits its slopes within one setting.
+- **Scaling ladders** (`ladder` in `memorization_rates`, `scaling_curves`, `int_units`): the
+  models compared across sizes. Undeclared units (no `role`) form their family's ladder;
+  `standard` and `perturbed` units each form their own ladder within the family
+  (`family/standard`, `family/perturbed`: Hubble trains both at several sizes); `edited`,
+  `shadow` and `reference` units are on no ladder (`ladder` NULL): they get no size pairs and
+  no size slope, but keep the checkpoint pairs of their own model. `is_largest_in_family` and
+  `is_final_target` mean the largest model on the unit's ladder, within its setting.
+- **Unlabellable units**: under `label_definition: prefix_match`, a unit whose `cont_len` is
+  below `memorized_min_tokens` can never reach the rule. It is left out of every model and
+  mart (not labelled "not memorized"), and `memwh build` prints a warning naming the units
+  and the rows left out.
+"""
+
 LAYERS = (
     ("marts", "Marts (tables) — the public contract users' SQL and the report rely on"),
     ("staging", "Staging views — one per source, renamed and typed"),
@@ -51,6 +78,7 @@ def render() -> str:
         "| --- | --- |",
     ]
     lines += [f"| `{_cell(k)}` | `{_cell(v)}` |" for k, v in project.get("vars", {}).items()]
+    lines += ["", COMPARISONS.rstrip()]
     for layer, title in LAYERS:
         lines += ["", f"## {title}", ""]
         for m in _models(layer):

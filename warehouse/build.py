@@ -43,6 +43,27 @@ class NodeResult:
 
 
 @dataclass
+class Unlabelable:
+    """Units whose continuation is shorter than memorized_min_tokens: no row can reach the
+    prefix_match rule, so the warehouse leaves them out of every model rather than label all
+    their rows "not memorized" (macros/labels.sql can_label)."""
+
+    min_tokens: int
+    units: list[tuple[str, str, int]]  # (model, revision, cont_len)
+    rows: int
+
+    def line(self) -> str:
+        shown = ", ".join(f"{m}@{r} (cont_len {c})" for m, r, c in self.units[:5])
+        more = f" and {len(self.units) - 5} more" if len(self.units) > 5 else ""
+        return (
+            f"{len(self.units)} unit(s) cannot be labelled with memorized_min_tokens "
+            f"{self.min_tokens} > their cont_len, {self.rows:,} row(s) left out of every mart: "
+            f"{shown}{more}; lower memorized_min_tokens or score with --cont-len >= "
+            f"{self.min_tokens}"
+        )
+
+
+@dataclass
 class BuildResult:
     db: Path
     success: bool
@@ -53,6 +74,8 @@ class BuildResult:
     warnings: list[str] = field(default_factory=list)
     # model -> ("family", "size"): facts no manifest or seed gave, guessed from the label
     guessed: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # units left out because their cont_len is below the label rule (see unlabelable_units)
+    unlabelable: Unlabelable | None = None
 
     @property
     def failures(self) -> list[NodeResult]:
@@ -66,6 +89,8 @@ class BuildResult:
         state = "ok" if self.success else f"{len(self.failures)} failed"
         skipped = " (unit tests passed before on this code)" if self.unit_tests_skipped else ""
         line = f"dbt build {state}: {parts}{skipped} in {self.seconds:.1f}s -> {self.db}"
+        if self.unlabelable:
+            line += f"\nwarning: {self.unlabelable.line()}"
         return line + (f"\n{self.guessed_note()}" if self.guessed else "")
 
     def guessed_note(self) -> str:
@@ -179,6 +204,23 @@ def guessed_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, ...]]:
     except duckdb.Error:  # int_units not built (e.g. --select elsewhere) or an older warehouse
         return {}
     return {m: tuple(w for w, g in (("family", f), ("size", n)) if g) for m, f, n in rows}
+
+
+def unlabelable_units(con: duckdb.DuckDBPyConnection, vars: dict | None) -> Unlabelable | None:
+    """The units the build left out because cont_len < memorized_min_tokens (prefix_match
+    rule), with their stored rows, read from raw.runs like the models' can_label() filter."""
+    effective = {**project_vars(), **(vars or {})}
+    if effective.get("label_definition", "prefix_match") != "prefix_match":
+        return None
+    need = int(effective.get("memorized_min_tokens", 32))
+    rows = con.execute(
+        "select model, revision, min(cont_len), sum(n_rows) from raw.runs "
+        "where cont_len < ? group by model, revision order by model, revision",
+        [need],
+    ).fetchall()
+    if not rows:
+        return None
+    return Unlabelable(need, [(m, r, int(c)) for m, r, c, _ in rows], sum(int(n) for *_, n in rows))
 
 
 def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
@@ -397,6 +439,7 @@ def build(
             _mark_finished(holder, build_id, "failed", str(e).splitlines()[0] if str(e) else "")
             raise
         result.guessed = guessed_facts(holder)
+        result.unlabelable = unlabelable_units(holder, vars)
         _mark_finished(holder, build_id, "ok", result.summary())
     finally:
         holder.close()

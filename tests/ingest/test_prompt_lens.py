@@ -108,6 +108,8 @@ def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> No
     assert len(rep.bad) == 1 and "part-00001-of-00002.parquet: settings differ from" in line
     assert "data_fingerprint 'jsonl-x' here vs 'corpus-abc123' there" in line
     assert "part-00000-of-00002.parquet" in line
+    # another dataset is not a stale shard: the advice is another unit name, not a rerun
+    assert "--name" in line and "--force" not in line and "delete" not in line
     v1 = score_table(500, 1000).drop(["prompt_len"])  # a version-1 shard scored at 64
     write_shard(
         root, shard=1, num_shards=2, table=v1,

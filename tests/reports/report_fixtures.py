@@ -90,8 +90,8 @@ def build_marts(
     con.execute("""
         CREATE TABLE scaling_curves AS
         WITH r AS (SELECT * FROM memorization_rates)
-        SELECT family, revision, step, model, n_params, tokens_seen, train_flops,
-               memorization_rate,
+        SELECT family, family AS ladder, revision, step, model, n_params, tokens_seen,
+               train_flops, memorization_rate,
                regr_slope(ln(memorization_rate), ln(n_params))
                    OVER (PARTITION BY family, revision) AS slope_vs_params,
                regr_slope(ln(memorization_rate), ln(tokens_seen))

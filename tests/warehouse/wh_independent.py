@@ -24,6 +24,10 @@ class Unit:
     memorized: set[int]
     pml: dict[int, int]
     sparse: bool
+    # scaling ladder (family; family/standard, family/perturbed; None for other roles) and the
+    # extraction setting (dataset, prompt_len, cont_len, exact labels?, EOS suppressed?)
+    ladder: str | None = None
+    setting: tuple = ()
 
 
 def load_units(db: Path, min_tokens: int = 32) -> dict[tuple[str, str], Unit]:
@@ -33,6 +37,9 @@ def load_units(db: Path, min_tokens: int = 32) -> dict[tuple[str, str], Unit]:
             "select model, revision, seq_idx, prefix_match_len, memorization_score from raw.scores"
         ).pl()
         runs = con.sql("select * from raw.runs").pl()
+        declared = dict(
+            con.sql("select model || '@' || revision, role from raw.unit_roles").fetchall()
+        )
     finally:
         con.close()
     scores = scores.with_columns(
@@ -59,6 +66,20 @@ def load_units(db: Path, min_tokens: int = 32) -> dict[tuple[str, str], Unit]:
         fam = r["family"].drop_nulls()
         npar = r["n_params"].drop_nulls()
         sps = r["sequences_per_step"].drop_nulls()
+        family = fam[0] if not fam.is_empty() else model
+        key = f"{model}@{revision}"
+        roles = r["role"].drop_nulls()
+        role = declared[key] if key in declared else (roles.max() if not roles.is_empty() else None)
+        ladder = (
+            family if role is None
+            else f"{family}/{role}" if role in ("standard", "perturbed") else None
+        )  # fmt: skip
+        eos = r["suppress_eos"].drop_nulls()
+        setting = (
+            r["data_fingerprint"].max(), r["prompt_len"].max(), r["cont_len"].max(),
+            set(r["mode"].to_list()) <= {"fast", "generate"},
+            None if eos.is_empty() else bool(eos.any()),
+        )  # fmt: skip
         units[(model, revision)] = Unit(
             model,
             revision,
@@ -70,6 +91,8 @@ def load_units(db: Path, min_tokens: int = 32) -> dict[tuple[str, str], Unit]:
             set(s.filter(pl.col("mem"))["seq_idx"].to_list()),
             dict(zip(s["seq_idx"].to_list(), s["prefix_match_len"].to_list(), strict=True)),
             sparse,
+            ladder,
+            setting,
         )
     return units
 
@@ -104,13 +127,15 @@ def final_revisions(units: dict) -> set[tuple[str, str]]:
 
 
 def in_scope(a: Unit, b: Unit, final: set, checkpoint_pairs: str = "all_later") -> bool:
-    """The pairs the marts compare: sizes of one family at one revision; checkpoints of one
-    model (all, or only with the final revision)."""
+    """The pairs the marts compare, always within one setting: sizes of one scaling ladder at
+    one revision; checkpoints of one model (all, or only with the final revision)."""
+    if a.setting != b.setting:
+        return False
     if a.model == b.model:
         return checkpoint_pairs == "all_later" or bool(
             {(a.model, a.revision), (b.model, b.revision)} & final
         )
-    return a.family == b.family and a.revision == b.revision
+    return a.ladder is not None and a.ladder == b.ladder and a.revision == b.revision
 
 
 def expected_agreement(units: dict, checkpoint_pairs: str = "all_later") -> pl.DataFrame:
@@ -172,7 +197,7 @@ def expected_precision_recall(
             kind = "earlier_checkpoint"
         else:
             if not (
-                p.family == t.family
+                in_scope(p, t, final, checkpoint_pairs)
                 and p.revision == t.revision
                 and p.n_params is not None
                 and t.n_params is not None

@@ -19,6 +19,19 @@
 {%- endif -%}
 {%- endmacro %}
 
+{% macro can_label(cont_len='cont_len') -%}
+{#- Whether rows scored with this cont_len can be labelled at all: under the prefix_match rule
+    a continuation shorter than memorized_min_tokens can never match that many tokens, so its
+    rows would all read "not memorized". Such units are left out of every model (int_units,
+    int_scores_labeled, memorization_by_context) and `memwh build` counts them in its summary
+    (warehouse/build.py unlabelable_units). -#}
+{%- if var('label_definition', 'prefix_match') == 'prefix_match' -%}
+    coalesce({{ cont_len }} >= {{ var('memorized_min_tokens', 32) }}, true)
+{%- else -%}
+    true
+{%- endif -%}
+{%- endmacro %}
+
 {% macro wilson_bound(successes, n, sign) -%}
 {#- Wilson score interval, 95% (z = 1.959963984540054); NULL when n = 0. Clamped to [0, 1]:
     at k = 0 or k = n the exact bound is 0 or 1, which floating point misses by ~1e-17. -#}

@@ -1,5 +1,5 @@
 -- Predictor -> target pairs with their confusion counts. A predictor is a smaller model of the
--- same family at the same revision, or an earlier checkpoint of the same model. Population: the
+-- same scaling ladder (int_units.ladder) at the same revision, or an earlier checkpoint of the same model. Population: the
 -- sequences both scored; for a checkpoint predictor only those it had seen (seq_idx < step *
 -- sequences_per_step) when var('restrict_checkpoint_population') and both are known.
 with p as (
@@ -45,5 +45,5 @@ from oriented as o
 join units as pu on pu.model = o.predictor_model and pu.revision = o.predictor_revision
 join units as tu on tu.model = o.target_model and tu.revision = o.target_revision
 where (pu.model = tu.model and pu.step < tu.step)
-   or (pu.model <> tu.model and pu.family = tu.family and pu.revision = tu.revision
+   or (pu.model <> tu.model and pu.ladder = tu.ladder and pu.revision = tu.revision
        and pu.n_params < tu.n_params)

@@ -1,6 +1,8 @@
--- The unit pairs the marts use, never all pairs (Pythia's grid has 3M of those):
---   across_sizes: two models of one family at the same revision (cross-scale agreement,
---                 smaller model -> larger);
+-- The unit pairs the marts use, never all pairs (Pythia's grid has 3M of those), both units
+-- always of one extraction setting (int_units.setting_key: dataset, prompt_len, cont_len, mode
+-- class, EOS rule):
+--   across_sizes: two models of one scaling ladder at the same revision (int_units.ladder:
+--                 family and role class; cross-scale agreement, smaller model -> larger);
 --   checkpoints:  two revisions of one model, every earlier -> later pair when
 --                 var('checkpoint_pairs') = 'all_later' (default), or only pairs with the
 --                 model's final revision when 'final_only' (the paper's "-> final").
@@ -11,7 +13,7 @@
 {{ exceptions.raise_compiler_error("var checkpoint_pairs must be 'all_later' or 'final_only', got '" ~ scope ~ "'") }}
 {%- endif %}
 with units as (
-    select model, revision, family, step, sequences_per_step, is_final_revision,
+    select model, revision, ladder, setting_key, step, sequences_per_step, is_final_revision,
            unit_fingerprint, population_key
     from {{ ref('int_units') }}
 )
@@ -25,6 +27,7 @@ select
          then least(a.step, b.step) * a.sequences_per_step end as seen_limit
 from units as a
 join units as b
-  on (a.model = b.model and a.revision < b.revision
+  on a.setting_key is not distinct from b.setting_key
+ and ((a.model = b.model and a.revision < b.revision
       {%- if scope == 'final_only' %} and (a.is_final_revision or b.is_final_revision){% endif %})
-  or (a.model < b.model and a.family = b.family and a.revision = b.revision)
+  or (a.model < b.model and a.ladder = b.ladder and a.revision = b.revision))

@@ -13,8 +13,8 @@ declared as (
 ),
 resolved as (
     select
-        u.model,
-        u.revision,
+        m.model,
+        m.revision,
         case when d.model is not null then d.role else m.role end as role,
         case when d.model is not null then d.variant_of else m.variant_of end as variant_of,
         case when d.model is not null then d.method else m.method end as method,
@@ -22,8 +22,8 @@ resolved as (
         case when d.model is not null then 'declared'
              when m.role is not null or m.variant_of is not null then 'manifest' end as role_source,
         coalesce(m.is_mixed, false) and d.model is null as has_mixed_roles
-    from {{ ref('int_units') }} as u
-    left join manifest as m using (model, revision)
+    -- every ingested unit (not int_units: int_units reads the role to place a unit on its ladder)
+    from manifest as m
     left join declared as d using (model, revision)
 )
 select

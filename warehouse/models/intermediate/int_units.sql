@@ -7,6 +7,9 @@ with runs as (
 registry as (
     select * from {{ ref('stg_memwh__models') }}
 ),
+roles as (
+    select model, revision, role from {{ ref('int_unit_roles') }}
+),
 populations as (
     select model, revision, any_value(population_key) as population_key, sum(hi - lo) as population_size
     from {{ ref('int_unit_populations') }} group by model, revision
@@ -64,6 +67,31 @@ resolved as (
                      tokens_per_step, sequences_per_step, tokens_seen, train_flops)
     from rolled as r
     left join registry as g on g.model = r.model
+),
+placed as (
+    select
+        u.*,
+        -- Scaling ladder (docs/warehouse.md "Units, settings and scaling ladders"): the models compared across
+        -- sizes. Undeclared units form their family's ladder; standard and perturbed units each
+        -- form their own (Hubble trains both at several sizes); edited, shadow and reference
+        -- units are on no ladder (NULL): they keep their own checkpoint pairs only.
+        case when r.role is null then u.family
+             when r.role in ('standard', 'perturbed') then u.family || '/' || r.role
+        end as ladder,
+        -- Extraction setting (STUDIES.md section 8): units are paired only within one setting.
+        case when u.mode is null then null
+             when u.mode in ('fast', 'generate', 'fast,generate') then 'exact_label'
+             else 'fractional_score' end as mode_class,
+        case when u.suppress_eos then 'suppressed' when not u.suppress_eos then 'allowed'
+             else 'unknown' end as eos_rule
+    from resolved as u
+    left join roles as r using (model, revision)
+),
+keyed as (
+    select *,
+           concat_ws('|', coalesce(data_fingerprint, '?'), coalesce(prompt_len::varchar, '?'),
+                     coalesce(cont_len::varchar, '?'), coalesce(mode_class, '?'), eos_rule) as setting_key
+    from placed
 )
 select
     u.* exclude (train_flops),
@@ -73,9 +101,13 @@ select
     md5(u.run_fingerprint || '|{{ label_config() }}|bins={{ var("score_bins", 32) }}') as unit_fingerprint,
     coalesce(u.step = max(u.step) over (partition by u.model),
              count(*) over (partition by u.model) = 1) as is_final_revision,
-    -- A family of one model (e.g. an import without a parameter count) is its own largest.
-    coalesce(u.n_params = max(u.n_params) over (partition by u.family),
-             min(u.model) over (partition by u.family) = max(u.model) over (partition by u.family))
+    -- Largest on its ladder among the units of its setting; a unit on no ladder, or a ladder
+    -- of one model (e.g. an import without a parameter count), is its own largest.
+    coalesce(u.n_params = max(u.n_params) over ladder,
+             min(u.model) over ladder = max(u.model) over ladder)
         as is_largest_in_family
-from resolved as u
+from keyed as u
 left join populations as p using (model, revision)
+-- a unit whose cont_len is shorter than the label rule needs cannot be labelled (macros/labels.sql)
+where {{ can_label('u.cont_len') }}
+window ladder as (partition by u.ladder, case when u.ladder is null then u.model end, u.setting_key)

@@ -1,5 +1,5 @@
 -- Agreement of memorization labels between two units over their common population (the pairs
--- of int_unit_pair_scope: sizes within a family at one revision, checkpoints of one model),
+-- of int_unit_pair_scope: sizes on one scaling ladder at one revision, within one setting, checkpoints of one model),
 -- listed in both orders (a -> b and b -> a) so a heatmap or `where model_a = ...` needs no union.
 with p as (
     select model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both, n_pearson,

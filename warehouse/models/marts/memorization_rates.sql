@@ -11,6 +11,7 @@ with seen as (
 select
     u.model,
     u.family,
+    u.ladder,
     u.revision,
     u.step,
     u.n_params,
