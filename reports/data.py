@@ -32,7 +32,7 @@ MART_COLUMNS: dict[str, tuple[str, ...]] = {
         "last_finished_at", "hosts",
     ),
     "memorization_rates": (
-        "model", "family", "revision", "step", "n_params", "tokens_seen", "train_flops",
+        "model", "family", "ladder", "revision", "step", "n_params", "tokens_seen", "train_flops",
         "n_scored", "n_memorized", "memorization_rate", "mean_prefix_match_len",
         "is_final_revision",
     ),
@@ -240,7 +240,7 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path) -> Marts:
     )
     rates = query(
         con,
-        f"""SELECT model, family, revision, step, n_params, tokens_seen, train_flops,
+        f"""SELECT model, family, ladder, revision, step, n_params, tokens_seen, train_flops,
                    n_scored, n_memorized, memorization_rate, mean_prefix_match_len,
                    is_final_revision, {seen}
             FROM memorization_rates

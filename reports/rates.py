@@ -158,19 +158,21 @@ def rate_over_training(m: Marts, st: Style) -> Drawn | Absent:
 
 
 def rate_by_family(m: Marts, st: Style) -> Drawn | Absent:
-    """Side by side per family (e.g. Pythia standard vs deduplicated), final checkpoints."""
+    """Side by side per scaling ladder (e.g. Pythia standard vs deduplicated, or a family's
+    standard vs perturbed models), final checkpoints."""
     df = m.rates.filter(
         pl.col("is_final_revision")
         & pl.col("n_params").is_not_null()
-        & pl.col("family").is_not_null()
+        & pl.col("ladder").is_not_null()
         & pl.col("memorization_rate").is_not_null()
-    )
+    ).with_columns(family=pl.col("ladder"))  # a ladder is a family, or a family's role class
     fams = df.group_by("family").len().filter(pl.col("len") >= 2)["family"].sort().to_list()
     if len(fams) < 2:
-        have = ", ".join(sorted({f for f in m.rates["family"].to_list() if f})) or "none"
+        have = ", ".join(sorted({f for f in m.rates["ladder"].to_list() if f})) or "none"
         return Absent(
-            "Needs two model families with at least two sizes each (e.g. pythia and "
-            f"pythia-deduped); this warehouse has the family {have}."
+            "Needs two model families (or a family's standard and perturbed models) with at "
+            "least two sizes each (e.g. pythia and pythia-deduped); this warehouse has "
+            f"{have}."
         )
     df = df.filter(pl.col("family").is_in(fams))
     base = alt.Chart(

@@ -78,7 +78,7 @@ def build_marts(
     con.execute(
         """
         CREATE TABLE memorization_rates AS SELECT
-            model, '{family}' AS family, revision, step, n_params, tokens_seen, train_flops,
+            model, '{family}' AS family, '{family}' AS ladder, revision, step, n_params, tokens_seen, train_flops,
             n_scored, n_memorized, n_memorized / n_scored AS memorization_rate,
             0.22 + 0.05 * ln(n_params / 7e7) + n_memorized / n_scored AS mean_score,
             3.1 + 0.4 * ln(n_params / 7e7) AS mean_prefix_match_len,
