@@ -54,7 +54,11 @@ def _signals(rng: np.random.Generator, difficulty, effect, is_in) -> dict[str, n
 def write_shard(root: Path, model: str, role: str, signals: dict, n: int) -> None:
     """One shard of seq_idx [0, n) as `memwh infer` writes it."""
     table = pa.table(
-        {"seq_idx": np.arange(n, dtype=np.int64), **signals, "prompt_len": np.full(n, 32, np.int16)},
+        {
+            "seq_idx": np.arange(n, dtype=np.int64),
+            **signals,
+            "prompt_len": np.full(n, 32, np.int16),
+        },
         schema=contract.SCORE_SCHEMA,
     )
     pq_path, man_path = contract.shard_paths(root, model, "main", 0, 1)
@@ -131,5 +135,7 @@ def build_population(d: Path, db: Path, seed: int = 7) -> dict:
     write_shard(root, TARGET, "perturbed", sig, N_SEQ)
     ingest_root(root, db)
     for model, is_in in {**models, TARGET: target_in}.items():
-        import_exposure(write_exposure(d / "exposure" / f"{model}.parquet", is_in), model=model, db=db)
+        import_exposure(
+            write_exposure(d / "exposure" / f"{model}.parquet", is_in), model=model, db=db
+        )
     return {"keep": models, "target_in": target_in}

@@ -27,8 +27,11 @@ def long_rows(db: Path) -> pl.DataFrame:
         df.select(
             "model", "revision", "seq_idx", "membership", *[e.alias(k) for k, e in ORIENTED.items()]
         )
-        .unpivot(index=["model", "revision", "seq_idx", "membership"], variable_name="signal",
-                 value_name="s")  # fmt: skip
+        .unpivot(
+            index=["model", "revision", "seq_idx", "membership"],
+            variable_name="signal",
+            value_name="s",
+        )
         .drop_nulls("s")
         .with_columns(pl.col("s").cast(pl.Float64))
     )

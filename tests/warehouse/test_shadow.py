@@ -102,7 +102,9 @@ def test_shadow_marts_equal_independent(shadow_db) -> None:
     assert fits[(1, "loss")]["n_in"] == 1 and fits[(1, "loss")]["counterfactual"] is None
     want = check_lira(db, fits, 2)
     assert want[(0, "loss")]["lira_online"] is None and want[(0, "loss")]["lira_offline"] is None
-    assert want[(1, "loss")]["lira_online"] is None and want[(1, "loss")]["lira_offline"] is not None
+    assert (
+        want[(1, "loss")]["lira_online"] is None and want[(1, "loss")]["lira_offline"] is not None
+    )
     # both tails of the out Gaussian: seq 2 far on the member side, seq 3 far on the other
     assert want[(2, "loss")]["lira_offline"] > 100
     assert want[(3, "loss")]["lira_offline"] < 1e-12
@@ -130,9 +132,11 @@ def test_shadow_unit_without_exposure_is_excluded(shadow_db) -> None:
     assert units.height == N_SHADOW + 1
     bad = units.filter(units["model"] == NO_EXPOSURE).row(0, named=True)
     assert not bad["is_included"] and "memwh import exposure" in bad["exclusion_reason"]
-    assert units.filter(units["is_included"])["n_in"].sum() + units.filter(
-        units["is_included"]
-    )["n_out"].sum() == N_SHADOW * N_SEQ
+    assert (
+        units.filter(units["is_included"])["n_in"].sum()
+        + units.filter(units["is_included"])["n_out"].sum()
+        == N_SHADOW * N_SEQ
+    )
     assert any(NO_EXPOSURE in w and "memwh import exposure" in w for w in result.warnings)
 
 
