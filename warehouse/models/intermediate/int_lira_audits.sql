@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Which units each shadow population audits: every dense unit that is not itself a shadow
 -- unit and scored the population's dataset. A unit audited by several populations (shadow
 -- families on one dataset) feeds membership_inference from one: the population of its own

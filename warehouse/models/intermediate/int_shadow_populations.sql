@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Shadow populations: the usable shadow units (int_shadow_units) of one family on one dataset.
 -- population_fingerprint changes when any member's rows, labels or exposure change, or the
 -- LiRA vars do, so the membership rows of the units it audits are recomputed.

@@ -1,7 +1,10 @@
+{{ config(materialized='table') }}
 -- Every unit with role 'shadow' (int_unit_roles), the population it belongs to (its family and
 -- the dataset it scored) and whether it can serve: a shadow model without exposure for that
 -- dataset, or with only its memorized rows stored (sparse), cannot say which sequences it
 -- trained on (or scored), so it is left out and the reason is shown (memwh build warns).
+-- A table (one row per shadow unit): every shadow model downstream reads it, and as a view
+-- it would rescan every shadow unit's rows each time.
 with shadows as (
     select r.model, r.revision
     from {{ ref('int_unit_roles') }} as r
