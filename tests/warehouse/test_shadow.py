@@ -111,19 +111,23 @@ def test_shadow_marts_equal_independent(shadow_db) -> None:
     check_membership_lira(db, want)
 
 
-def test_per_sequence_variance_and_min_models(shadow_db) -> None:
+def test_per_sequence_variance_and_min_models(shadow_db, tmp_path) -> None:
+    """Other vars on a copy of the built warehouse: the fits, LiRA and (incrementally, via the
+    population fingerprint) the membership rows all follow."""
+    import shutil
+
     from memwh.warehouse.build import build
 
-    d, db, _ = shadow_db
+    d, built, _ = shadow_db
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(built, db)
+    shutil.copytree(d / "target", tmp_path / "target")
     vars = {"lira_variance": "per_sequence", "shadow_min_models": 3}
-    build(db, quiet=True, target_path=d / "target-ps", vars=vars, unit_tests=False)
-    try:
-        fits = check_counterfactual(db, 3, "per_sequence")
-        assert any(f["n_in"] == 2 and f["counterfactual"] is None for f in fits.values())
-        want = check_lira(db, fits, 3)
-        check_membership_lira(db, want)
-    finally:  # back to the defaults for the other tests of the module
-        build(db, quiet=True, target_path=d / "target", unit_tests=False)
+    build(db, quiet=True, target_path=tmp_path / "target", vars=vars, unit_tests=False)
+    fits = check_counterfactual(db, 3, "per_sequence")
+    assert any(f["n_in"] == 2 and f["counterfactual"] is None for f in fits.values())
+    want = check_lira(db, fits, 3)
+    check_membership_lira(db, want)
 
 
 def test_shadow_unit_without_exposure_is_excluded(shadow_db) -> None:

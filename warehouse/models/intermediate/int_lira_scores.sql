@@ -11,8 +11,9 @@ with audits as (
     select * from {{ ref('int_lira_audits') }}
 ),
 unit_rows as (
-    select s.model, s.revision, s.seq_idx, {{ oriented_signals('s') }}
-    from {{ ref('int_scores_labeled') }} as s
+    -- with the unit's own membership of each sequence (unknown without exposure)
+    select s.model, s.revision, s.seq_idx, s.membership, {{ oriented_signals('s') }}
+    from {{ ref('int_scores_membership') }} as s
     join (select distinct model, revision from audits) as a using (model, revision)
 ),
 long as (
@@ -21,7 +22,7 @@ long as (
 joined as (
     select
         a.model, a.revision, a.shadow_family, a.dataset, a.is_primary, l.seq_idx, l.signal,
-        l.score, f.n_in, f.n_out, f.mean_in, f.mean_out, f.lira_sd_in, f.lira_sd_out,
+        l.score, l.membership, f.n_in, f.n_out, f.mean_in, f.mean_out, f.lira_sd_in, f.lira_sd_out,
         f.n_in >= {{ min_models }} and f.n_out >= {{ min_models }} as has_in_out,
         f.n_out >= {{ min_models }} as has_out,
         (l.score - f.mean_out) / f.lira_sd_out as z_out
@@ -32,7 +33,7 @@ joined as (
      and f.seq_idx = l.seq_idx and f.signal = l.signal
 )
 select
-    model, revision, shadow_family, dataset, is_primary, seq_idx, signal, score,
+    model, revision, shadow_family, dataset, is_primary, seq_idx, signal, score, membership,
     n_in, n_out, mean_in, mean_out, lira_sd_in, lira_sd_out,
     case when has_in_out then
         (-ln(lira_sd_in) - 0.5 * ((score - mean_in) / lira_sd_in) ^ 2)
