@@ -192,7 +192,7 @@ def main() -> None:
         t0 = time.perf_counter()
         build(
             work,
-            select="int_membership_separation membership_inference",
+            select="+membership_inference",
             quiet=True,
             target_path=target,
             unit_tests=False,
@@ -257,7 +257,7 @@ def main() -> None:
         f"{'met' if out['met'] else 'NOT met'}), peak RSS **{out['peak_rss_mb']:,} MB**; "
         f"{n_cf:,} counterfactual rows, {n_lira:,} LiRA rows; "
         + (
-            f"then `--select int_membership_separation membership_inference` (all {units + 1} "
+            f"then `--select +membership_inference` (all {units + 1} "
             f"units' membership rows, LiRA signals included): {mi_seconds:.1f} s, {n_mi:,} rows."
             if mi_seconds is not None
             else "membership_inference not built (run with --with-membership)."
