@@ -30,3 +30,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_ingest
 	$(BIN)/python -m benchmarks.bench_warehouse
 	$(BIN)/python -m benchmarks.bench_report
+	$(BIN)/python -m benchmarks.bench_shadow

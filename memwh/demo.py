@@ -116,6 +116,97 @@ def run_demo(
     return summary
 
 
+SHADOW_SUBDIR = "shadow"
+
+
+def run_shadow_study(
+    home: str | os.PathLike | None = None,
+    *,
+    db: str | os.PathLike | None = None,
+    console: Console | None = None,
+    **suite_overrides,
+) -> DemoSummary:
+    """`memwh demo --study shadow`: the shadow population (demo_suite.shadow: 16 tiny models on
+    random halves + an audited one) trained, scored (fast mode), ingested with one exposure
+    table and role per model, built; prints the audited model's membership AUCs (loss, Min-K%,
+    LiRA). Kept in `home`/shadow with its own database, apart from the default demo."""
+    from memwh.demo_suite.shadow import CORPUS, build_shadow_suite
+    from memwh.inference_jobs import score
+    from memwh.inference_jobs.data import open_source
+    from memwh.ingest import import_exposure, ingest_root
+    from memwh.warehouse.build import build
+
+    console = console or Console()
+    home = (Path(home) if home else data_dir()) / SHADOW_SUBDIR
+    db_path = Path(db) if db else home / "memwh.duckdb"
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    suite = build_shadow_suite(home / "shadow-suite", **suite_overrides)
+    seconds["suite"] = time.perf_counter() - t
+    from memwh.demo_suite import read_manifest
+
+    manifest = read_manifest(suite)
+    data = suite / CORPUS
+    t = time.perf_counter()
+    runs = home / "runs"
+    for c in manifest["checkpoints"]:
+        result = score(
+            str(suite / c["model"]), str(data), runs, revision=c["revision"], name=c["model"],
+            mode="fast", suppress_eos=True, device="cpu", progress=False,
+            role=manifest["roles"][c["model"]],
+        )  # fmt: skip
+        _check_scored(result, c)
+    seconds["score"] = time.perf_counter() - t
+    t = time.perf_counter()
+    ingest_root(runs, db_path)
+    dataset = open_source(str(data)).fingerprint
+    for model in manifest["models"]:
+        path = suite / manifest["exposure_dir"] / f"{model}.parquet"
+        import_exposure(path, model=model, dataset=dataset, db=db_path)
+    seconds["ingest"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with console.status("dbt build (models, data tests, unit tests)..."):
+        built = build(db_path, quiet=True)
+    seconds["build"] = time.perf_counter() - t
+    for w in built.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(built.summary())
+    summary = DemoSummary(suite, runs, db_path, None, seconds)
+    print_shadow_summary(summary, console)
+    return summary
+
+
+def print_shadow_summary(summary: DemoSummary, console: Console) -> None:
+    """The audited model's membership AUCs: the raw signals next to their LiRA statistics."""
+    from memwh.query import sql
+
+    rows = sql(
+        "SELECT model, revision, signal, n_members, n_nonmembers, roc_auc, roc_auc_lo, "
+        "roc_auc_hi, tpr_at_fpr_01 FROM membership_inference WHERE signal IN ('loss', "
+        "'min_k_logprob', 'zlib_ratio', 'lira_online_loss', 'lira_offline_loss', "
+        "'lira_online_min_k_logprob', 'lira_offline_min_k_logprob') AND model NOT IN "
+        "(SELECT model FROM shadow_units) ORDER BY roc_auc DESC",
+        summary.db,
+    )
+    if rows.height:
+        first = rows.row(0, named=True)
+        t = Table(
+            "signal", "members", "non-members", "ROC AUC [95%]", "TPR@FPR 10%",
+            title=f"Membership of {first['model']} @ {first['revision']} (shadow population)",
+        )  # fmt: skip
+        for r in rows.iter_rows(named=True):
+            t.add_row(
+                r["signal"],
+                str(r["n_members"]),
+                str(r["n_nonmembers"]),
+                f"{r['roc_auc']:.3f} [{r['roc_auc_lo']:.3f}, {r['roc_auc_hi']:.3f}]",
+                f"{r['tpr_at_fpr_01']:.3f}",
+            )
+        console.print(t)
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
+    console.print(f"[bold green]shadow study done[/] ({times}); warehouse: {summary.db}")
+
+
 def import_suite_exposure(suite_dir: Path, db: Path) -> None:
     """The suite's exposure table, declared for every model on the dataset it scored (the
     distinct-row corpus; its seq_idx are corpus positions). Skipped when unchanged."""

@@ -163,6 +163,12 @@ _VAR_RULES: dict[str, tuple[str, object]] = {
     "restrict_checkpoint_population": ("true or false", lambda v: isinstance(v, bool)),
     "pearson_max_sequences": ("an integer >= 2", lambda v: _int_in(v, 2, 2**62)),
     "score_bins": ("an integer in 1..10000", lambda v: _int_in(v, 1, 10_000)),
+    "shadow_min_models": ("an integer >= 1", lambda v: _int_in(v, 1, 2**31)),
+    "lira_variance": ("global or per_sequence", lambda v: v in ("global", "per_sequence")),
+    "lira_min_sd": (
+        "a number > 0",
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and v > 0,
+    ),
 }
 
 
@@ -221,6 +227,22 @@ def unlabelable_units(con: duckdb.DuckDBPyConnection, vars: dict | None) -> Unla
     if not rows:
         return None
     return Unlabelable(need, [(m, r, int(c)) for m, r, c, _ in rows], sum(int(n) for *_, n in rows))
+
+
+def shadow_exclusions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """One warning per shadow unit left out of its population (no exposure, sparse rows):
+    its role says it should count, so silence would quietly shrink the population."""
+    try:
+        rows = con.sql(
+            "select model, revision, exclusion_reason from main.shadow_units "
+            "where not is_included order by model, revision"
+        ).fetchall()
+    except duckdb.Error:  # shadow_units not built (--select elsewhere) or an older warehouse
+        return []
+    return [
+        f"shadow unit {m}@{r} left out of its population: {why} (see the shadow_units mart)"
+        for m, r, why in rows
+    ]
 
 
 def project_fingerprint(vars: dict | None = None, raw_columns: str = "") -> str:
@@ -440,6 +462,7 @@ def build(
             raise
         result.guessed = guessed_facts(holder)
         result.unlabelable = unlabelable_units(holder, vars)
+        result.warnings += shadow_exclusions(holder)
         _mark_finished(holder, build_id, "ok", result.summary())
     finally:
         holder.close()

@@ -32,8 +32,25 @@ def register(app: typer.Typer) -> None:
                 "minute, kept in <home>/quick/ (an install check, not a study)",
             ),
         ] = False,
+        study: Annotated[
+            str | None,
+            typer.Option(
+                "--study",
+                help="Run an optional study instead of the default demo: 'shadow' (16 tiny "
+                "shadow models on random halves + an audited model; counterfactual "
+                "memorization and LiRA; ~3-4 min; kept in <home>/shadow/; no report)",
+            ),
+        ] = None,
     ) -> None:
         """Build the demo suite, score it, ingest, dbt build, and render the report."""
-        from memwh.demo import run_demo
+        from memwh.core.errors import MemwhError
+        from memwh.demo import run_demo, run_shadow_study
 
-        run_demo(home, db=db, report=not no_report, quick=quick)
+        if study is None:
+            run_demo(home, db=db, report=not no_report, quick=quick)
+        elif study == "shadow":
+            if quick:
+                raise MemwhError("--quick applies to the default demo, not to --study shadow")
+            run_shadow_study(home, db=db)
+        else:
+            raise MemwhError(f"--study {study!r}: the optional studies are: shadow")

@@ -2,21 +2,29 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision'],
-    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u where u.model = t.model and u.revision = t.revision and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }})) = t.separation_fingerprint)"]
+    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u left join {{ ref('int_lira_audits') }} as la on la.model = u.model and la.revision = u.revision and la.is_primary where u.model = t.model and u.revision = t.revision and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }}) || coalesce('|lira=' || la.lira_fingerprint, '')) = t.separation_fingerprint)"]
 ) }}
 -- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
 -- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
 -- oriented and unpivoted, counted per distinct score and class, then the exact metrics and the
--- chart points (macros/separation.sql). Rows of membership 'unknown' are left out. Incremental
--- per unit: recomputed when its rows, labels, exposure or the reference unit change.
+-- chart points (macros/separation.sql). Rows of membership 'unknown' are left out. A unit a
+-- shadow population audits (int_lira_audits, is_primary) also gets the LiRA statistics of each
+-- signal as signals lira_online_<signal> / lira_offline_<signal> (int_lira_scores). Incremental
+-- per unit: recomputed when its rows, labels, exposure, the reference unit or its shadow
+-- population change.
 {%- set ref_unit = var('membership_reference_unit', none) %}
+{%- set lira_bases = signal_names().split(', ') %}
 with ref_cfg as (
     select reference_config from {{ ref('int_membership_reference') }}
 ),
 units as (
-    select u.model, u.revision,
-           md5(u.membership_fingerprint || '|' || (select reference_config from ref_cfg)) as separation_fingerprint
+    -- (units without a shadow population keep the fingerprint they had before LiRA existed)
+    select u.model, u.revision, la.model is not null as has_lira,
+           md5(u.membership_fingerprint || '|' || (select reference_config from ref_cfg)
+               || coalesce('|lira=' || la.lira_fingerprint, '')) as separation_fingerprint
     from {{ ref('int_unit_exposure') }} as u
+    left join {{ ref('int_lira_audits') }} as la
+      on la.model = u.model and la.revision = u.revision and la.is_primary
     where u.exposure_kind is not null
 ),
 changed as (
@@ -33,6 +41,18 @@ rows as (
     join changed as c on c.model = s.model and c.revision = s.revision
     where s.membership <> 'unknown'
 ),
+lira as (
+    -- one column per LiRA statistic and base signal (unpivoted below with the others)
+    select l.model, l.revision, l.seq_idx,
+    {%- for sig in lira_bases %}
+           max(l.lira_online) filter (where l.signal = '{{ sig }}') as lira_online_{{ sig }},
+           max(l.lira_offline) filter (where l.signal = '{{ sig }}') as lira_offline_{{ sig }}{{ ',' if not loop.last }}
+    {%- endfor %}
+    from {{ ref('int_lira_scores') }} as l
+    join changed as c on c.model = l.model and c.revision = l.revision and c.has_lira
+    where l.is_primary
+    group by l.model, l.revision, l.seq_idx
+),
 {% if ref_unit %}
 reference as (
     select seq_idx, s.loss::double as ref_loss
@@ -46,14 +66,19 @@ long as (
         select r.* exclude (seq_idx, dataset)
         {%- if ref_unit %},
                r.loss + x.ref_loss as ref_loss  {#- -(loss - ref loss); r.loss is already -loss #}
-        {%- endif %}
+        {%- endif %},
+        {%- for sig in lira_bases %}
+               lr.lira_online_{{ sig }}, lr.lira_offline_{{ sig }}{{ ',' if not loop.last }}
+        {%- endfor %}
         from rows as r
+        left join lira as lr on lr.model = r.model and lr.revision = r.revision and lr.seq_idx = r.seq_idx
         {% if ref_unit %}
         left join reference as x on x.seq_idx = r.seq_idx
           and not (r.model || '@' || r.revision = '{{ ref_unit }}')
         {% endif %}
     )
-    on {{ signal_names() }}{% if ref_unit %}, ref_loss{% endif %}
+    on {{ signal_names() }}{% if ref_unit %}, ref_loss{% endif %},
+       {%- for sig in lira_bases %} lira_online_{{ sig }}, lira_offline_{{ sig }}{{ ',' if not loop.last }}{% endfor %}
     into name signal value score
 ),
 counts as (
