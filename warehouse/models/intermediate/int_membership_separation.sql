@@ -2,7 +2,7 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision'],
-    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u left join {{ ref('int_lira_audits') }} as la on la.model = u.model and la.revision = u.revision and la.is_primary where u.model = t.model and u.revision = t.revision and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }}) || coalesce('|lira=' || la.lira_fingerprint, '')) = t.separation_fingerprint)"]
+    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u left join {{ ref('int_lira_audits') }} as la on la.model = u.model and la.revision = u.revision and la.is_primary where u.model = t.model and u.revision = t.revision and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }}) || coalesce('|lira=' || la.lira_fingerprint, '')) = t.separation_fingerprint) or exists (select 1 from {{ ref('int_unit_roles') }} as r where r.model = t.model and r.revision = t.revision and r.role = 'shadow')"]
 ) }}
 -- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
 -- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
@@ -11,7 +11,9 @@
 -- shadow population audits (int_lira_audits, is_primary) also gets the LiRA statistics of each
 -- signal as signals lira_online_<signal> / lira_offline_<signal> (int_lira_scores). Incremental
 -- per unit: recomputed when its rows, labels, exposure, the reference unit or its shadow
--- population change.
+-- population change. Shadow units (role 'shadow') are left out: each is one draw of a
+-- population whose measures are counterfactual_memorization / lira_scores, and 128 of them
+-- would make this the slowest model of the build for rows nobody reads.
 {%- set ref_unit = var('membership_reference_unit', none) %}
 {%- set lira_bases = signal_names().split(', ') %}
 with ref_cfg as (
@@ -26,6 +28,8 @@ units as (
     left join {{ ref('int_lira_audits') }} as la
       on la.model = u.model and la.revision = u.revision and la.is_primary
     where u.exposure_kind is not null
+      and not exists (select 1 from {{ ref('int_unit_roles') }} as r
+                      where r.model = u.model and r.revision = u.revision and r.role = 'shadow')
 ),
 changed as (
     select * from units as u
