@@ -78,6 +78,9 @@ def check_membership_lira(db: Path, want: dict) -> None:
         f"SELECT * FROM membership_inference WHERE model = '{TARGET}' AND signal LIKE 'lira_%'",
     )
     assert got.height == 12  # 2 statistics x 6 signals x held_out
+    # shadow units are population draws: no membership rows of their own
+    units = read(db, "SELECT DISTINCT model FROM membership_inference")["model"].to_list()
+    assert units == [TARGET]
     stats = read(db, f"SELECT * FROM lira_scores WHERE model = '{TARGET}'")
     for r in got.iter_rows(named=True):
         _, stat, base = r["signal"].split("_", 2)
