@@ -162,6 +162,10 @@ def pair_keys(db: Path) -> set[tuple[str, str, str, str]]:
 PAIR_KEY = ["model_a", "revision_a", "model_b", "revision_b"]
 
 
+# the pair marts and what they read (the test builds five times)
+PAIRS = "+cross_scale_agreement +prediction_precision_recall +memorization_rates"
+
+
 def test_pair_scope_final_only_and_count(tmp_path: Path):
     """Only the pairs the marts use are formed (sizes within a family at one revision,
     checkpoints of one model), the checkpoint var switches incrementally both ways, and a new
@@ -170,14 +174,14 @@ def test_pair_scope_final_only_and_count(tmp_path: Path):
 
     db = make_db(tmp_path / "scope.duckdb", load_toy)
     target = tmp_path / "target"
-    build(db, quiet=True, target_path=target)
+    build(db, quiet=True, select=PAIRS, target_path=target)
     # toy: sizes s, m, l at step1 and step2 (3 + 3 pairs), toy-m step1..3 (3 pairs),
     # toy-s and toy-l step1 -> step2 (1 + 1); idx-model x csv-model at 'main' (1): 12 of 36.
     assert len(pair_keys(db)) == 12
     check(db)
 
     final_only = {"checkpoint_pairs": "final_only"}
-    build(db, quiet=True, target_path=target, vars=final_only)
+    build(db, quiet=True, select=PAIRS, target_path=target, vars=final_only)
     units = load_units(db)
     keys = pair_keys(db)
     assert len(keys) == 11  # toy-m step1 -> step2 is dropped (neither is final)
@@ -208,7 +212,7 @@ def test_pair_scope_final_only_and_count(tmp_path: Path):
     con = duckdb.connect(str(db))
     add_toy_unit(con, "toy-s", 3, 0, 40)
     con.close()
-    build(db, quiet=True, target_path=target, vars=final_only)
+    build(db, quiet=True, select=PAIRS, target_path=target, vars=final_only)
     keys = pair_keys(db)
     assert ("toy-s", "step1", "toy-s", "step2") not in keys
     assert {("toy-s", "step1", "toy-s", "step3"), ("toy-s", "step2", "toy-s", "step3")} <= keys
@@ -223,10 +227,10 @@ def test_pair_scope_final_only_and_count(tmp_path: Path):
     )
 
     # back to all_later: the missing pairs are formed incrementally, equal to a full refresh
-    build(db, quiet=True, target_path=target)
+    build(db, quiet=True, select=PAIRS, target_path=target)
     check(db)
     incremental = mart(db, "int_unit_pairs").drop("pair_config")
-    build(db, quiet=True, target_path=target, full_refresh=True)
+    build(db, quiet=True, select=PAIRS, target_path=target, full_refresh=True)
     full = mart(db, "int_unit_pairs").drop("pair_config")
     assert_frame_equal(incremental.sort(PAIR_KEY), full.sort(PAIR_KEY))
 

@@ -226,8 +226,9 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
     from memwh.warehouse.build import build
 
     target = tmp_path / "target"
+    PROFILES = "+path:models/marts/profiles"  # the profile marts and what they read: 5 builds
     db = make_db(tmp_path / "inc.duckdb", lambda con: load_profiles(con, steps=(0, 10, 20, 30)))
-    build(db, quiet=True, target_path=target)
+    build(db, quiet=True, select=PROFILES, target_path=target)
     check_profiles(db)
     before = _cell_times(db)
     assert len(before) == 9 + 16  # pt: 3 cohorts x 3 checkpoints; pt-noctrl: 4 x 4
@@ -236,7 +237,7 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
         con = duckdb.connect(str(db))
         add_profile_unit(con, PROFILE_MODEL, f"step{new}", new, list(range(100)))
         con.close()
-        build(db, quiet=True, target_path=target)
+        build(db, quiet=True, select=PROFILES, target_path=target)
         after = _cell_times(db)
         involved = {k for k in after if k[0] == PROFILE_MODEL and new in k[2:5]}
         assert involved and all(k not in before for k in involved)
@@ -253,14 +254,20 @@ def test_adding_a_checkpoint_recomputes_only_its_cells(tmp_path: Path) -> None:
     incremental = {
         n: mart(db, n) for n in ("memorization_profiles", "memorization_profile_summary")
     }
-    build(db, quiet=True, full_refresh=True, target_path=target)
+    build(db, quiet=True, select=PROFILES, full_refresh=True, target_path=target)
     for n, frame in incremental.items():
         full = mart(db, n)
         keys = full.columns[:6]
         assert_frame_equal(frame.sort(keys), full.sort(keys), check_exact=False, rel_tol=1e-9)
 
     # any STUDIES §2 signal by var: the loss cells are kept, min_k_logprob ones are added
-    build(db, quiet=True, target_path=target, vars={"profile_outcomes": ["loss", "min_k_logprob"]})
+    build(
+        db,
+        quiet=True,
+        select=PROFILES,
+        target_path=target,
+        vars={"profile_outcomes": ["loss", "min_k_logprob"]},
+    )
     assert set(mart(db, "memorization_profiles")["outcome"].unique()) == {"loss", "min_k_logprob"}
     check_profiles(db, outcome="loss")
     check_profiles(db, outcome="min_k_logprob")
