@@ -103,6 +103,7 @@ def plan_shard(
     num_shards: int = 1,
     save_generations: bool = False,
     batch_size: int | None = None,
+    verify: bool = False,
     sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
@@ -158,7 +159,7 @@ def plan_shard(
         revision=ref.revision, data_fingerprint=source.fingerprint, seq_range=(start, end),
         shard=shard, num_shards=num_shards, prompt_len=lens[-1], cont_len=cont_len, mode=mode,
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
-        batch_size=batch_size, prompt_lens=lens,
+        batch_size=batch_size, prompt_lens=lens, verify=verify,
     )  # fmt: skip
     return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
 

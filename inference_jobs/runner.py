@@ -38,8 +38,8 @@ from memwh.core.config import MEMORIZED_MIN_TOKENS
 from memwh.core.errors import MemwhError
 from memwh.core.run_settings import RunSettings
 
+from . import certify, models, provenance
 from . import data as data_mod
-from . import models, provenance
 from .metadata import ModelMeta
 from .plan import MODES, ShardPlan, plan_shard
 from .scoring import MIN_K_FRACTION, BatchScores, score_batch
@@ -98,8 +98,11 @@ def auto_batch_size(
     return int(min(cap, 1 << (bs.bit_length() - 1)))
 
 
-def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Table:
-    """Rows of one batch: (seq_idx, prompt_len) sequence-major, as score_batch returns them."""
+def _table(
+    seq_idx: np.ndarray, s: BatchScores, with_generations: bool, verified: bool = False
+) -> pa.Table:
+    """Rows of one batch: (seq_idx, prompt_len) sequence-major, as score_batch returns them;
+    `verified`: they are fp32 re-scores of uncertain rows (--verify)."""
     n = len(s.prompt_len)
     cols: list[pa.Array] = [
         pa.array(np.repeat(seq_idx, n // max(len(seq_idx), 1)), pa.int64()),
@@ -115,6 +118,9 @@ def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Ta
         if s.zlib_ratio is not None
         else pa.nulls(n, pa.float32()),
         pa.array(s.prompt_len, pa.int16()),
+        pa.array(s.label_margin, pa.float32()),
+        pa.array(s.label_certain, pa.bool_()),
+        pa.array(np.full(n, verified), pa.bool_()),
     ]
     schema = contract.SCORE_SCHEMA
     if with_generations:
@@ -152,8 +158,9 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
             old, same = {}, False
         files = sorted(folder.glob("batches-*-*.parquet"))
         if same and not all(
-            "prompt_len" in pq.ParquetFile(f).schema_arrow.names for f in files
-        ):  # flushed by a memwh before contract version 2: rows lack prompt_len
+            set(contract.SCORE_SCHEMA.names) <= set(pq.ParquetFile(f).schema_arrow.names)
+            for f in files
+        ):  # flushed by an older memwh: rows lack prompt_len (v2) or label certainty (v3)
             same = False
         if same:
             for f in files:
@@ -359,6 +366,87 @@ def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
     return table
 
 
+def verify_rows(
+    plan: ShardPlan, m: _Loaded, table: pa.Table, torch_dtype: Any, console: Console | None
+) -> tuple[pa.Table, dict[str, Any]]:
+    """--verify: re-score in fp32 the rows whose label is not certain (certify.py) and put
+    fp32's rows in their place (``label_verified`` true). Returns the table and the manifest's
+    ``label_verification`` record (tolerance rule; uncertain, checked and flipped counts).
+
+    The low-precision model is released first and the checkpoint loaded again in fp32 (the
+    reference is the stored weights, not an upcast of rounded ones). A flip is a row whose
+    matched-prefix length changed (``n_exact_flipped``: whose exact-match label changed)."""
+    import torch
+
+    s = plan.settings
+    uncertain = ~table.column("label_certain").to_numpy(zero_copy_only=False).astype(bool)
+    info: dict[str, Any] = {
+        **certify.tolerance_rule(torch_dtype),
+        "verify": s.verify,
+        "n_uncertain": int(uncertain.sum()),
+        "n_checked": 0,
+        "n_flipped": 0,
+        "n_exact_flipped": 0,
+        "seconds": 0.0,
+    }
+    if not s.verify or not uncertain.any() or torch_dtype == torch.float32:
+        if console and uncertain.any() and torch_dtype != torch.float32:
+            console.print(
+                f"note: {int(uncertain.sum())} labels are not certain under {info['dtype']} "
+                "(label_certain false); --verify re-scores them in fp32",
+                soft_wrap=True,
+            )
+        return table, info
+    t0 = time.perf_counter()
+    m.net = None  # free the low-precision weights before loading fp32 ones
+    if m.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    net = models.load_model(plan.ref, torch.float32, m.device)
+    rows = np.flatnonzero(uncertain)
+    seq = table.column("seq_idx").to_numpy()
+    plen = table.column("prompt_len").to_numpy()
+    bs, need = int(s.batch_size or 1), s.prompt_len + s.cont_len
+    fresh = []
+    with torch.inference_mode():
+        for k in np.unique(plen[rows]).tolist():
+            idx = seq[rows[plen[rows] == k]]
+            for i in range(0, len(idx), bs):
+                part = idx[i : i + bs]
+                scores = score_batch(
+                    net, plan.source.read(part, need), [k], s.cont_len, mode=s.mode,
+                    suppress_ids=m.suppress, tokenizer=m.tokenizer, device=m.device,
+                    save_generations=s.save_generations,
+                )  # fmt: skip
+                fresh.append(_table(part, scores, s.save_generations, verified=True))
+    del net
+    new = pa.concat_tables(fresh).cast(table.schema)
+    keep = pa.array(~uncertain)
+    old = table.take(pa.array(rows))
+    # both sides sorted by (seq_idx, prompt_len): compare row for row
+    new = new.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
+    old_pml = old.column("prefix_match_len").to_numpy()
+    new_pml = new.column("prefix_match_len").to_numpy()
+    old_ex = old.column("exact_match").to_numpy(zero_copy_only=False)
+    new_ex = new.column("exact_match").to_numpy(zero_copy_only=False)
+    table = pa.concat_tables([table.filter(keep), new]).sort_by(
+        [("seq_idx", "ascending"), ("prompt_len", "ascending")]
+    )
+    info.update(
+        n_checked=len(rows),
+        n_flipped=int((old_pml != new_pml).sum()),
+        n_exact_flipped=int((old_ex != new_ex).sum()),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    if console:
+        console.print(
+            f"verify: {info['n_checked']} uncertain labels re-scored in fp32, "
+            f"{info['n_flipped']} changed ({info['n_exact_flipped']} exact-match labels), "
+            f"{info['seconds']:.1f}s",
+            soft_wrap=True,
+        )
+    return table, info
+
+
 def _write_sequence_meta(plan: ShardPlan) -> None:
     """Sequence metadata (duplicates / is_canary) once per data fingerprint."""
     meta = plan.source.sequence_meta()
@@ -465,6 +553,7 @@ def score(
     variant_of: str | None = None,
     method: str | None = None,
     method_params: str | dict | None = None,
+    verify: bool = False,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
@@ -476,7 +565,9 @@ def score(
     user states (family, size, schedule, step), recorded in the manifest. `save_windows`:
     also write the scored token windows (once per dataset range) for `memwh show`.
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
-    experiment (contract.ROLES); they go into the manifest unchanged by the scoring."""
+    experiment (contract.ROLES); they go into the manifest unchanged by the scoring.
+    `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
+    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts)."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
@@ -489,7 +580,7 @@ def score(
         model, data, out, revision=revision, name=name, prompt_len=prompt_len,
         cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
         shard=shard, num_shards=num_shards, save_generations=save_generations,
-        batch_size=batch_size,
+        batch_size=batch_size, verify=verify,
     )  # fmt: skip
     meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:
@@ -534,6 +625,7 @@ def score(
         return ShardResult("preempted", pq_path, man_path, n_have, 0, time.perf_counter() - t0)
 
     table = _assemble(plan, indices)
+    table, verification = verify_rows(plan, loaded, table, tdtype, console)
     _write_sequence_meta(plan)
     if save_windows:
         lo, hi = plan.settings.bounds
@@ -542,6 +634,7 @@ def score(
     n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
     wall = time.perf_counter() - t0
     manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
+    manifest["label_verification"] = verification
     if role_fields["method_params"] is not None:  # an object in the manifest, not a string
         role_fields["method_params"] = json.loads(role_fields["method_params"])
     manifest.update({k: v for k, v in role_fields.items() if v is not None})

@@ -101,6 +101,12 @@ def register(app: typer.Typer) -> None:
             help="Write the scored token windows (prompt + continuation) once per dataset range "
             "under OUT/sequences/, so `memwh show` can print the text.",
         ),
+        verify: bool = typer.Option(
+            False,
+            "--verify/--no-verify",
+            help="Re-score in fp32 the sequences whose label is not certain under --dtype "
+            "(top-1/top-2 logit gap within rounding error) and keep fp32's labels.",
+        ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
         role: str | None = typer.Option(
             None,
@@ -152,7 +158,7 @@ def register(app: typer.Typer) -> None:
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
             progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
-            method_params=method_params,
+            method_params=method_params, verify=verify,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -60,6 +60,9 @@ class RunSettings:
     # length), ascending; () when only prompt_len is scored, so single-prompt records equal
     # those written before multi-prompt scoring existed. Read `all_prompt_lens`.
     prompt_lens: tuple[int, ...] = ()
+    # --verify: rows whose label is not certain under `dtype` are re-scored in fp32 and hold
+    # fp32's values (inference_jobs/certify.py); False in records written before it existed.
+    verify: bool = False
 
     def __post_init__(self) -> None:
         lens = tuple(sorted({int(k) for k in self.prompt_lens}))
