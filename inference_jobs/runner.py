@@ -42,7 +42,7 @@ from . import certify, models, provenance
 from . import data as data_mod
 from .metadata import ModelMeta
 from .plan import MODES, ShardPlan, plan_shard
-from .scoring import MIN_K_FRACTION, BatchScores, score_batch
+from .scoring import MIN_K_FRACTION, BatchScores, concat_scores, score_batch
 
 __all__ = ["MODES", "ModelMeta", "ShardResult", "auto_batch_size", "score"]
 
@@ -75,7 +75,8 @@ def auto_batch_size(
     Per sequence: fp32 logits of the kept positions (cont_len, plus prompt_len -
     first_prompt_len for multi-prompt runs; x4 for logsumexp + processed copy),
     KV cache and transient activations. CPU: 1 GiB budget, capped at 256 (CPU throughput is flat
-    beyond that). GPU: 40% of the card's total memory, capped at 1024 (Pythia's eval batch).
+    beyond that). GPU: 80% of the memory free after loading the model, capped at 1024 (Pythia's
+    eval batch); out-of-memory halves it while scoring.
     """
     import torch
 
@@ -88,10 +89,9 @@ def auto_batch_size(
     elem = next(model.parameters()).element_size()
     per_seq = kept * vocab * 4 * 4 + n * hidden * layers * 2 * elem + n * hidden * 16 * 4
     if device.startswith("cuda"):
-        budget, cap = (
-            0.4 * torch.cuda.get_device_properties(torch.device(device)).total_memory,
-            1024,
-        )
+        # what is free once the weights are loaded (a 12B model leaves little of the card);
+        # an estimate that is still too large is halved on out-of-memory (_score_fitting)
+        budget, cap = 0.8 * torch.cuda.mem_get_info(torch.device(device))[0], 1024
     else:
         budget, cap = float(1 << 30), 256
     bs = max(1, int(budget // per_seq))
@@ -143,13 +143,14 @@ class _Resume:
     done: dict[int, Path]  # batch index -> file holding it
     started_at: str
     attempts: int
+    compute_batch_size: int | None = None  # found by an earlier attempt (halved on OOM)
 
 
 def _open_partial(folder: Path, settings: RunSettings, console: Console | None) -> _Resume:
     """Reuse a partial folder whose settings.json equals `settings` (batch size included);
     otherwise wipe it and start clean. settings.json = settings.to_dict() + attempt info."""
     sfile = folder / "settings.json"
-    started, attempts, done = provenance.utc_now(), 1, {}
+    started, attempts, done, compute = provenance.utc_now(), 1, {}, None
     if folder.is_dir():
         try:
             old = json.loads(sfile.read_text())
@@ -169,6 +170,7 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
                     done[k] = f
             started = old.get("started_at", started)
             attempts = int(old.get("attempts", 1)) + 1
+            compute = old.get("compute_batch_size")
         else:
             if console:
                 console.print(
@@ -177,8 +179,67 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
             shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**settings.to_dict(), "started_at": started, "attempts": attempts}
+    if compute is not None:
+        record["compute_batch_size"] = compute
     contract.atomic_write_bytes(sfile, json.dumps(record, indent=2).encode())
-    return _Resume(done, started, attempts)
+    return _Resume(done, started, attempts, compute)
+
+
+def _record_compute_batch_size(folder: Path, size: int) -> None:
+    """Remember the batch size that fits (settings.json), so a resume computes as this run."""
+    sfile = folder / "settings.json"
+    record = json.loads(sfile.read_text())
+    record["compute_batch_size"] = size
+    contract.atomic_write_bytes(sfile, json.dumps(record, indent=2).encode())
+
+
+def _score_fitting(
+    m: _Loaded,
+    toks: np.ndarray,
+    s: RunSettings,
+    fit: _Fit,
+    folder: Path,
+    console: Console | None,
+) -> BatchScores:
+    """score_batch over slices of `fit.size` sequences; on out-of-memory halve the size, free
+    the cache and retry (down to 1), recording the size that fits for resumes. The flushed
+    batches (resume units) keep their boundaries whatever size computes them."""
+    import torch
+
+    def one(part: np.ndarray) -> BatchScores:
+        return score_batch(
+            m.net, part, s.all_prompt_lens, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
+            tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
+        )  # fmt: skip
+
+    while True:
+        try:
+            return concat_scores(
+                [one(toks[i : i + fit.size]) for i in range(0, len(toks), fit.size)]
+            )
+        except torch.OutOfMemoryError:
+            if m.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            if fit.size == 1:
+                raise MemwhError(
+                    f"out of memory scoring a single sequence on {m.device}; use a device with "
+                    "more memory, --dtype bf16/fp16, or shorter --prompt-len/--cont-len"
+                ) from None
+            old, fit.size = fit.size, max(1, fit.size // 2)
+            fit.halvings += 1
+            _record_compute_batch_size(folder, fit.size)
+            if console:
+                console.print(
+                    f"[yellow]out of memory at batch size {old}: retrying with {fit.size}[/]"
+                )
+
+
+@dataclass
+class _Fit:
+    """The batch size that computes (starts at the shard's batch size; halved on OOM)."""
+
+    size: int
+    halvings: int = 0
 
 
 class _Preempt:
@@ -256,6 +317,7 @@ class _Loop:
     signame: str
     scored_now: int
     seconds: float
+    fit: _Fit
 
     @property
     def rate(self) -> float:
@@ -287,6 +349,7 @@ def _score_batches(
     last_flush = time.perf_counter()
     preempted, scored_now = False, 0
     t_loop = time.perf_counter()
+    fit = _Fit(min(bs, int(resume.compute_batch_size or bs)))
 
     def flush(last_k: int) -> None:
         nonlocal pending, pending_first, last_flush
@@ -312,10 +375,7 @@ def _score_batches(
                 idx = indices[k * bs : (k + 1) * bs]
                 toks = plan.source.read(idx, need)
                 _check_vocab(toks, idx, m.vocab, plan.source.description)
-                scores = score_batch(
-                    m.net, toks, s.all_prompt_lens, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
-                    tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
-                )  # fmt: skip
+                scores = _score_fitting(m, toks, s, fit, folder, console)
                 if pending_first < 0:
                     pending_first = k
                 pending.append(_table(idx, scores, s.save_generations))
@@ -333,7 +393,7 @@ def _score_batches(
             flush(prev_k)
             raise
         flush(prev_k)
-    return _Loop(preempted, pre.signame, scored_now, time.perf_counter() - t_loop)
+    return _Loop(preempted, pre.signame, scored_now, time.perf_counter() - t_loop, fit)
 
 
 def _n_resumed(resume: _Resume, n_indices: int, bs: int) -> int:
@@ -367,7 +427,12 @@ def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
 
 
 def verify_rows(
-    plan: ShardPlan, m: _Loaded, table: pa.Table, torch_dtype: Any, console: Console | None
+    plan: ShardPlan,
+    m: _Loaded,
+    table: pa.Table,
+    torch_dtype: Any,
+    console: Console | None,
+    batch_size: int | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     """--verify: re-score in fp32 the rows whose label is not certain (certify.py) and put
     fp32's rows in their place (``label_verified`` true). Returns the table and the manifest's
@@ -375,7 +440,9 @@ def verify_rows(
 
     The low-precision model is released first and the checkpoint loaded again in fp32 (the
     reference is the stored weights, not an upcast of rounded ones). A flip is a row whose
-    matched-prefix length changed (``n_exact_flipped``: whose exact-match label changed)."""
+    matched-prefix length changed (``n_exact_flipped``: whose exact-match label changed).
+    `batch_size`: what fitted the low-precision run; fp32 activations are twice as large, so
+    half of it is used."""
     import torch
 
     s = plan.settings
@@ -405,7 +472,8 @@ def verify_rows(
     rows = np.flatnonzero(uncertain)
     seq = table.column("seq_idx").to_numpy()
     plen = table.column("prompt_len").to_numpy()
-    bs, need = int(s.batch_size or 1), s.prompt_len + s.cont_len
+    bs = max(1, int(batch_size or s.batch_size or 2) // 2)
+    need = s.prompt_len + s.cont_len
     fresh = []
     with torch.inference_mode():
         for k in np.unique(plen[rows]).tolist():
@@ -625,7 +693,7 @@ def score(
         return ShardResult("preempted", pq_path, man_path, n_have, 0, time.perf_counter() - t0)
 
     table = _assemble(plan, indices)
-    table, verification = verify_rows(plan, loaded, table, tdtype, console)
+    table, verification = verify_rows(plan, loaded, table, tdtype, console, loop.fit.size)
     _write_sequence_meta(plan)
     if save_windows:
         lo, hi = plan.settings.bounds
@@ -635,6 +703,9 @@ def score(
     wall = time.perf_counter() - t0
     manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
     manifest["label_verification"] = verification
+    # the batch size that computed the rows (smaller than batch_size after out-of-memory)
+    manifest["compute_batch_size"] = loop.fit.size
+    manifest["oom_halvings"] = loop.fit.halvings
     if role_fields["method_params"] is not None:  # an object in the manifest, not a string
         role_fields["method_params"] = json.loads(role_fields["method_params"])
     manifest.update({k: v for k, v in role_fields.items() if v is not None})

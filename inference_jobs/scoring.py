@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,17 @@ class BatchScores:
     label_margin: np.ndarray  # smallest top-1 - top-2 gap over the deciding positions
     label_certain: np.ndarray  # every deciding gap > the dtype's tolerance (certify.py)
     generated: np.ndarray | None = None
+
+
+def concat_scores(parts: list[BatchScores]) -> BatchScores:
+    """The BatchScores of consecutive slices of one batch, as one (rows in slice order)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for f in fields(BatchScores):
+        vals = [getattr(p, f.name) for p in parts]
+        out[f.name] = None if vals[0] is None else np.concatenate(vals)
+    return BatchScores(**out)
 
 
 def process_logits(

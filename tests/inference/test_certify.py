@@ -36,9 +36,7 @@ def _run(model: Path, data: Path, out: Path, dtype: str, **kw) -> pa.Table:
     return pq.read_table(res.parquet)
 
 
-def test_bf16_labels_that_differ_from_fp32_are_uncertain_and_verify_fixes_them(
-    memorizer, tmp_path
-):
+def test_bf16_labels_that_differ_from_fp32_are_uncertain_and_verify_fixes_them(memorizer, tmp_path):
     model, data, _ = memorizer
     ref = _run(model, data, tmp_path / "fp32", "fp32")
     low = _run(model, data, tmp_path / "bf16", "bf16")
@@ -79,7 +77,10 @@ def test_bf16_labels_that_differ_from_fp32_are_uncertain_and_verify_fixes_them(
     assert lv["kappa"] == certify.KAPPA and lv["unit_roundoff"] == 2.0**-8
     assert man["settings"]["verify"] is True
     # the unverified bf16 run is another setting: not reused for a --verify request
-    assert man["run_id"] != json.loads(next((tmp_path / "bf16").rglob("*.manifest.json")).read_text())["run_id"]
+    assert (
+        man["run_id"]
+        != json.loads(next((tmp_path / "bf16").rglob("*.manifest.json")).read_text())["run_id"]
+    )
 
 
 def test_generate_mode_certificate_covers_its_flips(memorizer):

@@ -232,3 +232,67 @@ def test_token_windows_are_written_once_per_dataset_range(tiny_suite, token_tabl
     assert not (tmp_path / "none" / "sequences").exists() or not list(
         (tmp_path / "none" / "sequences").rglob("windows-*.parquet")
     )
+
+
+def _oom_above(monkeypatch, limit: int, seen: dict) -> None:
+    """Loaded models raise a real torch.OutOfMemoryError from forward() for batches > limit."""
+    import torch
+
+    from memwh.inference_jobs import models
+
+    real_load = models.load_model
+
+    def load(ref, dtype, device):
+        net = real_load(ref, dtype, device)
+        forward = net.forward
+
+        def guarded(*a, input_ids=None, **kw):
+            if input_ids is not None and input_ids.shape[0] > limit:
+                seen["oom"] += 1
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate (injected)")
+            return forward(*a, input_ids=input_ids, **kw)
+
+        net.forward = guarded
+        return net
+
+    monkeypatch.setattr(models, "load_model", load)
+
+
+def test_out_of_memory_halves_the_batch_and_a_resume_computes_alike(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    ref = _run(tiny_suite, token_table, tmp_path / "ref", mode="generate", batch_size=8)
+    seen = {"oom": 0}
+    _oom_above(monkeypatch, 8, seen)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    calls = {"n": 0}
+    real = scoring.score_batch
+
+    def preempt_on_fourth(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_batch", preempt_on_fourth)
+    out = tmp_path / "run"
+    r1 = _run(tiny_suite, token_table, out, mode="generate", batch_size=32)
+    assert r1.status == "preempted"
+    assert seen["oom"] == 2  # 32 -> 16 -> 8
+    partial = r1.parquet.parent / ".part-00000-of-00001.partial"
+    assert json.loads((partial / "settings.json").read_text())["compute_batch_size"] == 8
+    monkeypatch.setattr(runner, "score_batch", real)
+    r2 = _run(tiny_suite, token_table, out, mode="generate", batch_size=32)
+    assert r2.status == "done" and seen["oom"] == 2  # the resume starts at the size that fits
+    m = contract.read_manifest(r2.manifest)
+    assert m["batch_size"] == 32 and m["compute_batch_size"] == 8 and m["attempts"] == 2
+    got = pq.read_table(r2.parquet).replace_schema_metadata(None)
+    assert got.equals(pq.read_table(ref.parquet).replace_schema_metadata(None))
+
+
+def test_out_of_memory_at_one_sequence_is_a_one_line_error(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    _oom_above(monkeypatch, 0, {"oom": 0})
+    with pytest.raises(MemwhError, match="out of memory scoring a single sequence on cpu"):
+        _run(tiny_suite, token_table, tmp_path / "o", batch_size=4)
