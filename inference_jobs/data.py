@@ -12,7 +12,8 @@ Three kinds (chosen from the path, see `open_source`):
   a 2-D integer array are read with ``np.load(mmap_mode="r")``.
 * Anything else is handed to HF ``datasets`` (local jsonl/json/csv/parquet/arrow file, a
   ``save_to_disk`` folder, or a hub name) and its ``text`` column is tokenized with the
-  model's tokenizer (``seq_idx`` = row index).
+  model's tokenizer (``seq_idx`` = row index), ``add_special_tokens=False``: the prompt starts
+  at the text's first content token, never at a BOS the tokenizer would add.
 
 Every source exposes the same small interface: the index range it covers, a way to fetch
 the first ``n`` tokens of a batch of sequence indices, and a stable data fingerprint.
@@ -379,7 +380,11 @@ class TextDataset:
             raise MemwhError(
                 f"{self.spec}: no 'text' column (found {', '.join(self.ds.column_names)})"
             )
-        self.fingerprint = _combine("text", base_fp, tokenizer_fingerprint(self.tokenizer))
+        parts = [base_fp, tokenizer_fingerprint(self.tokenizer)]
+        if adds_special_tokens(self.tokenizer):
+            # rows are its content tokens only (memwh < issue 14 scored them with its BOS/EOS)
+            parts.append("content-tokens")
+        self.fingerprint = _combine("text", *parts)
 
     def index_range(self) -> tuple[int, int]:
         return 0, len(self.ds)
@@ -391,7 +396,9 @@ class TextDataset:
         seq_idx = np.asarray(seq_idx, np.int64)
         texts = self.ds.select(seq_idx.tolist())["text"]
         out = np.empty((len(seq_idx), n_tokens), np.int64)
-        enc = self.tokenizer([t or "" for t in texts])["input_ids"]
+        # content tokens only: token 0 of the window is the text's first token, whatever
+        # BOS/EOS the tokenizer would add by default (a BOS would shift prompt and continuation)
+        enc = self.tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
         for i, ids in enumerate(enc):
             if len(ids) < n_tokens:
                 raise _too_short(self.description, int(seq_idx[i]), len(ids), n_tokens)
@@ -448,6 +455,12 @@ def load_text_dataset(spec: str) -> tuple[Any, str]:
         raise MemwhError(
             f"{spec}: unreadable data source ({type(e).__name__}: {one_line(e)})"
         ) from None
+
+
+def adds_special_tokens(tokenizer: Any) -> bool:
+    """Whether the tokenizer adds tokens (BOS, EOS, ...) around a text by default."""
+    probe = "memwh"
+    return tokenizer(probe)["input_ids"] != tokenizer(probe, add_special_tokens=False)["input_ids"]
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -120,3 +120,26 @@ def test_fingerprint_is_content_based(tmp_path):
     with open(big, "ab") as fh:
         fh.write(b"\x01")
     assert D.file_fingerprint(big) != f1
+
+
+def _bos_tokenizer():
+    """The test tokenizer with a post-processor adding BOS (id 1 here), like Llama's."""
+    from tokenizers import processors
+
+    tok = helpers.make_tokenizer()
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|padding|> $A", special_tokens=[("<|padding|>", 1)]
+    )
+    return tok
+
+
+def test_text_rows_start_at_the_first_content_token_with_a_bos_tokenizer(tmp_path):
+    tok = _bos_tokenizer()
+    assert tok("t5 t6")["input_ids"] == [1, 5, 6]  # the tokenizer really adds BOS by default
+    line = " ".join(f"t{3 + j}" for j in range(40))
+    f = tmp_path / "docs.jsonl"
+    f.write_text(f'{{"text": "{line}"}}\n')
+    src = D.open_source(str(f), lambda: tok)
+    np.testing.assert_array_equal(src.read(np.array([0]), 40)[0], np.arange(3, 43))
+    # such a tokenizer's fingerprint is tagged: rows scored before (with its BOS) never match
+    assert D.adds_special_tokens(tok) and not D.adds_special_tokens(helpers.make_tokenizer())
