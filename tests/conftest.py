@@ -7,7 +7,10 @@ and the scores are cached there); CI starts from a fresh temporary folder.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -18,6 +21,48 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+
+
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+class MemwhDeprecationError(AssertionError):
+    """memwh itself called an API its library marks as deprecated."""
+
+
+def called_from_memwh(frame: FrameType | None) -> bool:
+    """Walking out from a warning: is the first frame that is not library code memwh's own?
+    (Libraries: site-packages and the standard library. A test calling a deprecated API
+    itself, or a library deprecating its own internals, is not memwh's call.)"""
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name == "memwh" or name.startswith("memwh."):
+            return True
+        path = frame.f_code.co_filename
+        if not ("site-packages" in path or f"{os.sep}lib{os.sep}python" in path or path[:1] == "<"):
+            return False
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _memwh_deprecations_are_errors():
+    """Deprecation warnings raised while memwh calls a library are test failures (issue 14:
+    e.g. transformers' ``past_key_values`` -> ``cache``). Libraries warn at a stacklevel that
+    points into their own wrappers, so pytest's module filters cannot see memwh there: this
+    wraps ``warnings.warn`` and looks at the real call stack. The ini's module filters
+    (``error::...:memwh``) catch warnings attributed to memwh modules directly."""
+    original = warnings.warn
+
+    def warn(message, category=None, stacklevel=1, source=None, **kw):
+        cat = category or (type(message) if isinstance(message, Warning) else UserWarning)
+        if issubclass(cat, DEPRECATIONS) and called_from_memwh(sys._getframe(1)):
+            raise MemwhDeprecationError(f"memwh calls a deprecated API: {message}")
+        return original(message, category, stacklevel + 1, source, **kw)
+
+    warnings.warn = warn
+    yield
+    warnings.warn = original
 
 
 @pytest.fixture(scope="session")
