@@ -41,7 +41,7 @@ from memwh.inference_jobs import certify, score
 from memwh.inference_jobs.scoring import score_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "inference"))
-import helpers  # noqa: E402
+import helpers
 
 K, M = 32, 32
 
