@@ -116,68 +116,77 @@ def run(
         "load_average_1m": round(os.getloadavg()[0], 2), "dtypes": {},
     }  # fmt: skip
     for dname, dtype in DTYPES.items():
-        model = make_model(shape, dtype, device)
-        res["n_params"] = sum(p.numel() for p in model.parameters())
-        toks = make_sequences(model, n, batch, device)
-        truth = torch.as_tensor(toks[:, P : P + C], device=device)
-        flops = method_flops(model.config, P, C)
-        flops["pythia"] = flops.pop("baseline")
-        flops["generate"] = flops.pop("generate_mode")
-        peak = peak_tflops or matmul_peak_tflops(dtype, device, 4096 if cuda else 512)
-
-        def fast() -> tuple[np.ndarray, np.ndarray]:
-            out = [score_batch(model, toks[i : i + batch], P, C, suppress_ids=[0], device=device)
-                   for i in range(0, n, batch)]  # fmt: skip
-            return (np.concatenate([o.prefix_match_len for o in out]),
-                    np.concatenate([o.label_certain for o in out]))  # fmt: skip
-
-        def generate() -> tuple[np.ndarray, None]:
-            out = [score_batch(model, toks[i : i + batch], P, C, mode="generate", suppress_ids=[0],
-                               device=device) for i in range(0, n, batch)]  # fmt: skip
-            return np.concatenate([o.prefix_match_len for o in out]), None
-
-        @torch.inference_mode()
-        def pythia() -> tuple[np.ndarray, None]:
-            x = torch.as_tensor(toks[:, :P], device=device)
-            outs = []
-            for i in range(0, n, batch):
-                o = model.generate(
-                    x[i : i + batch], attention_mask=torch.ones_like(x[i : i + batch]),
-                    max_length=P + C, min_length=P + C, do_sample=False, num_beams=1,
-                    use_cache=False, pad_token_id=1, eos_token_id=0,
-                )  # fmt: skip
-                outs.append(o[:, P:])
-            return prefix_len(torch.cat(outs) == truth).cpu().numpy(), None
-
-        methods = {"fast": fast, "generate": generate, "pythia": pythia}
-        labels, certain, entry = {}, None, {"peak_tflops": round(peak, 3), "methods": {}}
-        for name, fn in methods.items():
-            score_batch(model, toks[:batch], P, C, suppress_ids=[0], device=device)  # warm-up
-            _sync(device)
-            t = time.perf_counter()
-            labels[name], c = fn()
-            _sync(device)
-            secs = time.perf_counter() - t
-            certain = c if c is not None else certain
-            tf = flops[name] * n / secs / 1e12
-            entry["methods"][name] = {
-                "seconds": round(secs, 3), "seq_per_s": round(n / secs, 1),
-                "tflops": round(tf, 4), "mfu": round(tf / peak, 4),
-            }  # fmt: skip
-        assert certain is not None
-        for a, b in (("fast", "generate"), ("fast", "pythia"), ("generate", "pythia")):
-            differ = labels[a] != labels[b]
-            entry[f"labels_differ_{a}_vs_{b}"] = int(differ.sum())
-            entry[f"all_differences_uncertain_{a}_vs_{b}"] = bool(not (differ & certain).any())
-        entry["n_exact_fast"] = int((labels["fast"] == C).sum())
-        entry["n_uncertain_fast"] = int((~certain).sum())
-        res["dtypes"][dname] = entry
-        del model
+        res["dtypes"][dname] = _one_dtype(shape, dtype, device, n, batch, peak_tflops)
         if cuda:
             torch.cuda.empty_cache()
+    res["n_params"] = res["dtypes"]["bf16"].pop("n_params")
+    res["dtypes"]["fp16"].pop("n_params")
     res["peak_source"] = "--peak-tflops" if peak_tflops else "dense matmul measured here"
     res["total_seconds"] = round(time.perf_counter() - t_start, 1)
     return res
+
+
+def _one_dtype(
+    shape: str, dtype: torch.dtype, device: str, n: int, batch: int, peak_tflops: float | None
+) -> dict[str, Any]:
+    """The three methods in one dtype: speed, MFU, label agreement."""
+    cuda = device.startswith("cuda")
+    model = make_model(shape, dtype, device)
+    toks = make_sequences(model, n, batch, device)
+    truth = torch.as_tensor(toks[:, P : P + C], device=device)
+    flops = method_flops(model.config, P, C)
+    flops["pythia"] = flops.pop("baseline")
+    flops["generate"] = flops.pop("generate_mode")
+    peak = peak_tflops or matmul_peak_tflops(dtype, device, 4096 if cuda else 512)
+
+    def fast() -> tuple[np.ndarray, np.ndarray]:
+        out = [score_batch(model, toks[i : i + batch], P, C, suppress_ids=[0], device=device)
+               for i in range(0, n, batch)]  # fmt: skip
+        return (np.concatenate([o.prefix_match_len for o in out]),
+                np.concatenate([o.label_certain for o in out]))  # fmt: skip
+
+    def generate() -> tuple[np.ndarray, None]:
+        out = [score_batch(model, toks[i : i + batch], P, C, mode="generate", suppress_ids=[0],
+                           device=device) for i in range(0, n, batch)]  # fmt: skip
+        return np.concatenate([o.prefix_match_len for o in out]), None
+
+    @torch.inference_mode()
+    def pythia() -> tuple[np.ndarray, None]:
+        x = torch.as_tensor(toks[:, :P], device=device)
+        outs = []
+        for i in range(0, n, batch):
+            o = model.generate(
+                x[i : i + batch], attention_mask=torch.ones_like(x[i : i + batch]),
+                max_length=P + C, min_length=P + C, do_sample=False, num_beams=1,
+                use_cache=False, pad_token_id=1, eos_token_id=0,
+            )  # fmt: skip
+            outs.append(o[:, P:])
+        return prefix_len(torch.cat(outs) == truth).cpu().numpy(), None
+
+    methods = {"fast": fast, "generate": generate, "pythia": pythia}
+    labels, certain, entry = {}, None, {"peak_tflops": round(peak, 3), "methods": {}}
+    for name, fn in methods.items():
+        score_batch(model, toks[:batch], P, C, suppress_ids=[0], device=device)  # warm-up
+        _sync(device)
+        t = time.perf_counter()
+        labels[name], c = fn()
+        _sync(device)
+        secs = time.perf_counter() - t
+        certain = c if c is not None else certain
+        tf = flops[name] * n / secs / 1e12
+        entry["methods"][name] = {
+            "seconds": round(secs, 3), "seq_per_s": round(n / secs, 1),
+            "tflops": round(tf, 4), "mfu": round(tf / peak, 4),
+        }  # fmt: skip
+    assert certain is not None
+    for a, b in (("fast", "generate"), ("fast", "pythia"), ("generate", "pythia")):
+        differ = labels[a] != labels[b]
+        entry[f"labels_differ_{a}_vs_{b}"] = int(differ.sum())
+        entry[f"all_differences_uncertain_{a}_vs_{b}"] = bool(not (differ & certain).any())
+    entry["n_exact_fast"] = int((labels["fast"] == C).sum())
+    entry["n_params"] = sum(p.numel() for p in model.parameters())
+    entry["n_uncertain_fast"] = int((~certain).sum())
+    return entry
 
 
 def to_markdown(r: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ def test_gpu_benchmark_runs_on_cpu_and_writes_its_results(tmp_path):
     assert got["shape"] == "tiny" and set(got["dtypes"]) == {"bf16", "fp16"}
     for e in got["dtypes"].values():
         assert set(e["methods"]) == {"fast", "generate", "pythia"}
-        assert all(m["seq_per_s"] > 0 and 0 < m["mfu"] for m in e["methods"].values())
+        assert all(m["seq_per_s"] > 0 and m["mfu"] > 0 for m in e["methods"].values())
         # exact matches exist (the model's own continuations) and every label that differs
         # between methods is one the certificate calls uncertain
         assert e["n_exact_fast"] >= 1
