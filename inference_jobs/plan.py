@@ -135,7 +135,9 @@ def plan_shard(
             tok_cache["tok"] = models.load_tokenizer(ref)
             if tok_cache["tok"] is None:
                 raise MemwhError(
-                    f"{ref.load_path}: no tokenizer to tokenize text data; use a token table"
+                    f"{ref.load_path}: the model has no tokenizer (no tokenizer files in its "
+                    "folder), so text data cannot be tokenized; add the tokenizer files or pass "
+                    "a token table (seq_idx, tokens)"
                 )
         return tok_cache["tok"]
 

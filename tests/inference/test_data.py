@@ -143,3 +143,24 @@ def test_text_rows_start_at_the_first_content_token_with_a_bos_tokenizer(tmp_pat
     np.testing.assert_array_equal(src.read(np.array([0]), 40)[0], np.arange(3, 43))
     # such a tokenizer's fingerprint is tagged: rows scored before (with its BOS) never match
     assert D.adds_special_tokens(tok) and not D.adds_special_tokens(helpers.make_tokenizer())
+
+
+def test_model_without_tokenizer_files_text_is_refused_and_zlib_is_null(tmp_path, token_table):
+    """transformers builds an empty tokenizer for a folder without tokenizer files: text data
+    is a one-line error (not "sequence 0 has 0 tokens"), token data gets NULL zlib_ratio."""
+    import pyarrow.parquet as pq
+
+    from memwh import inference_jobs
+    from memwh.core.errors import MemwhError
+
+    model = tmp_path / "bare"
+    helpers.make_model(3).save_pretrained(model)  # weights, no tokenizer files
+    text = tmp_path / "docs.jsonl"
+    text.write_text('{"text": "' + " ".join(f"t{3 + j}" for j in range(70)) + '"}\n')
+    kw = {"progress": False, "device": "cpu", "save_windows": False}
+    with pytest.raises(MemwhError, match="the model has no tokenizer") as e:
+        inference_jobs.score(str(model), str(text), tmp_path / "o1", **kw)
+    assert "\n" not in str(e.value)
+    res = inference_jobs.score(str(model), str(token_table), tmp_path / "o2", **kw)
+    z = pq.read_table(res.parquet).column("zlib_ratio")
+    assert z.null_count == len(z) > 0
