@@ -101,12 +101,35 @@ class TokenSource(Protocol):
         ...
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
-        """int64 array [len(seq_idx), n_tokens]: the first n_tokens of each sequence."""
+        """int64 array [len(seq_idx), n_tokens]: the first n_tokens of each sequence (a
+        MemwhError when one is shorter)."""
+        ...
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 [len(seq_idx), n_tokens] with zeros past a short sequence's end, lengths)."""
         ...
 
     def sequence_meta(self) -> pa.Table | None:
         """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source when it has them."""
         ...
+
+
+def read_window(
+    source: TokenSource, seq_idx: np.ndarray, n_tokens: int, offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens [offset, offset + n_tokens) of each sequence and whether it is long enough
+    (rows too short come back as zeros with ok False: the runner skips and counts them)."""
+    toks, lens = source.read_padded(np.asarray(seq_idx, np.int64), offset + n_tokens)
+    return toks[:, offset:], lens >= offset + n_tokens
+
+
+def _strict(desc: str, seq_idx: np.ndarray, toks: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """`toks` when every sequence is long enough, else the one-line error for the first."""
+    n = toks.shape[1]
+    if (short := np.flatnonzero(lens < n)).size:
+        i = int(short[0])
+        raise _too_short(desc, int(seq_idx[i]), int(lens[i]), n)
+    return toks
 
 
 def _too_short(desc: str, seq: int, have: int, need: int) -> MemwhError:
@@ -197,17 +220,20 @@ class ParquetTokens:
         return arr, lens
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
         seq_idx = np.asarray(seq_idx, np.int64)
         rows = self._rows_for(seq_idx)
         groups = np.searchsorted(self._bounds, rows, side="right") - 1
-        out = np.empty((len(rows), n_tokens), np.int64)
+        out = np.zeros((len(rows), n_tokens), np.int64)
+        have = np.zeros(len(rows), np.int64)
         for i, (r, g) in enumerate(zip(rows.tolist(), groups.tolist(), strict=True)):
             arr, lens = self._group(g, n_tokens)
             j = r - int(self._bounds[g])
-            if lens[j] < n_tokens:
-                raise _too_short(self.description, int(seq_idx[i]), int(lens[j]), n_tokens)
+            have[i] = lens[j]
             out[i] = arr[j]
-        return out
+        return out, have
 
     def sequence_meta(self) -> pa.Table | None:
         names = self._pf.schema_arrow.names
@@ -242,9 +268,13 @@ class MemmapRows:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
-        if self.rows.shape[1] < n_tokens:
-            raise _too_short(self.description, int(seq_idx[0]), int(self.rows.shape[1]), n_tokens)
-        return np.asarray(self.rows[np.asarray(seq_idx), :n_tokens], dtype=np.int64)
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        width = int(self.rows.shape[1])
+        out = np.zeros((len(seq_idx), n_tokens), np.int64)
+        out[:, : min(width, n_tokens)] = self.rows[np.asarray(seq_idx), :n_tokens]
+        return out, np.full(len(seq_idx), width, np.int64)
 
     def sequence_meta(self) -> pa.Table | None:
         return None
@@ -315,14 +345,16 @@ class MegatronIndexed:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
         seq_idx = np.asarray(seq_idx, np.int64)
-        sizes = self.sizes[seq_idx]
-        if (short := np.flatnonzero(sizes < n_tokens)).size:
-            i = int(short[0])
-            raise _too_short(self.description, int(seq_idx[i]), int(sizes[i]), n_tokens)
+        sizes = self.sizes[seq_idx].astype(np.int64)
         start = self.pointers[seq_idx] // np.dtype(self.dtype).itemsize
-        gather = start[:, None] + np.arange(n_tokens, dtype=np.int64)[None, :]
-        return np.asarray(self._bin[gather], dtype=np.int64)
+        pos = np.arange(n_tokens, dtype=np.int64)[None, :]
+        inside = pos < sizes[:, None]
+        gather = np.where(inside, start[:, None] + pos, 0)
+        return np.where(inside, np.asarray(self._bin[gather], dtype=np.int64), 0), sizes
 
     def sequence_meta(self) -> pa.Table | None:
         return None
@@ -393,17 +425,19 @@ class TextDataset:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
         seq_idx = np.asarray(seq_idx, np.int64)
         texts = self.ds.select(seq_idx.tolist())["text"]
-        out = np.empty((len(seq_idx), n_tokens), np.int64)
+        out = np.zeros((len(seq_idx), n_tokens), np.int64)
         # content tokens only: token 0 of the window is the text's first token, whatever
         # BOS/EOS the tokenizer would add by default (a BOS would shift prompt and continuation)
         enc = self.tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+        lens = np.array([len(ids) for ids in enc], np.int64)
         for i, ids in enumerate(enc):
-            if len(ids) < n_tokens:
-                raise _too_short(self.description, int(seq_idx[i]), len(ids), n_tokens)
-            out[i] = ids[:n_tokens]
-        return out
+            out[i, : min(len(ids), n_tokens)] = ids[:n_tokens]
+        return out, lens
 
     def sequence_meta(self) -> pa.Table | None:
         cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in self.ds.column_names]

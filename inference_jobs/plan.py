@@ -104,12 +104,15 @@ def plan_shard(
     save_generations: bool = False,
     batch_size: int | None = None,
     verify: bool = False,
+    offset: int = 0,
     sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
     None when not known yet (``auto`` before the device is known); see RunSettings.
     `sources` caches opened data sources across calls (a sweep plans thousands of shards).
-    `prompt_len` may list several prompt lengths (memwh.core.run_settings.parse_prompt_lens)."""
+    `prompt_len` may list several prompt lengths (memwh.core.run_settings.parse_prompt_lens).
+    `offset`: first token of the scored window in each row; rows scored at another offset are
+    other sequences, so the data fingerprint names it (``<fingerprint>-o<offset>``)."""
     try:
         lens = parse_prompt_lens(prompt_len)
     except ValueError as e:
@@ -119,6 +122,8 @@ def plan_shard(
         mode=mode, prompt_len=lens[0], cont_len=cont_len, save_generations=save_generations,
         batch_size=batch_size, shard=shard, num_shards=num_shards,
     )  # fmt: skip
+    if offset < 0:
+        raise MemwhError(f"--offset {offset}: the first scored token must be >= 0")
     if Path(out).exists() and not Path(out).is_dir():
         raise MemwhError(f"--out {out}: is a file; pass a folder (created when missing)")
     if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
@@ -158,12 +163,19 @@ def plan_shard(
         )
     settings = RunSettings(
         model=ref.name, model_path=ref.resolved_path, commit_hash=ref.commit_hash,
-        revision=ref.revision, data_fingerprint=source.fingerprint, seq_range=(start, end),
+        revision=ref.revision, data_fingerprint=window_fingerprint(source.fingerprint, offset),
+        seq_range=(start, end),
         shard=shard, num_shards=num_shards, prompt_len=lens[-1], cont_len=cont_len, mode=mode,
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
-        batch_size=batch_size, prompt_lens=lens, verify=verify,
+        batch_size=batch_size, prompt_lens=lens, verify=verify, offset=offset,
     )  # fmt: skip
     return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
+
+
+def window_fingerprint(fingerprint: str, offset: int) -> str:
+    """The scored dataset's fingerprint: the source's, plus the offset when windows do not start
+    at each row's first token (token windows and sequence metadata are keyed by it)."""
+    return fingerprint if offset == 0 else f"{fingerprint}-o{offset}"
 
 
 def _open_source(

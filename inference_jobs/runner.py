@@ -41,7 +41,7 @@ from memwh.core.run_settings import RunSettings
 from . import certify, models, provenance
 from . import data as data_mod
 from .metadata import ModelMeta
-from .plan import MODES, ShardPlan, plan_shard
+from .plan import MODES, ShardPlan, plan_shard, window_fingerprint
 from .scoring import MIN_K_FRACTION, BatchScores, concat_scores, score_batch
 
 __all__ = ["MODES", "ModelMeta", "ShardResult", "auto_batch_size", "score"]
@@ -351,11 +351,16 @@ def _score_batches(
     t_loop = time.perf_counter()
     fit = _Fit(min(bs, int(resume.compute_batch_size or bs)))
 
+    pending_skipped: list[int] = []
+
     def flush(last_k: int) -> None:
-        nonlocal pending, pending_first, last_flush
-        if pending:
+        nonlocal pending, pending_first, last_flush, pending_skipped
+        if pending:  # the skip list first: a batch file means its skips are on disk
+            name = f"skipped-{pending_first:06d}-{last_k:06d}.json"
+            contract.atomic_write_bytes(folder / name, json.dumps(pending_skipped).encode())
             _write_partial(folder, pending_first, last_k, pending)
         pending, pending_first, last_flush = [], -1, time.perf_counter()
+        pending_skipped = []
 
     bar = _progress(console)
     task = (
@@ -372,15 +377,22 @@ def _score_batches(
             for k in todo:
                 if pending and k != prev_k + 1:  # keep each partial file a contiguous batch range
                     flush(prev_k)
-                idx = indices[k * bs : (k + 1) * bs]
-                toks = plan.source.read(idx, need)
+                batch = indices[k * bs : (k + 1) * bs]
+                toks, ok = data_mod.read_window(plan.source, batch, need, s.offset)
+                idx, toks = batch[ok], toks[ok]  # rows too short for the window: skipped
                 _check_vocab(toks, idx, m.vocab, plan.source.description)
-                scores = _score_fitting(m, toks, s, fit, folder, console)
                 if pending_first < 0:
                     pending_first = k
-                pending.append(_table(idx, scores, s.save_generations))
+                pending_skipped.extend(int(i) for i in batch[~ok])
+                pending.append(
+                    _table(
+                        idx, _score_fitting(m, toks, s, fit, folder, console), s.save_generations
+                    )
+                    if len(idx)
+                    else _schema(s.save_generations).empty_table()
+                )
                 prev_k = k
-                scored_now += len(idx)
+                scored_now += len(batch)
                 if bar is not None and task is not None:
                     rate = scored_now / max(time.perf_counter() - t_loop, 1e-9)
                     bar.update(task, advance=len(idx), rate=f"{rate:,.1f} seq/s")
@@ -401,16 +413,28 @@ def _n_resumed(resume: _Resume, n_indices: int, bs: int) -> int:
     return sum(min(bs, n_indices - k * bs) for k in resume.done if k < n_batches)
 
 
+def _schema(with_generations: bool) -> pa.Schema:
+    if with_generations:
+        return contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
+    return contract.SCORE_SCHEMA
+
+
+def _skipped(folder: Path) -> np.ndarray:
+    """seq_idx of the rows too short for the scored window (recorded with their batches)."""
+    out: list[int] = []
+    for f in sorted(folder.glob("skipped-*-*.json")) if folder.is_dir() else []:
+        out.extend(json.loads(f.read_text()))
+    return np.asarray(sorted(set(out)), np.int64)
+
+
 def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
-    """All partial files as one table sorted by seq_idx; it must cover the shard exactly."""
+    """All partial files as one table sorted by seq_idx; it must cover the shard exactly
+    (every sequence long enough for the window)."""
     folder = plan.partial_dir
     files = sorted(set(_partial_files(folder)))
     tables = [pq.read_table(f) for f in files]
-    schema = (
-        contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
-        if plan.settings.save_generations
-        else contract.SCORE_SCHEMA
-    )
+    schema = _schema(plan.settings.save_generations)
+    indices = indices[~np.isin(indices, _skipped(folder))]
     table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
     table = table.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
     lens = np.asarray(plan.settings.all_prompt_lens)
@@ -481,7 +505,7 @@ def verify_rows(
             for i in range(0, len(idx), bs):
                 part = idx[i : i + bs]
                 scores = score_batch(
-                    net, plan.source.read(part, need), [k], s.cont_len, mode=s.mode,
+                    net, data_mod.read_window(plan.source, part, need, s.offset)[0], [k], s.cont_len, mode=s.mode,
                     suppress_ids=m.suppress, tokenizer=m.tokenizer, device=m.device,
                     save_generations=s.save_generations,
                 )  # fmt: skip
@@ -520,7 +544,7 @@ def _write_sequence_meta(plan: ShardPlan) -> None:
     meta = plan.source.sequence_meta()
     if meta is None:
         return
-    mpath = contract.sequences_meta_path(plan.out, plan.source.fingerprint)
+    mpath = contract.sequences_meta_path(plan.out, plan.settings.data_fingerprint)
     if not mpath.is_file():
         buf = io.BytesIO()
         pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
@@ -622,6 +646,7 @@ def score(
     method: str | None = None,
     method_params: str | dict | None = None,
     verify: bool = False,
+    offset: int = 0,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
@@ -635,7 +660,9 @@ def score(
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
     experiment (contract.ROLES); they go into the manifest unchanged by the scoring.
     `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
-    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts)."""
+    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
+    `offset`: the scored window starts at this token of each row; rows shorter than
+    offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``)."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
@@ -648,7 +675,7 @@ def score(
         model, data, out, revision=revision, name=name, prompt_len=prompt_len,
         cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
         shard=shard, num_shards=num_shards, save_generations=save_generations,
-        batch_size=batch_size, verify=verify,
+        batch_size=batch_size, verify=verify, offset=offset,
     )  # fmt: skip
     meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:
@@ -692,17 +719,27 @@ def score(
             )
         return ShardResult("preempted", pq_path, man_path, n_have, 0, time.perf_counter() - t0)
 
+    n_short = len(_skipped(plan.partial_dir))
     table = _assemble(plan, indices)
+    if not table.num_rows:
+        raise MemwhError(
+            f"{plan.source.description}: every sequence of the shard is shorter than the scored "
+            f"window (--offset {plan.settings.offset} + --prompt-len + --cont-len = "
+            f"{plan.settings.offset + plan.settings.prompt_len + plan.settings.cont_len} "
+            "tokens); lower them"
+        )
     table, verification = verify_rows(plan, loaded, table, tdtype, console, loop.fit.size)
     _write_sequence_meta(plan)
     if save_windows:
         lo, hi = plan.settings.bounds
         width = plan.settings.prompt_len + plan.settings.cont_len  # the longest prompt's window
-        _write_windows(out, plan.source, indices, width, lo, hi)
+        scored = np.unique(table.column("seq_idx").to_numpy())
+        _write_windows(out, plan.source, scored, width, lo, hi, plan.settings.offset)
     n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
     wall = time.perf_counter() - t0
     manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
     manifest["label_verification"] = verification
+    manifest["n_skipped_short"] = n_short  # rows shorter than offset + prompt_len + cont_len
     # the batch size that computed the rows (smaller than batch_size after out-of-memory)
     manifest["compute_batch_size"] = loop.fit.size
     manifest["oom_halvings"] = loop.fit.halvings
@@ -737,14 +774,24 @@ def _backfill_windows(out: str | Path, data: str, ref: Any, m: dict[str, Any]) -
 
 
 def _write_windows(
-    out: str | Path, source: Any, indices: np.ndarray, width: int, lo: int, hi: int
+    out: str | Path,
+    source: Any,
+    indices: np.ndarray,
+    width: int,
+    lo: int,
+    hi: int,
+    offset: int = 0,
 ) -> None:
-    """The scored token windows of [lo, hi), once per dataset range (any unit may write it)."""
-    path = contract.windows_path(out, source.fingerprint, width, lo, hi)
+    """The scored token windows of [lo, hi), once per dataset range (any unit may write it);
+    keyed by the scored dataset's fingerprint (plan.window_fingerprint: names the offset)."""
+    path = contract.windows_path(out, window_fingerprint(source.fingerprint, offset), width, lo, hi)
     if path.is_file():
         return
     chunks = (
-        (indices[i : i + WINDOW_CHUNK], source.read(indices[i : i + WINDOW_CHUNK], width))
+        (
+            indices[i : i + WINDOW_CHUNK],
+            data_mod.read_window(source, indices[i : i + WINDOW_CHUNK], width, offset)[0],
+        )
         for i in range(0, len(indices), WINDOW_CHUNK)
     )
     contract.write_windows(path, chunks)

@@ -63,6 +63,12 @@ def register(app: typer.Typer) -> None:
             "(one row per sequence and length; fast mode scores all in one pass).",
         ),
         cont_len: int = typer.Option(32, "--cont-len"),
+        offset: int = typer.Option(
+            0,
+            "--offset",
+            help="First token of the scored window in each row (rows too short for "
+            "offset + prompt + continuation are skipped and counted in the manifest).",
+        ),
         mode: str = typer.Option(
             "fast", "--mode", help="fast (one teacher-forced pass) or generate (greedy, KV cache)."
         ),
@@ -158,7 +164,7 @@ def register(app: typer.Typer) -> None:
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
             progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
-            method_params=method_params, verify=verify,
+            method_params=method_params, verify=verify, offset=offset,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -63,6 +63,9 @@ class RunSettings:
     # --verify: rows whose label is not certain under `dtype` are re-scored in fp32 and hold
     # fp32's values (inference_jobs/certify.py); False in records written before it existed.
     verify: bool = False
+    # --offset: the scored window is tokens [offset, offset + prompt_len + cont_len) of each
+    # row (0: the row's start); data_fingerprint then names the offset too (plan.plan_shard).
+    offset: int = 0
 
     def __post_init__(self) -> None:
         lens = tuple(sorted({int(k) for k in self.prompt_lens}))

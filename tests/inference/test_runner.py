@@ -296,3 +296,56 @@ def test_out_of_memory_at_one_sequence_is_a_one_line_error(
     _oom_above(monkeypatch, 0, {"oom": 0})
     with pytest.raises(MemwhError, match="out of memory scoring a single sequence on cpu"):
         _run(tiny_suite, token_table, tmp_path / "o", batch_size=4)
+
+
+def test_offset_window_and_short_rows_skipped_and_counted(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    """--offset scores tokens [offset, offset + prompt + cont) of each row; rows too short for
+    it are skipped and counted (not a crash), also across a preemption and resume."""
+    import pyarrow as pa
+
+    full = pq.read_table(token_table)  # 60 rows of 72 tokens, seq_idx 100..159
+    toks = full.column("tokens").to_pylist()
+    short = {103, 117, 140}
+    rows = [t[:30] if 100 + i in short else t for i, t in enumerate(toks)]
+    data = tmp_path / "ragged.parquet"
+    pq.write_table(full.set_column(1, "tokens", pa.array(rows, pa.list_(pa.int32()))), data)
+    sliced = tmp_path / "sliced.parquet"  # what --offset 8 should score, as a plain table
+    keep = [i for i in range(60) if 100 + i not in short]
+    pq.write_table(
+        pa.table({"seq_idx": pa.array([100 + i for i in keep], pa.int64()),
+                  "tokens": pa.array([toks[i][8:] for i in keep], pa.list_(pa.int32()))}),
+        sliced,
+    )  # fmt: skip
+    ref = pq.read_table(_run(tiny_suite, sliced, tmp_path / "ref", prompt_len=32).parquet)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    real, calls = scoring.score_batch, {"n": 0}
+
+    def preempt_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_batch", preempt_on_second)
+    out = tmp_path / "run"
+    kw = {"prompt_len": 32, "offset": 8, "batch_size": 16}
+    assert _run(tiny_suite, data, out, **kw).status == "preempted"
+    monkeypatch.setattr(runner, "score_batch", real)
+    res = _run(tiny_suite, data, out, **kw)
+    got = pq.read_table(res.parquet)
+    assert got.num_rows == 57 and not set(got.column("seq_idx").to_pylist()) & short
+    for col in ("seq_idx", "prefix_match_len", "exact_match"):
+        assert got.column(col).equals(ref.column(col))
+    np.testing.assert_allclose(
+        got.column("loss").to_numpy(), ref.column("loss").to_numpy(), rtol=1e-5
+    )
+    m = contract.read_manifest(res.manifest)
+    assert m["n_skipped_short"] == 3 and m["offset"] == 8
+    assert m["data_fingerprint"].endswith("-o8")  # another window = another scored dataset
+    windows = list((out / "sequences" / m["data_fingerprint"]).glob("windows-*.parquet"))
+    w = pq.read_table(windows[0]).sort_by("seq_idx")
+    assert w.num_rows == 57 and w.column("tokens")[0].as_py() == toks[0][8:72]
+    with pytest.raises(MemwhError, match="--offset -1"):
+        _run(tiny_suite, data, tmp_path / "neg", offset=-1)
