@@ -28,6 +28,7 @@ text, of the tokenizer) and keep 16 hex digits: ``<kind>-<16 hex>``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass, field
@@ -109,9 +110,39 @@ class TokenSource(Protocol):
         """(int64 [len(seq_idx), n_tokens] with zeros past a short sequence's end, lengths)."""
         ...
 
-    def sequence_meta(self) -> pa.Table | None:
-        """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source when it has them."""
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
+        """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source
+        when it has them, + ``extra`` (JSON of the `keep` columns) when some are kept."""
         ...
+
+    def columns(self) -> list[str]:
+        """Columns a row has besides its tokens (what --keep-columns may name)."""
+        ...
+
+
+def with_extra(meta: pa.Table | None, seq_idx: pa.Array, kept: pa.Table | None) -> pa.Table | None:
+    """Sequence metadata plus the ``extra`` JSON column of the kept columns (contract)."""
+    if kept is None or not kept.num_columns:
+        return meta
+    if meta is None:
+        meta = contract.sequence_meta_table({}, seq_idx)
+    rows = kept.to_pylist()
+    extra = pa.array([json.dumps(r, default=str, sort_keys=True) for r in rows], pa.string())
+    out = meta.append_column(contract.SEQUENCE_EXTRA_FIELD, extra)
+    md = {contract.KEEP_COLUMNS_KEY: json.dumps(sorted(kept.column_names)).encode()}
+    return out.replace_schema_metadata(md)
+
+
+def check_keep_columns(source: TokenSource, keep: tuple[str, ...]) -> None:
+    """--keep-columns must name columns the data has (one line listing those it has)."""
+    have = source.columns()
+    missing = [c for c in keep if c not in have]
+    if missing:
+        avail = ", ".join(have) if have else "none (token arrays carry no metadata columns)"
+        raise MemwhError(
+            f"{source.description}: --keep-columns {', '.join(missing)} not in the data; "
+            f"its columns: {avail}"
+        )
 
 
 def read_window(
@@ -235,16 +266,20 @@ class ParquetTokens:
             out[i] = arr[j]
         return out, have
 
-    def sequence_meta(self) -> pa.Table | None:
+    def columns(self) -> list[str]:
+        return [c for c in self._pf.schema_arrow.names if c not in ("seq_idx", "tokens")]
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         names = self._pf.schema_arrow.names
         cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in names]
-        if not cols:
+        if not cols and not keep:
             return None
-        t = self._pf.read(columns=["seq_idx", *cols])
+        t = self._pf.read(columns=list(dict.fromkeys(["seq_idx", *cols, *keep])))
+        t = t.sort_by("seq_idx")
+        seq = t.column("seq_idx").combine_chunks()
         meta = {c: t.column(c).combine_chunks() for c in cols}
-        return contract.sequence_meta_table(meta, t.column("seq_idx").combine_chunks()).sort_by(
-            "seq_idx"
-        )
+        base = contract.sequence_meta_table(meta, seq) if cols else None
+        return with_extra(base, seq, t.select(list(keep)) if keep else None)
 
 
 # --------------------------------------------------------------------------- memmaps
@@ -276,8 +311,11 @@ class MemmapRows:
         out[:, : min(width, n_tokens)] = self.rows[np.asarray(seq_idx), :n_tokens]
         return out, np.full(len(seq_idx), width, np.int64)
 
-    def sequence_meta(self) -> pa.Table | None:
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         return None
+
+    def columns(self) -> list[str]:
+        return []
 
 
 def open_raw_memmap(path: Path) -> MemmapRows:
@@ -356,8 +394,11 @@ class MegatronIndexed:
         gather = np.where(inside, start[:, None] + pos, 0)
         return np.where(inside, np.asarray(self._bin[gather], dtype=np.int64), 0), sizes
 
-    def sequence_meta(self) -> pa.Table | None:
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         return None
+
+    def columns(self) -> list[str]:
+        return []
 
 
 def read_mmidx(idx_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
@@ -439,14 +480,21 @@ class TextDataset:
             out[i, : min(len(ids), n_tokens)] = ids[:n_tokens]
         return out, lens
 
-    def sequence_meta(self) -> pa.Table | None:
+    def columns(self) -> list[str]:
+        return [c for c in self.ds.column_names if c != "text"]
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in self.ds.column_names]
-        if not cols:
+        if not cols and not keep:
             return None
-        n = len(self.ds)
-        sub = self.ds.select_columns(cols).data.table
-        meta = {c: sub.column(c).combine_chunks() for c in cols}
-        return contract.sequence_meta_table(meta, pa.array(np.arange(n, dtype=np.int64)))
+        seq = pa.array(np.arange(len(self.ds), dtype=np.int64))
+        base = None
+        if cols:
+            sub = self.ds.select_columns(cols).data.table
+            meta = {c: sub.column(c).combine_chunks() for c in cols}
+            base = contract.sequence_meta_table(meta, seq)
+        kept = self.ds.select_columns(list(keep)).data.table if keep else None
+        return with_extra(base, seq, kept)
 
 
 _DATASET_BUILDERS = {

@@ -59,6 +59,7 @@ class ShardPlan:
     source: data_mod.TokenSource
     out: Path
     data: str  # --data as given (the manifest's data_source)
+    keep_columns: tuple[str, ...] = ()  # --keep-columns: carried to the sequence metadata
     _tokenizer: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -105,6 +106,7 @@ def plan_shard(
     batch_size: int | None = None,
     verify: bool = False,
     offset: int = 0,
+    keep_columns: tuple[str, ...] | str = (),
     sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
@@ -147,6 +149,8 @@ def plan_shard(
         return tok_cache["tok"]
 
     source = _open_source(str(data), ref, tokenizer_loader, sources)
+    keep = parse_keep_columns(keep_columns)
+    data_mod.check_keep_columns(source, keep)
     d_lo, d_hi = source.index_range()
     if seq_range is not None:
         start, end = seq_range
@@ -169,7 +173,13 @@ def plan_shard(
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
         batch_size=batch_size, prompt_lens=lens, verify=verify, offset=offset,
     )  # fmt: skip
-    return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
+    return ShardPlan(settings, ref, source, Path(out), str(data), keep, tok_cache)
+
+
+def parse_keep_columns(value: tuple[str, ...] | list[str] | str | None) -> tuple[str, ...]:
+    """``"source,url"`` or a list -> ("source", "url") (order kept, duplicates dropped)."""
+    names = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
 
 
 def window_fingerprint(fingerprint: str, offset: int) -> str:

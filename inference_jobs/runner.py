@@ -540,15 +540,25 @@ def verify_rows(
 
 
 def _write_sequence_meta(plan: ShardPlan) -> None:
-    """Sequence metadata (duplicates / is_canary) once per data fingerprint."""
-    meta = plan.source.sequence_meta()
+    """Sequence metadata (duplicates / is_canary / ..., + the --keep-columns as ``extra``) once
+    per data fingerprint; rewritten when a run keeps columns the file lacks (their union)."""
+    mpath = contract.sequences_meta_path(plan.out, plan.settings.data_fingerprint)
+    keep = plan.keep_columns
+    if mpath.is_file():
+        md = pq.read_schema(mpath).metadata or {}
+        had = tuple(json.loads(md.get(contract.KEEP_COLUMNS_KEY, b"[]")))
+        if set(keep) <= set(had):
+            return
+        keep = tuple(dict.fromkeys((*had, *keep)))
+    meta = plan.source.sequence_meta(keep)
     if meta is None:
         return
-    mpath = contract.sequences_meta_path(plan.out, plan.settings.data_fingerprint)
-    if not mpath.is_file():
-        buf = io.BytesIO()
-        pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
-        contract.atomic_write_bytes(mpath, buf.getvalue())
+    schema = contract.SEQUENCE_META_SCHEMA
+    if contract.SEQUENCE_EXTRA_FIELD.name in meta.column_names:
+        schema = schema.append(contract.SEQUENCE_EXTRA_FIELD).with_metadata(meta.schema.metadata)
+    buf = io.BytesIO()
+    pq.write_table(meta.cast(schema), buf, compression="zstd")
+    contract.atomic_write_bytes(mpath, buf.getvalue())
 
 
 def _manifest(
@@ -647,6 +657,7 @@ def score(
     method_params: str | dict | None = None,
     verify: bool = False,
     offset: int = 0,
+    keep_columns: tuple[str, ...] | str = (),
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
@@ -662,7 +673,8 @@ def score(
     `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
     fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
     `offset`: the scored window starts at this token of each row; rows shorter than
-    offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``)."""
+    offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``).
+    `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``)."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
@@ -675,7 +687,7 @@ def score(
         model, data, out, revision=revision, name=name, prompt_len=prompt_len,
         cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
         shard=shard, num_shards=num_shards, save_generations=save_generations,
-        batch_size=batch_size, verify=verify, offset=offset,
+        batch_size=batch_size, verify=verify, offset=offset, keep_columns=keep_columns,
     )  # fmt: skip
     meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:

@@ -107,6 +107,12 @@ def register(app: typer.Typer) -> None:
             help="Write the scored token windows (prompt + continuation) once per dataset range "
             "under OUT/sequences/, so `memwh show` can print the text.",
         ),
+        keep_columns: str = typer.Option(
+            "",
+            "--keep-columns",
+            help="Columns of the data to keep as per-sequence metadata (comma-separated, e.g. "
+            "source,url); stored as JSON in raw.sequences.extra.",
+        ),
         verify: bool = typer.Option(
             False,
             "--verify/--no-verify",
@@ -164,7 +170,7 @@ def register(app: typer.Typer) -> None:
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
             progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
-            method_params=method_params, verify=verify, offset=offset,
+            method_params=method_params, verify=verify, offset=offset, keep_columns=keep_columns,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -101,6 +101,11 @@ SEQUENCE_META_SCHEMA = pa.schema(
     ]
 )
 SEQUENCE_META_COLUMNS: tuple[str, ...] = tuple(SEQUENCE_META_SCHEMA.names[1:])
+# `memwh infer --keep-columns a,b`: the dataset's own metadata columns a user names, carried as
+# one JSON object per sequence ({"a": ..., "b": ...}) after the columns above; the file's
+# key-value metadata ``memwh_keep_columns`` lists them (JSON). Absent when none were kept.
+SEQUENCE_EXTRA_FIELD = pa.field("extra", pa.string(), nullable=True)
+KEEP_COLUMNS_KEY = b"memwh_keep_columns"
 
 # Unit roles of controlled experiments (shared/STUDIES.md §5, §7): a *standard* model is the
 # control of *perturbed* ones (trained with inserted text); an *edited* model is a mitigation

@@ -164,3 +164,37 @@ def test_model_without_tokenizer_files_text_is_refused_and_zlib_is_null(tmp_path
     res = inference_jobs.score(str(model), str(token_table), tmp_path / "o2", **kw)
     z = pq.read_table(res.parquet).column("zlib_ratio")
     assert z.null_count == len(z) > 0
+
+
+def test_keep_columns_reach_the_warehouse_as_sequence_metadata(tmp_path):
+    """--keep-columns: the named columns of a text dataset end in raw.sequences.extra (JSON);
+    a name the data lacks is a one-line error listing the columns it has."""
+    import duckdb
+
+    from memwh import inference_jobs
+    from memwh.core.errors import MemwhError
+    from memwh.ingest import ingest_root
+
+    model = tmp_path / "m"
+    helpers.make_model(3).save_pretrained(model)
+    helpers.make_tokenizer().save_pretrained(model)
+    f = tmp_path / "docs.jsonl"
+    line = " ".join(f"t{3 + j}" for j in range(70))
+    f.write_text("".join(
+        f'{{"text": "{line}", "source": "s{i}", "url": "http://x/{i}", "duplicates": {i + 1}}}\n'
+        for i in range(5)
+    ))  # fmt: skip
+    kw = {"progress": False, "device": "cpu", "save_windows": False}
+    with pytest.raises(MemwhError, match="--keep-columns lang not in the data; its columns: "):
+        inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="lang", **kw)
+    res = inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="source,url", **kw)
+    assert res.status == "done"
+    db = tmp_path / "wh.duckdb"
+    assert ingest_root(tmp_path / "o", db, progress=False).ok
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT seq_idx, duplicates, extra->>'source', extra->>'url' FROM raw.sequences "
+        "ORDER BY seq_idx"
+    ).fetchall()
+    con.close()
+    assert rows == [(i, i + 1, f"s{i}", f"http://x/{i}") for i in range(5)]
