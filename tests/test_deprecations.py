@@ -27,7 +27,7 @@ def test_memwh_calling_a_deprecated_kwarg_is_an_error():
     model, x = _tiny(), torch.ones((1, 4), dtype=torch.long)
     # conftest.MemwhDeprecationError (an AssertionError; conftest modules are not importable
     # by name when several folders have one)
-    with pytest.raises(AssertionError, match="memwh calls a deprecated API: .*past_key_values"):
+    with pytest.raises(AssertionError, match=r"memwh calls a deprecated API: .*past_key_values"):
         _as_memwh("model(input_ids=x, past_key_values=None)", model=model, x=x)
     with pytest.raises(AssertionError, match="memwh calls a deprecated API: old"):
         _as_memwh("warnings.warn('old', DeprecationWarning)", warnings=warnings)
