@@ -154,6 +154,62 @@ def read_window(
     return toks[:, offset:], lens >= offset + n_tokens
 
 
+@dataclass
+class RowWindows:
+    """Several scored windows per row (``--windows-per-row W``): window w of row r is the
+    sequence ``seq_idx = r * W + w``, tokens ``[offset + w * width, offset + (w + 1) * width)``
+    of the row (width = prompt + continuation; the run's --offset is applied by read_window),
+    so windows of one row never overlap. A row too short for window w skips that window only.
+    Sequence metadata of a row applies to its W windows. The fingerprint names W and the
+    width: other windows are another scored dataset."""
+
+    base: Any
+    per_row: int
+    width: int
+    description: str = ""
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        self.description = (
+            f"{self.base.description} ({self.per_row} windows of {self.width} per row)"
+        )
+        self.fingerprint = f"{self.base.fingerprint}-w{self.per_row}x{self.width}"
+
+    def index_range(self) -> tuple[int, int]:
+        lo, hi = self.base.index_range()
+        return lo * self.per_row, hi * self.per_row
+
+    def indices_in(self, lo: int, hi: int) -> np.ndarray:
+        w = self.per_row
+        rows = self.base.indices_in(lo // w, -(-hi // w))
+        ids = (rows[:, None] * w + np.arange(w)[None, :]).ravel()
+        return ids[(ids >= lo) & (ids < hi)]
+
+    def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        seq_idx = np.asarray(seq_idx, np.int64)
+        rows, w = seq_idx // self.per_row, seq_idx % self.per_row
+        start = w * self.width
+        need = int(start.max(initial=0)) + n_tokens
+        toks, lens = self.base.read_padded(rows, need)
+        pos = start[:, None] + np.arange(n_tokens)[None, :]
+        return np.take_along_axis(toks, pos, axis=1), np.maximum(lens - start, 0)
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
+        meta = self.base.sequence_meta(keep)
+        if meta is None:
+            return None
+        n = meta.num_rows
+        rep = meta.take(pa.array(np.repeat(np.arange(n), self.per_row)))
+        seq = rep.column("seq_idx").to_numpy() * self.per_row + np.tile(np.arange(self.per_row), n)
+        return rep.set_column(0, "seq_idx", pa.array(seq, pa.int64()))
+
+    def columns(self) -> list[str]:
+        return self.base.columns()
+
+
 def _strict(desc: str, seq_idx: np.ndarray, toks: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """`toks` when every sequence is long enough, else the one-line error for the first."""
     n = toks.shape[1]

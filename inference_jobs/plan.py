@@ -107,6 +107,7 @@ def plan_shard(
     verify: bool = False,
     offset: int = 0,
     keep_columns: tuple[str, ...] | str = (),
+    windows_per_row: int = 1,
     sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
@@ -126,6 +127,8 @@ def plan_shard(
     )  # fmt: skip
     if offset < 0:
         raise MemwhError(f"--offset {offset}: the first scored token must be >= 0")
+    if windows_per_row < 1:
+        raise MemwhError(f"--windows-per-row {windows_per_row}: must be >= 1")
     if Path(out).exists() and not Path(out).is_dir():
         raise MemwhError(f"--out {out}: is a file; pass a folder (created when missing)")
     if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
@@ -149,6 +152,8 @@ def plan_shard(
         return tok_cache["tok"]
 
     source = _open_source(str(data), ref, tokenizer_loader, sources)
+    if windows_per_row > 1:  # window w of row r = sequence r * W + w
+        source = data_mod.RowWindows(source, windows_per_row, lens[-1] + cont_len)
     keep = parse_keep_columns(keep_columns)
     data_mod.check_keep_columns(source, keep)
     d_lo, d_hi = source.index_range()
@@ -172,6 +177,7 @@ def plan_shard(
         shard=shard, num_shards=num_shards, prompt_len=lens[-1], cont_len=cont_len, mode=mode,
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
         batch_size=batch_size, prompt_lens=lens, verify=verify, offset=offset,
+        windows_per_row=windows_per_row,
     )  # fmt: skip
     return ShardPlan(settings, ref, source, Path(out), str(data), keep, tok_cache)
 

@@ -658,6 +658,7 @@ def score(
     verify: bool = False,
     offset: int = 0,
     keep_columns: tuple[str, ...] | str = (),
+    windows_per_row: int = 1,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
@@ -674,7 +675,8 @@ def score(
     fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
     `offset`: the scored window starts at this token of each row; rows shorter than
     offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``).
-    `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``)."""
+    `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``).
+    `windows_per_row`: score W consecutive windows of each row (seq_idx = row * W + w)."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
@@ -688,6 +690,7 @@ def score(
         cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
         shard=shard, num_shards=num_shards, save_generations=save_generations,
         batch_size=batch_size, verify=verify, offset=offset, keep_columns=keep_columns,
+        windows_per_row=windows_per_row,
     )  # fmt: skip
     meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:

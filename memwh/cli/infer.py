@@ -107,6 +107,12 @@ def register(app: typer.Typer) -> None:
             help="Write the scored token windows (prompt + continuation) once per dataset range "
             "under OUT/sequences/, so `memwh show` can print the text.",
         ),
+        windows_per_row: int = typer.Option(
+            1,
+            "--windows-per-row",
+            help="Score W consecutive windows of each row (long documents): window w of row r "
+            "is sequence r*W+w; rows too short for a window skip that window.",
+        ),
         keep_columns: str = typer.Option(
             "",
             "--keep-columns",
@@ -171,6 +177,7 @@ def register(app: typer.Typer) -> None:
             save_windows=save_windows,
             progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
             method_params=method_params, verify=verify, offset=offset, keep_columns=keep_columns,
+            windows_per_row=windows_per_row,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -349,3 +349,43 @@ def test_offset_window_and_short_rows_skipped_and_counted(
     assert w.num_rows == 57 and w.column("tokens")[0].as_py() == toks[0][8:72]
     with pytest.raises(MemwhError, match="--offset -1"):
         _run(tiny_suite, data, tmp_path / "neg", offset=-1)
+
+
+def test_several_windows_per_row(tiny_suite, token_table, tmp_path):
+    """--windows-per-row 2 with prompt 16 + cont 16: window w of row r is sequence r*2+w,
+    tokens [offset + 32w, offset + 32(w+1)); a row too short for window 1 skips only that one;
+    row metadata applies to both windows."""
+    import pyarrow as pa
+
+    full = pq.read_table(token_table)  # 60 rows of 72 tokens, seq_idx 100..159
+    toks = full.column("tokens").to_pylist()
+    rows = [t[:50] if i == 5 else t for i, t in enumerate(toks)]  # row 105: only window 0
+    data = tmp_path / "rows.parquet"
+    pq.write_table(full.set_column(1, "tokens", pa.array(rows, pa.list_(pa.int32()))), data)
+    flat = tmp_path / "flat.parquet"  # the same windows as rows of their own
+    ids, wins = [], []
+    for i, t in enumerate(rows):
+        for w in range(2):
+            if len(t) >= 4 + 32 * (w + 1):
+                ids.append((100 + i) * 2 + w)
+                wins.append(t[4 + 32 * w : 4 + 32 * (w + 1)])
+    pq.write_table(pa.table({"seq_idx": pa.array(ids, pa.int64()),
+                             "tokens": pa.array(wins, pa.list_(pa.int32()))}), flat)  # fmt: skip
+    kw = {"prompt_len": 16, "cont_len": 16}
+    ref = pq.read_table(_run(tiny_suite, flat, tmp_path / "ref", **kw).parquet)
+    res = _run(tiny_suite, data, tmp_path / "w", offset=4, windows_per_row=2, **kw)
+    got = pq.read_table(res.parquet)
+    assert got.num_rows == 119 and 211 not in got.column("seq_idx").to_pylist()
+    for col in ("seq_idx", "prefix_match_len", "exact_match"):
+        assert got.column(col).equals(ref.column(col))
+    m = contract.read_manifest(res.manifest)
+    assert m["n_skipped_short"] == 1 and m["windows_per_row"] == 2
+    assert m["data_fingerprint"].endswith("-w2x32-o4")
+    meta = pq.read_table(
+        out_meta := contract.sequences_meta_path(tmp_path / "w", m["data_fingerprint"])
+    )
+    assert out_meta.is_file() and meta.num_rows == 120
+    dup = dict(
+        zip(meta.column("seq_idx").to_pylist(), meta.column("duplicates").to_pylist(), strict=True)
+    )
+    assert dup[200] == dup[201] == full.column("duplicates")[0].as_py()
