@@ -52,9 +52,9 @@ def tolerance_rule(dtype: Any) -> dict[str, Any]:
 
 
 def scale_of(logits: torch.Tensor) -> torch.Tensor:
-    """max |logit| per position (fp32), without materialising |logits|."""
-    lo, hi = torch.aminmax(logits, dim=-1)
-    return torch.maximum(hi.float().abs(), lo.float().abs())
+    """max |logit| per position (fp32), without materialising |logits| (amax and amin are
+    each cheaper than one aminmax pass on CPU)."""
+    return torch.maximum(logits.amax(dim=-1).float().abs(), logits.amin(dim=-1).float().abs())
 
 
 def tolerance(scale: torch.Tensor, dtype: Any) -> torch.Tensor:
@@ -65,11 +65,22 @@ def truth_gap(processed: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """|logit of the true token - best logit of any other token| per position (fp32):
     where the argmax is the truth, top-1 minus top-2; where it is not, top-1 minus the truth's
     logit (only the truth becoming the argmax could change the label there)."""
-    top = torch.topk(processed, 2, dim=-1)
-    val = top.values.float()
-    z_truth = processed.gather(-1, truth.unsqueeze(-1)).squeeze(-1).float()
-    other = torch.where(top.indices[..., 0] == truth, val[..., 1], val[..., 0])
-    return (z_truth - other).abs()
+    return argmax_and_gap(processed.clone(), truth)[1]
+
+
+def argmax_and_gap(
+    processed: torch.Tensor, truth: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(argmax, `truth_gap`) per position in two passes over the vocabulary (max, then max with
+    the top-1 masked): cheaper than argmax + topk. Overwrites `processed` (its top-1 logit
+    becomes -inf): pass logits that are not needed afterwards. Ties resolve as torch.argmax
+    (first index) and give a gap of 0."""
+    top1, idx = processed.max(dim=-1)
+    z_truth = processed.gather(-1, truth.unsqueeze(-1)).squeeze(-1)
+    processed.scatter_(-1, idx.unsqueeze(-1), float("-inf"))
+    top2 = processed.amax(dim=-1)
+    other = torch.where(idx == truth, top2, top1)
+    return idx, (z_truth.float() - other.float()).abs()
 
 
 def label_certainty(

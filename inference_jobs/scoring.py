@@ -145,8 +145,11 @@ def greedy_generate(
         tols.append(certify.tolerance(certify.scale_of(logits), logits.dtype))
         logits = process_logits(logits, suppress_ids, inplace=True)
         if truth is not None:
-            gaps.append(certify.truth_gap(logits, truth[:, step]))
-        gen.append(logits.argmax(dim=-1))
+            nxt, gap = certify.argmax_and_gap(logits, truth[:, step])  # overwrites logits
+            gaps.append(gap)
+        else:
+            nxt = logits.argmax(dim=-1)
+        gen.append(nxt)
     gap = torch.stack(gaps, dim=1) if gaps else None
     return torch.stack(gen, dim=1), gap, torch.stack(tols, dim=1)
 
@@ -204,7 +207,8 @@ def score_batch(
     lp_all = token_logprobs(logits, truth_all)  # raw distribution, before the processor
     tol_all = certify.tolerance(certify.scale_of(logits), logits.dtype)
     logits = process_logits(logits, suppress_ids, inplace=True)
-    match_all, gap_all = logits.argmax(dim=-1) == truth_all, certify.truth_gap(logits, truth_all)
+    argmax, gap_all = certify.argmax_and_gap(logits, truth_all)  # overwrites logits
+    match_all = argmax == truth_all
     del logits
     b, nk = x.shape[0], len(lens)
     plen = torch.empty((b, nk), dtype=torch.int32, device=x.device)
