@@ -30,16 +30,26 @@ class MemwhDeprecationError(AssertionError):
     """memwh itself called an API its library marks as deprecated."""
 
 
+# Frames a call passes through between its caller and the callee's package.
+_PLUMBING = ("torch.nn.modules.module", "functools", "contextlib")
+
+
 def called_from_memwh(frame: FrameType | None) -> bool:
-    """Walking out from a warning: is the first frame that is not library code memwh's own?
-    (Libraries: site-packages and the standard library. A test calling a deprecated API
-    itself, or a library deprecating its own internals, is not memwh's call.)"""
+    """Is a warning issued in `frame` memwh's call of a deprecated API? Walking outward from
+    the issuing frame through the issuing package's own frames (and call plumbing such as
+    torch's Module.__call__), the first other frame must be memwh's. A library deprecating
+    its own internals, a library calling another one's deprecated API (dbt -> jsonschema), a
+    library warning while it is imported, or a test calling one directly, is not memwh's call."""
+    if frame is None:
+        return False
+    owner = frame.f_globals.get("__name__", "").split(".")[0]
     while frame is not None:
         name = frame.f_globals.get("__name__", "")
         if name == "memwh" or name.startswith("memwh."):
             return True
-        path = frame.f_code.co_filename
-        if not ("site-packages" in path or f"{os.sep}lib{os.sep}python" in path or path[:1] == "<"):
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
+        if name.split(".")[0] != owner and name not in _PLUMBING:
             return False
         frame = frame.f_back
     return False
