@@ -122,7 +122,7 @@ def load_subject(
     prompts = torch.as_tensor(rng.integers(3, 2048, size=(n, p)))
     with torch.inference_mode():
         gen = torch.cat(
-            [greedy_generate(model, prompts[i : i + 256], c, [0]) for i in range(0, n, 256)]
+            [greedy_generate(model, prompts[i : i + 256], c, [0])[0] for i in range(0, n, 256)]
         ).numpy()
     toks = np.concatenate([prompts.numpy(), gen], axis=1)
     toks[n // 3 :, p + 4 :] = rng.integers(3, 2048, size=(n - n // 3, c - 4))  # 1/3 exact matches
@@ -165,7 +165,7 @@ def run(
     def kv_generate() -> dict[str, np.ndarray]:
         x = torch.as_tensor(toks)
         gen = torch.cat(
-            [greedy_generate(model, x[i : i + batch, :p], c, eos) for i in range(0, n, batch)]
+            [greedy_generate(model, x[i : i + batch, :p], c, eos)[0] for i in range(0, n, batch)]
         )
         m = gen == truth
         return {

@@ -12,7 +12,8 @@ Three kinds (chosen from the path, see `open_source`):
   a 2-D integer array are read with ``np.load(mmap_mode="r")``.
 * Anything else is handed to HF ``datasets`` (local jsonl/json/csv/parquet/arrow file, a
   ``save_to_disk`` folder, or a hub name) and its ``text`` column is tokenized with the
-  model's tokenizer (``seq_idx`` = row index).
+  model's tokenizer (``seq_idx`` = row index), ``add_special_tokens=False``: the prompt starts
+  at the text's first content token, never at a BOS the tokenizer would add.
 
 Every source exposes the same small interface: the index range it covers, a way to fetch
 the first ``n`` tokens of a batch of sequence indices, and a stable data fingerprint.
@@ -27,6 +28,7 @@ text, of the tokenizer) and keep 16 hex digits: ``<kind>-<16 hex>``.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import struct
 from dataclasses import dataclass, field
@@ -100,12 +102,121 @@ class TokenSource(Protocol):
         ...
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
-        """int64 array [len(seq_idx), n_tokens]: the first n_tokens of each sequence."""
+        """int64 array [len(seq_idx), n_tokens]: the first n_tokens of each sequence (a
+        MemwhError when one is shorter)."""
         ...
 
-    def sequence_meta(self) -> pa.Table | None:
-        """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source when it has them."""
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 [len(seq_idx), n_tokens] with zeros past a short sequence's end, lengths)."""
         ...
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
+        """seq_idx + the metadata columns (contract.SEQUENCE_META_COLUMNS) of the whole source
+        when it has them, + ``extra`` (JSON of the `keep` columns) when some are kept."""
+        ...
+
+    def columns(self) -> list[str]:
+        """Columns a row has besides its tokens (what --keep-columns may name)."""
+        ...
+
+
+def with_extra(meta: pa.Table | None, seq_idx: pa.Array, kept: pa.Table | None) -> pa.Table | None:
+    """Sequence metadata plus the ``extra`` JSON column of the kept columns (contract)."""
+    if kept is None or not kept.num_columns:
+        return meta
+    if meta is None:
+        meta = contract.sequence_meta_table({}, seq_idx)
+    rows = kept.to_pylist()
+    extra = pa.array([json.dumps(r, default=str, sort_keys=True) for r in rows], pa.string())
+    out = meta.append_column(contract.SEQUENCE_EXTRA_FIELD, extra)
+    md = {contract.KEEP_COLUMNS_KEY: json.dumps(sorted(kept.column_names)).encode()}
+    return out.replace_schema_metadata(md)
+
+
+def check_keep_columns(source: TokenSource, keep: tuple[str, ...]) -> None:
+    """--keep-columns must name columns the data has (one line listing those it has)."""
+    have = source.columns()
+    missing = [c for c in keep if c not in have]
+    if missing:
+        avail = ", ".join(have) if have else "none (token arrays carry no metadata columns)"
+        raise MemwhError(
+            f"{source.description}: --keep-columns {', '.join(missing)} not in the data; "
+            f"its columns: {avail}"
+        )
+
+
+def read_window(
+    source: TokenSource, seq_idx: np.ndarray, n_tokens: int, offset: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens [offset, offset + n_tokens) of each sequence and whether it is long enough
+    (rows too short come back as zeros with ok False: the runner skips and counts them)."""
+    toks, lens = source.read_padded(np.asarray(seq_idx, np.int64), offset + n_tokens)
+    return toks[:, offset:], lens >= offset + n_tokens
+
+
+@dataclass
+class RowWindows:
+    """Several scored windows per row (``--windows-per-row W``): window w of row r is the
+    sequence ``seq_idx = r * W + w``, tokens ``[offset + w * width, offset + (w + 1) * width)``
+    of the row (width = prompt + continuation; the run's --offset is applied by read_window),
+    so windows of one row never overlap. A row too short for window w skips that window only.
+    Sequence metadata of a row applies to its W windows. The fingerprint names W and the
+    width: other windows are another scored dataset."""
+
+    base: Any
+    per_row: int
+    width: int
+    description: str = ""
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        self.description = (
+            f"{self.base.description} ({self.per_row} windows of {self.width} per row)"
+        )
+        self.fingerprint = f"{self.base.fingerprint}-w{self.per_row}x{self.width}"
+
+    def index_range(self) -> tuple[int, int]:
+        lo, hi = self.base.index_range()
+        return lo * self.per_row, hi * self.per_row
+
+    def indices_in(self, lo: int, hi: int) -> np.ndarray:
+        w = self.per_row
+        rows = self.base.indices_in(lo // w, -(-hi // w))
+        ids = (rows[:, None] * w + np.arange(w)[None, :]).ravel()
+        return ids[(ids >= lo) & (ids < hi)]
+
+    def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        seq_idx = np.asarray(seq_idx, np.int64)
+        rows, w = seq_idx // self.per_row, seq_idx % self.per_row
+        start = w * self.width
+        need = int(start.max(initial=0)) + n_tokens
+        toks, lens = self.base.read_padded(rows, need)
+        pos = start[:, None] + np.arange(n_tokens)[None, :]
+        return np.take_along_axis(toks, pos, axis=1), np.maximum(lens - start, 0)
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
+        meta = self.base.sequence_meta(keep)
+        if meta is None:
+            return None
+        n = meta.num_rows
+        rep = meta.take(pa.array(np.repeat(np.arange(n), self.per_row)))
+        seq = rep.column("seq_idx").to_numpy() * self.per_row + np.tile(np.arange(self.per_row), n)
+        return rep.set_column(0, "seq_idx", pa.array(seq, pa.int64()))
+
+    def columns(self) -> list[str]:
+        return self.base.columns()
+
+
+def _strict(desc: str, seq_idx: np.ndarray, toks: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """`toks` when every sequence is long enough, else the one-line error for the first."""
+    n = toks.shape[1]
+    if (short := np.flatnonzero(lens < n)).size:
+        i = int(short[0])
+        raise _too_short(desc, int(seq_idx[i]), int(lens[i]), n)
+    return toks
 
 
 def _too_short(desc: str, seq: int, have: int, need: int) -> MemwhError:
@@ -196,28 +307,35 @@ class ParquetTokens:
         return arr, lens
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
         seq_idx = np.asarray(seq_idx, np.int64)
         rows = self._rows_for(seq_idx)
         groups = np.searchsorted(self._bounds, rows, side="right") - 1
-        out = np.empty((len(rows), n_tokens), np.int64)
+        out = np.zeros((len(rows), n_tokens), np.int64)
+        have = np.zeros(len(rows), np.int64)
         for i, (r, g) in enumerate(zip(rows.tolist(), groups.tolist(), strict=True)):
             arr, lens = self._group(g, n_tokens)
             j = r - int(self._bounds[g])
-            if lens[j] < n_tokens:
-                raise _too_short(self.description, int(seq_idx[i]), int(lens[j]), n_tokens)
+            have[i] = lens[j]
             out[i] = arr[j]
-        return out
+        return out, have
 
-    def sequence_meta(self) -> pa.Table | None:
+    def columns(self) -> list[str]:
+        return [c for c in self._pf.schema_arrow.names if c not in ("seq_idx", "tokens")]
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         names = self._pf.schema_arrow.names
         cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in names]
-        if not cols:
+        if not cols and not keep:
             return None
-        t = self._pf.read(columns=["seq_idx", *cols])
+        t = self._pf.read(columns=list(dict.fromkeys(["seq_idx", *cols, *keep])))
+        t = t.sort_by("seq_idx")
+        seq = t.column("seq_idx").combine_chunks()
         meta = {c: t.column(c).combine_chunks() for c in cols}
-        return contract.sequence_meta_table(meta, t.column("seq_idx").combine_chunks()).sort_by(
-            "seq_idx"
-        )
+        base = contract.sequence_meta_table(meta, seq) if cols else None
+        return with_extra(base, seq, t.select(list(keep)) if keep else None)
 
 
 # --------------------------------------------------------------------------- memmaps
@@ -241,12 +359,19 @@ class MemmapRows:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
-        if self.rows.shape[1] < n_tokens:
-            raise _too_short(self.description, int(seq_idx[0]), int(self.rows.shape[1]), n_tokens)
-        return np.asarray(self.rows[np.asarray(seq_idx), :n_tokens], dtype=np.int64)
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
 
-    def sequence_meta(self) -> pa.Table | None:
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        width = int(self.rows.shape[1])
+        out = np.zeros((len(seq_idx), n_tokens), np.int64)
+        out[:, : min(width, n_tokens)] = self.rows[np.asarray(seq_idx), :n_tokens]
+        return out, np.full(len(seq_idx), width, np.int64)
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         return None
+
+    def columns(self) -> list[str]:
+        return []
 
 
 def open_raw_memmap(path: Path) -> MemmapRows:
@@ -314,17 +439,22 @@ class MegatronIndexed:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
-        seq_idx = np.asarray(seq_idx, np.int64)
-        sizes = self.sizes[seq_idx]
-        if (short := np.flatnonzero(sizes < n_tokens)).size:
-            i = int(short[0])
-            raise _too_short(self.description, int(seq_idx[i]), int(sizes[i]), n_tokens)
-        start = self.pointers[seq_idx] // np.dtype(self.dtype).itemsize
-        gather = start[:, None] + np.arange(n_tokens, dtype=np.int64)[None, :]
-        return np.asarray(self._bin[gather], dtype=np.int64)
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
 
-    def sequence_meta(self) -> pa.Table | None:
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+        seq_idx = np.asarray(seq_idx, np.int64)
+        sizes = self.sizes[seq_idx].astype(np.int64)
+        start = self.pointers[seq_idx] // np.dtype(self.dtype).itemsize
+        pos = np.arange(n_tokens, dtype=np.int64)[None, :]
+        inside = pos < sizes[:, None]
+        gather = np.where(inside, start[:, None] + pos, 0)
+        return np.where(inside, np.asarray(self._bin[gather], dtype=np.int64), 0), sizes
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         return None
+
+    def columns(self) -> list[str]:
+        return []
 
 
 def read_mmidx(idx_path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
@@ -379,7 +509,11 @@ class TextDataset:
             raise MemwhError(
                 f"{self.spec}: no 'text' column (found {', '.join(self.ds.column_names)})"
             )
-        self.fingerprint = _combine("text", base_fp, tokenizer_fingerprint(self.tokenizer))
+        parts = [base_fp, tokenizer_fingerprint(self.tokenizer)]
+        if adds_special_tokens(self.tokenizer):
+            # rows are its content tokens only (memwh < issue 14 scored them with its BOS/EOS)
+            parts.append("content-tokens")
+        self.fingerprint = _combine("text", *parts)
 
     def index_range(self) -> tuple[int, int]:
         return 0, len(self.ds)
@@ -388,24 +522,35 @@ class TextDataset:
         return np.arange(lo, hi, dtype=np.int64)
 
     def read(self, seq_idx: np.ndarray, n_tokens: int) -> np.ndarray:
+        return _strict(self.description, seq_idx, *self.read_padded(seq_idx, n_tokens))
+
+    def read_padded(self, seq_idx: np.ndarray, n_tokens: int) -> tuple[np.ndarray, np.ndarray]:
         seq_idx = np.asarray(seq_idx, np.int64)
         texts = self.ds.select(seq_idx.tolist())["text"]
-        out = np.empty((len(seq_idx), n_tokens), np.int64)
-        enc = self.tokenizer([t or "" for t in texts])["input_ids"]
+        out = np.zeros((len(seq_idx), n_tokens), np.int64)
+        # content tokens only: token 0 of the window is the text's first token, whatever
+        # BOS/EOS the tokenizer would add by default (a BOS would shift prompt and continuation)
+        enc = self.tokenizer([t or "" for t in texts], add_special_tokens=False)["input_ids"]
+        lens = np.array([len(ids) for ids in enc], np.int64)
         for i, ids in enumerate(enc):
-            if len(ids) < n_tokens:
-                raise _too_short(self.description, int(seq_idx[i]), len(ids), n_tokens)
-            out[i] = ids[:n_tokens]
-        return out
+            out[i, : min(len(ids), n_tokens)] = ids[:n_tokens]
+        return out, lens
 
-    def sequence_meta(self) -> pa.Table | None:
+    def columns(self) -> list[str]:
+        return [c for c in self.ds.column_names if c != "text"]
+
+    def sequence_meta(self, keep: tuple[str, ...] = ()) -> pa.Table | None:
         cols = [c for c in contract.SEQUENCE_META_COLUMNS if c in self.ds.column_names]
-        if not cols:
+        if not cols and not keep:
             return None
-        n = len(self.ds)
-        sub = self.ds.select_columns(cols).data.table
-        meta = {c: sub.column(c).combine_chunks() for c in cols}
-        return contract.sequence_meta_table(meta, pa.array(np.arange(n, dtype=np.int64)))
+        seq = pa.array(np.arange(len(self.ds), dtype=np.int64))
+        base = None
+        if cols:
+            sub = self.ds.select_columns(cols).data.table
+            meta = {c: sub.column(c).combine_chunks() for c in cols}
+            base = contract.sequence_meta_table(meta, seq)
+        kept = self.ds.select_columns(list(keep)).data.table if keep else None
+        return with_extra(base, seq, kept)
 
 
 _DATASET_BUILDERS = {
@@ -448,6 +593,12 @@ def load_text_dataset(spec: str) -> tuple[Any, str]:
         raise MemwhError(
             f"{spec}: unreadable data source ({type(e).__name__}: {one_line(e)})"
         ) from None
+
+
+def adds_special_tokens(tokenizer: Any) -> bool:
+    """Whether the tokenizer adds tokens (BOS, EOS, ...) around a text by default."""
+    probe = "memwh"
+    return tokenizer(probe)["input_ids"] != tokenizer(probe, add_special_tokens=False)["input_ids"]
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

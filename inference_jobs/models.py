@@ -294,9 +294,21 @@ def load_tokenizer(ref: ModelRef) -> Any:
     if not ref.is_local:
         kwargs["revision"] = ref.hub_revision
     try:
-        return AutoTokenizer.from_pretrained(ref.load_path, **kwargs)
+        tok = AutoTokenizer.from_pretrained(ref.load_path, **kwargs)
     except (OSError, ValueError, TypeError):
         return None
+    return None if is_empty_tokenizer(tok) else tok
+
+
+def is_empty_tokenizer(tok: Any) -> bool:
+    """A tokenizer without any ordinary token: transformers 5 builds one from a model folder
+    that holds no tokenizer files (it tokenizes every text to nothing). memwh treats it as no
+    tokenizer: text data is refused, token data gets NULL zlib ratios."""
+    try:
+        vocab = tok.get_vocab()
+    except (AttributeError, NotImplementedError):
+        return False
+    return len(set(vocab) - set(getattr(tok, "all_special_tokens", []) or [])) == 0
 
 
 def count_params(model: Any) -> tuple[int, int]:

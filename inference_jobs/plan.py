@@ -59,6 +59,7 @@ class ShardPlan:
     source: data_mod.TokenSource
     out: Path
     data: str  # --data as given (the manifest's data_source)
+    keep_columns: tuple[str, ...] = ()  # --keep-columns: carried to the sequence metadata
     _tokenizer: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -103,12 +104,18 @@ def plan_shard(
     num_shards: int = 1,
     save_generations: bool = False,
     batch_size: int | None = None,
+    verify: bool = False,
+    offset: int = 0,
+    keep_columns: tuple[str, ...] | str = (),
+    windows_per_row: int = 1,
     sources: dict[tuple[str, ...], data_mod.TokenSource] | None = None,
 ) -> ShardPlan:
     """Resolve options into a ShardPlan. `dtype` is the resolved torch name (float32, ...) or
     None when not known yet (``auto`` before the device is known); see RunSettings.
     `sources` caches opened data sources across calls (a sweep plans thousands of shards).
-    `prompt_len` may list several prompt lengths (memwh.core.run_settings.parse_prompt_lens)."""
+    `prompt_len` may list several prompt lengths (memwh.core.run_settings.parse_prompt_lens).
+    `offset`: first token of the scored window in each row; rows scored at another offset are
+    other sequences, so the data fingerprint names it (``<fingerprint>-o<offset>``)."""
     try:
         lens = parse_prompt_lens(prompt_len)
     except ValueError as e:
@@ -118,6 +125,10 @@ def plan_shard(
         mode=mode, prompt_len=lens[0], cont_len=cont_len, save_generations=save_generations,
         batch_size=batch_size, shard=shard, num_shards=num_shards,
     )  # fmt: skip
+    if offset < 0:
+        raise MemwhError(f"--offset {offset}: the first scored token must be >= 0")
+    if windows_per_row < 1:
+        raise MemwhError(f"--windows-per-row {windows_per_row}: must be >= 1")
     if Path(out).exists() and not Path(out).is_dir():
         raise MemwhError(f"--out {out}: is a file; pass a folder (created when missing)")
     if seq_range is not None and not 0 <= seq_range[0] < seq_range[1]:
@@ -134,11 +145,17 @@ def plan_shard(
             tok_cache["tok"] = models.load_tokenizer(ref)
             if tok_cache["tok"] is None:
                 raise MemwhError(
-                    f"{ref.load_path}: no tokenizer to tokenize text data; use a token table"
+                    f"{ref.load_path}: the model has no tokenizer (no tokenizer files in its "
+                    "folder), so text data cannot be tokenized; add the tokenizer files or pass "
+                    "a token table (seq_idx, tokens)"
                 )
         return tok_cache["tok"]
 
     source = _open_source(str(data), ref, tokenizer_loader, sources)
+    if windows_per_row > 1:  # window w of row r = sequence r * W + w
+        source = data_mod.RowWindows(source, windows_per_row, lens[-1] + cont_len)
+    keep = parse_keep_columns(keep_columns)
+    data_mod.check_keep_columns(source, keep)
     d_lo, d_hi = source.index_range()
     if seq_range is not None:
         start, end = seq_range
@@ -155,12 +172,26 @@ def plan_shard(
         )
     settings = RunSettings(
         model=ref.name, model_path=ref.resolved_path, commit_hash=ref.commit_hash,
-        revision=ref.revision, data_fingerprint=source.fingerprint, seq_range=(start, end),
+        revision=ref.revision, data_fingerprint=window_fingerprint(source.fingerprint, offset),
+        seq_range=(start, end),
         shard=shard, num_shards=num_shards, prompt_len=lens[-1], cont_len=cont_len, mode=mode,
         suppress_eos=suppress_eos, dtype=dtype, save_generations=save_generations,
-        batch_size=batch_size, prompt_lens=lens,
+        batch_size=batch_size, prompt_lens=lens, verify=verify, offset=offset,
+        windows_per_row=windows_per_row,
     )  # fmt: skip
-    return ShardPlan(settings, ref, source, Path(out), str(data), tok_cache)
+    return ShardPlan(settings, ref, source, Path(out), str(data), keep, tok_cache)
+
+
+def parse_keep_columns(value: tuple[str, ...] | list[str] | str | None) -> tuple[str, ...]:
+    """``"source,url"`` or a list -> ("source", "url") (order kept, duplicates dropped)."""
+    names = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+
+
+def window_fingerprint(fingerprint: str, offset: int) -> str:
+    """The scored dataset's fingerprint: the source's, plus the offset when windows do not start
+    at each row's first token (token windows and sequence metadata are keyed by it)."""
+    return fingerprint if offset == 0 else f"{fingerprint}-o{offset}"
 
 
 def _open_source(

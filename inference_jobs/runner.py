@@ -38,11 +38,11 @@ from memwh.core.config import MEMORIZED_MIN_TOKENS
 from memwh.core.errors import MemwhError
 from memwh.core.run_settings import RunSettings
 
+from . import certify, models, provenance
 from . import data as data_mod
-from . import models, provenance
 from .metadata import ModelMeta
-from .plan import MODES, ShardPlan, plan_shard
-from .scoring import MIN_K_FRACTION, BatchScores, score_batch
+from .plan import MODES, ShardPlan, plan_shard, window_fingerprint
+from .scoring import MIN_K_FRACTION, BatchScores, concat_scores, score_batch
 
 __all__ = ["MODES", "ModelMeta", "ShardResult", "auto_batch_size", "score"]
 
@@ -75,7 +75,8 @@ def auto_batch_size(
     Per sequence: fp32 logits of the kept positions (cont_len, plus prompt_len -
     first_prompt_len for multi-prompt runs; x4 for logsumexp + processed copy),
     KV cache and transient activations. CPU: 1 GiB budget, capped at 256 (CPU throughput is flat
-    beyond that). GPU: 40% of the card's total memory, capped at 1024 (Pythia's eval batch).
+    beyond that). GPU: 80% of the memory free after loading the model, capped at 1024 (Pythia's
+    eval batch); out-of-memory halves it while scoring.
     """
     import torch
 
@@ -88,18 +89,20 @@ def auto_batch_size(
     elem = next(model.parameters()).element_size()
     per_seq = kept * vocab * 4 * 4 + n * hidden * layers * 2 * elem + n * hidden * 16 * 4
     if device.startswith("cuda"):
-        budget, cap = (
-            0.4 * torch.cuda.get_device_properties(torch.device(device)).total_memory,
-            1024,
-        )
+        # what is free once the weights are loaded (a 12B model leaves little of the card);
+        # an estimate that is still too large is halved on out-of-memory (_score_fitting)
+        budget, cap = 0.8 * torch.cuda.mem_get_info(torch.device(device))[0], 1024
     else:
         budget, cap = float(1 << 30), 256
     bs = max(1, int(budget // per_seq))
     return int(min(cap, 1 << (bs.bit_length() - 1)))
 
 
-def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Table:
-    """Rows of one batch: (seq_idx, prompt_len) sequence-major, as score_batch returns them."""
+def _table(
+    seq_idx: np.ndarray, s: BatchScores, with_generations: bool, verified: bool = False
+) -> pa.Table:
+    """Rows of one batch: (seq_idx, prompt_len) sequence-major, as score_batch returns them;
+    `verified`: they are fp32 re-scores of uncertain rows (--verify)."""
     n = len(s.prompt_len)
     cols: list[pa.Array] = [
         pa.array(np.repeat(seq_idx, n // max(len(seq_idx), 1)), pa.int64()),
@@ -115,6 +118,9 @@ def _table(seq_idx: np.ndarray, s: BatchScores, with_generations: bool) -> pa.Ta
         if s.zlib_ratio is not None
         else pa.nulls(n, pa.float32()),
         pa.array(s.prompt_len, pa.int16()),
+        pa.array(s.label_margin, pa.float32()),
+        pa.array(s.label_certain, pa.bool_()),
+        pa.array(np.full(n, verified), pa.bool_()),
     ]
     schema = contract.SCORE_SCHEMA
     if with_generations:
@@ -137,13 +143,14 @@ class _Resume:
     done: dict[int, Path]  # batch index -> file holding it
     started_at: str
     attempts: int
+    compute_batch_size: int | None = None  # found by an earlier attempt (halved on OOM)
 
 
 def _open_partial(folder: Path, settings: RunSettings, console: Console | None) -> _Resume:
     """Reuse a partial folder whose settings.json equals `settings` (batch size included);
     otherwise wipe it and start clean. settings.json = settings.to_dict() + attempt info."""
     sfile = folder / "settings.json"
-    started, attempts, done = provenance.utc_now(), 1, {}
+    started, attempts, done, compute = provenance.utc_now(), 1, {}, None
     if folder.is_dir():
         try:
             old = json.loads(sfile.read_text())
@@ -152,8 +159,9 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
             old, same = {}, False
         files = sorted(folder.glob("batches-*-*.parquet"))
         if same and not all(
-            "prompt_len" in pq.ParquetFile(f).schema_arrow.names for f in files
-        ):  # flushed by a memwh before contract version 2: rows lack prompt_len
+            set(contract.SCORE_SCHEMA.names) <= set(pq.ParquetFile(f).schema_arrow.names)
+            for f in files
+        ):  # flushed by an older memwh: rows lack prompt_len (v2) or label certainty (v3)
             same = False
         if same:
             for f in files:
@@ -162,6 +170,7 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
                     done[k] = f
             started = old.get("started_at", started)
             attempts = int(old.get("attempts", 1)) + 1
+            compute = old.get("compute_batch_size")
         else:
             if console:
                 console.print(
@@ -170,8 +179,67 @@ def _open_partial(folder: Path, settings: RunSettings, console: Console | None) 
             shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     record = {**settings.to_dict(), "started_at": started, "attempts": attempts}
+    if compute is not None:
+        record["compute_batch_size"] = compute
     contract.atomic_write_bytes(sfile, json.dumps(record, indent=2).encode())
-    return _Resume(done, started, attempts)
+    return _Resume(done, started, attempts, compute)
+
+
+def _record_compute_batch_size(folder: Path, size: int) -> None:
+    """Remember the batch size that fits (settings.json), so a resume computes as this run."""
+    sfile = folder / "settings.json"
+    record = json.loads(sfile.read_text())
+    record["compute_batch_size"] = size
+    contract.atomic_write_bytes(sfile, json.dumps(record, indent=2).encode())
+
+
+def _score_fitting(
+    m: _Loaded,
+    toks: np.ndarray,
+    s: RunSettings,
+    fit: _Fit,
+    folder: Path,
+    console: Console | None,
+) -> BatchScores:
+    """score_batch over slices of `fit.size` sequences; on out-of-memory halve the size, free
+    the cache and retry (down to 1), recording the size that fits for resumes. The flushed
+    batches (resume units) keep their boundaries whatever size computes them."""
+    import torch
+
+    def one(part: np.ndarray) -> BatchScores:
+        return score_batch(
+            m.net, part, s.all_prompt_lens, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
+            tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
+        )  # fmt: skip
+
+    while True:
+        try:
+            return concat_scores(
+                [one(toks[i : i + fit.size]) for i in range(0, len(toks), fit.size)]
+            )
+        except torch.OutOfMemoryError:
+            if m.device.startswith("cuda"):
+                torch.cuda.empty_cache()
+            if fit.size == 1:
+                raise MemwhError(
+                    f"out of memory scoring a single sequence on {m.device}; use a device with "
+                    "more memory, --dtype bf16/fp16, or shorter --prompt-len/--cont-len"
+                ) from None
+            old, fit.size = fit.size, max(1, fit.size // 2)
+            fit.halvings += 1
+            _record_compute_batch_size(folder, fit.size)
+            if console:
+                console.print(
+                    f"[yellow]out of memory at batch size {old}: retrying with {fit.size}[/]"
+                )
+
+
+@dataclass
+class _Fit:
+    """The batch size that computes (starts at the shard's batch size; halved on OOM)."""
+
+    size: int
+    halvings: int = 0
 
 
 class _Preempt:
@@ -249,6 +317,7 @@ class _Loop:
     signame: str
     scored_now: int
     seconds: float
+    fit: _Fit
 
     @property
     def rate(self) -> float:
@@ -280,12 +349,18 @@ def _score_batches(
     last_flush = time.perf_counter()
     preempted, scored_now = False, 0
     t_loop = time.perf_counter()
+    fit = _Fit(min(bs, int(resume.compute_batch_size or bs)))
+
+    pending_skipped: list[int] = []
 
     def flush(last_k: int) -> None:
-        nonlocal pending, pending_first, last_flush
-        if pending:
+        nonlocal pending, pending_first, last_flush, pending_skipped
+        if pending:  # the skip list first: a batch file means its skips are on disk
+            name = f"skipped-{pending_first:06d}-{last_k:06d}.json"
+            contract.atomic_write_bytes(folder / name, json.dumps(pending_skipped).encode())
             _write_partial(folder, pending_first, last_k, pending)
         pending, pending_first, last_flush = [], -1, time.perf_counter()
+        pending_skipped = []
 
     bar = _progress(console)
     task = (
@@ -302,18 +377,22 @@ def _score_batches(
             for k in todo:
                 if pending and k != prev_k + 1:  # keep each partial file a contiguous batch range
                     flush(prev_k)
-                idx = indices[k * bs : (k + 1) * bs]
-                toks = plan.source.read(idx, need)
+                batch = indices[k * bs : (k + 1) * bs]
+                toks, ok = data_mod.read_window(plan.source, batch, need, s.offset)
+                idx, toks = batch[ok], toks[ok]  # rows too short for the window: skipped
                 _check_vocab(toks, idx, m.vocab, plan.source.description)
-                scores = score_batch(
-                    m.net, toks, s.all_prompt_lens, s.cont_len, mode=s.mode, suppress_ids=m.suppress,
-                    tokenizer=m.tokenizer, device=m.device, save_generations=s.save_generations,
-                )  # fmt: skip
                 if pending_first < 0:
                     pending_first = k
-                pending.append(_table(idx, scores, s.save_generations))
+                pending_skipped.extend(int(i) for i in batch[~ok])
+                pending.append(
+                    _table(
+                        idx, _score_fitting(m, toks, s, fit, folder, console), s.save_generations
+                    )
+                    if len(idx)
+                    else _schema(s.save_generations).empty_table()
+                )
                 prev_k = k
-                scored_now += len(idx)
+                scored_now += len(batch)
                 if bar is not None and task is not None:
                     rate = scored_now / max(time.perf_counter() - t_loop, 1e-9)
                     bar.update(task, advance=len(idx), rate=f"{rate:,.1f} seq/s")
@@ -326,7 +405,7 @@ def _score_batches(
             flush(prev_k)
             raise
         flush(prev_k)
-    return _Loop(preempted, pre.signame, scored_now, time.perf_counter() - t_loop)
+    return _Loop(preempted, pre.signame, scored_now, time.perf_counter() - t_loop, fit)
 
 
 def _n_resumed(resume: _Resume, n_indices: int, bs: int) -> int:
@@ -334,16 +413,28 @@ def _n_resumed(resume: _Resume, n_indices: int, bs: int) -> int:
     return sum(min(bs, n_indices - k * bs) for k in resume.done if k < n_batches)
 
 
+def _schema(with_generations: bool) -> pa.Schema:
+    if with_generations:
+        return contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
+    return contract.SCORE_SCHEMA
+
+
+def _skipped(folder: Path) -> np.ndarray:
+    """seq_idx of the rows too short for the scored window (recorded with their batches)."""
+    out: list[int] = []
+    for f in sorted(folder.glob("skipped-*-*.json")) if folder.is_dir() else []:
+        out.extend(json.loads(f.read_text()))
+    return np.asarray(sorted(set(out)), np.int64)
+
+
 def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
-    """All partial files as one table sorted by seq_idx; it must cover the shard exactly."""
+    """All partial files as one table sorted by seq_idx; it must cover the shard exactly
+    (every sequence long enough for the window)."""
     folder = plan.partial_dir
     files = sorted(set(_partial_files(folder)))
     tables = [pq.read_table(f) for f in files]
-    schema = (
-        contract.SCORE_SCHEMA.append(contract.GENERATIONS_FIELD)
-        if plan.settings.save_generations
-        else contract.SCORE_SCHEMA
-    )
+    schema = _schema(plan.settings.save_generations)
+    indices = indices[~np.isin(indices, _skipped(folder))]
     table = pa.concat_tables(tables).cast(schema) if tables else schema.empty_table()
     table = table.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
     lens = np.asarray(plan.settings.all_prompt_lens)
@@ -359,16 +450,115 @@ def _assemble(plan: ShardPlan, indices: np.ndarray) -> pa.Table:
     return table
 
 
+def verify_rows(
+    plan: ShardPlan,
+    m: _Loaded,
+    table: pa.Table,
+    torch_dtype: Any,
+    console: Console | None,
+    batch_size: int | None = None,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """--verify: re-score in fp32 the rows whose label is not certain (certify.py) and put
+    fp32's rows in their place (``label_verified`` true). Returns the table and the manifest's
+    ``label_verification`` record (tolerance rule; uncertain, checked and flipped counts).
+
+    The low-precision model is released first and the checkpoint loaded again in fp32 (the
+    reference is the stored weights, not an upcast of rounded ones). A flip is a row whose
+    matched-prefix length changed (``n_exact_flipped``: whose exact-match label changed).
+    `batch_size`: what fitted the low-precision run; fp32 activations are twice as large, so
+    half of it is used."""
+    import torch
+
+    s = plan.settings
+    uncertain = ~table.column("label_certain").to_numpy(zero_copy_only=False).astype(bool)
+    info: dict[str, Any] = {
+        **certify.tolerance_rule(torch_dtype),
+        "verify": s.verify,
+        "n_uncertain": int(uncertain.sum()),
+        "n_checked": 0,
+        "n_flipped": 0,
+        "n_exact_flipped": 0,
+        "seconds": 0.0,
+    }
+    if not s.verify or not uncertain.any() or torch_dtype == torch.float32:
+        if console and uncertain.any() and torch_dtype != torch.float32:
+            console.print(
+                f"note: {int(uncertain.sum())} labels are not certain under {info['dtype']} "
+                "(label_certain false); --verify re-scores them in fp32",
+                soft_wrap=True,
+            )
+        return table, info
+    t0 = time.perf_counter()
+    m.net = None  # free the low-precision weights before loading fp32 ones
+    if m.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    net = models.load_model(plan.ref, torch.float32, m.device)
+    rows = np.flatnonzero(uncertain)
+    seq = table.column("seq_idx").to_numpy()
+    plen = table.column("prompt_len").to_numpy()
+    bs = max(1, int(batch_size or s.batch_size or 2) // 2)
+    need = s.prompt_len + s.cont_len
+    fresh = []
+    with torch.inference_mode():
+        for k in np.unique(plen[rows]).tolist():
+            idx = seq[rows[plen[rows] == k]]
+            for i in range(0, len(idx), bs):
+                part = idx[i : i + bs]
+                scores = score_batch(
+                    net, data_mod.read_window(plan.source, part, need, s.offset)[0], [k], s.cont_len, mode=s.mode,
+                    suppress_ids=m.suppress, tokenizer=m.tokenizer, device=m.device,
+                    save_generations=s.save_generations,
+                )  # fmt: skip
+                fresh.append(_table(part, scores, s.save_generations, verified=True))
+    del net
+    new = pa.concat_tables(fresh).cast(table.schema)
+    keep = pa.array(~uncertain)
+    old = table.take(pa.array(rows))
+    # both sides sorted by (seq_idx, prompt_len): compare row for row
+    new = new.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
+    old_pml = old.column("prefix_match_len").to_numpy()
+    new_pml = new.column("prefix_match_len").to_numpy()
+    old_ex = old.column("exact_match").to_numpy(zero_copy_only=False)
+    new_ex = new.column("exact_match").to_numpy(zero_copy_only=False)
+    table = pa.concat_tables([table.filter(keep), new]).sort_by(
+        [("seq_idx", "ascending"), ("prompt_len", "ascending")]
+    )
+    info.update(
+        n_checked=len(rows),
+        n_flipped=int((old_pml != new_pml).sum()),
+        n_exact_flipped=int((old_ex != new_ex).sum()),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    if console:
+        console.print(
+            f"verify: {info['n_checked']} uncertain labels re-scored in fp32, "
+            f"{info['n_flipped']} changed ({info['n_exact_flipped']} exact-match labels), "
+            f"{info['seconds']:.1f}s",
+            soft_wrap=True,
+        )
+    return table, info
+
+
 def _write_sequence_meta(plan: ShardPlan) -> None:
-    """Sequence metadata (duplicates / is_canary) once per data fingerprint."""
-    meta = plan.source.sequence_meta()
+    """Sequence metadata (duplicates / is_canary / ..., + the --keep-columns as ``extra``) once
+    per data fingerprint; rewritten when a run keeps columns the file lacks (their union)."""
+    mpath = contract.sequences_meta_path(plan.out, plan.settings.data_fingerprint)
+    keep = plan.keep_columns
+    if mpath.is_file():
+        md = pq.read_schema(mpath).metadata or {}
+        had = tuple(json.loads(md.get(contract.KEEP_COLUMNS_KEY, b"[]")))
+        if set(keep) <= set(had):
+            return
+        keep = tuple(dict.fromkeys((*had, *keep)))
+    meta = plan.source.sequence_meta(keep)
     if meta is None:
         return
-    mpath = contract.sequences_meta_path(plan.out, plan.source.fingerprint)
-    if not mpath.is_file():
-        buf = io.BytesIO()
-        pq.write_table(meta.cast(contract.SEQUENCE_META_SCHEMA), buf, compression="zstd")
-        contract.atomic_write_bytes(mpath, buf.getvalue())
+    schema = contract.SEQUENCE_META_SCHEMA
+    if contract.SEQUENCE_EXTRA_FIELD.name in meta.column_names:
+        schema = schema.append(contract.SEQUENCE_EXTRA_FIELD).with_metadata(meta.schema.metadata)
+    buf = io.BytesIO()
+    pq.write_table(meta.cast(schema), buf, compression="zstd")
+    contract.atomic_write_bytes(mpath, buf.getvalue())
 
 
 def _manifest(
@@ -465,6 +655,10 @@ def score(
     variant_of: str | None = None,
     method: str | None = None,
     method_params: str | dict | None = None,
+    verify: bool = False,
+    offset: int = 0,
+    keep_columns: tuple[str, ...] | str = (),
+    windows_per_row: int = 1,
 ) -> ShardResult:
     """Score one shard and write its Parquet file + manifest under `out` (see module docstring).
 
@@ -476,7 +670,13 @@ def score(
     user states (family, size, schedule, step), recorded in the manifest. `save_windows`:
     also write the scored token windows (once per dataset range) for `memwh show`.
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
-    experiment (contract.ROLES); they go into the manifest unchanged by the scoring."""
+    experiment (contract.ROLES); they go into the manifest unchanged by the scoring.
+    `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
+    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
+    `offset`: the scored window starts at this token of each row; rows shorter than
+    offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``).
+    `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``).
+    `windows_per_row`: score W consecutive windows of each row (seq_idx = row * W + w)."""
     t0 = time.perf_counter()
     console = Console(stderr=True) if progress else None
     role_fields = {"role": role, "variant_of": variant_of, "method": method}
@@ -489,7 +689,8 @@ def score(
         model, data, out, revision=revision, name=name, prompt_len=prompt_len,
         cont_len=cont_len, mode=mode, suppress_eos=suppress_eos, seq_range=seq_range,
         shard=shard, num_shards=num_shards, save_generations=save_generations,
-        batch_size=batch_size,
+        batch_size=batch_size, verify=verify, offset=offset, keep_columns=keep_columns,
+        windows_per_row=windows_per_row,
     )  # fmt: skip
     meta = (meta or ModelMeta()).check(plan.settings.revision)
     try:
@@ -533,15 +734,30 @@ def score(
             )
         return ShardResult("preempted", pq_path, man_path, n_have, 0, time.perf_counter() - t0)
 
+    n_short = len(_skipped(plan.partial_dir))
     table = _assemble(plan, indices)
+    if not table.num_rows:
+        raise MemwhError(
+            f"{plan.source.description}: every sequence of the shard is shorter than the scored "
+            f"window (--offset {plan.settings.offset} + --prompt-len + --cont-len = "
+            f"{plan.settings.offset + plan.settings.prompt_len + plan.settings.cont_len} "
+            "tokens); lower them"
+        )
+    table, verification = verify_rows(plan, loaded, table, tdtype, console, loop.fit.size)
     _write_sequence_meta(plan)
     if save_windows:
         lo, hi = plan.settings.bounds
         width = plan.settings.prompt_len + plan.settings.cont_len  # the longest prompt's window
-        _write_windows(out, plan.source, indices, width, lo, hi)
+        scored = np.unique(table.column("seq_idx").to_numpy())
+        _write_windows(out, plan.source, scored, width, lo, hi, plan.settings.offset)
     n_resumed = _n_resumed(resume, len(indices), int(plan.settings.batch_size or 1))
     wall = time.perf_counter() - t0
     manifest = _manifest(plan, loaded, meta, table, resume, n_resumed, wall)
+    manifest["label_verification"] = verification
+    manifest["n_skipped_short"] = n_short  # rows shorter than offset + prompt_len + cont_len
+    # the batch size that computed the rows (smaller than batch_size after out-of-memory)
+    manifest["compute_batch_size"] = loop.fit.size
+    manifest["oom_halvings"] = loop.fit.halvings
     if role_fields["method_params"] is not None:  # an object in the manifest, not a string
         role_fields["method_params"] = json.loads(role_fields["method_params"])
     manifest.update({k: v for k, v in role_fields.items() if v is not None})
@@ -573,14 +789,24 @@ def _backfill_windows(out: str | Path, data: str, ref: Any, m: dict[str, Any]) -
 
 
 def _write_windows(
-    out: str | Path, source: Any, indices: np.ndarray, width: int, lo: int, hi: int
+    out: str | Path,
+    source: Any,
+    indices: np.ndarray,
+    width: int,
+    lo: int,
+    hi: int,
+    offset: int = 0,
 ) -> None:
-    """The scored token windows of [lo, hi), once per dataset range (any unit may write it)."""
-    path = contract.windows_path(out, source.fingerprint, width, lo, hi)
+    """The scored token windows of [lo, hi), once per dataset range (any unit may write it);
+    keyed by the scored dataset's fingerprint (plan.window_fingerprint: names the offset)."""
+    path = contract.windows_path(out, window_fingerprint(source.fingerprint, offset), width, lo, hi)
     if path.is_file():
         return
     chunks = (
-        (indices[i : i + WINDOW_CHUNK], source.read(indices[i : i + WINDOW_CHUNK], width))
+        (
+            indices[i : i + WINDOW_CHUNK],
+            data_mod.read_window(source, indices[i : i + WINDOW_CHUNK], width, offset)[0],
+        )
         for i in range(0, len(indices), WINDOW_CHUNK)
     )
     contract.write_windows(path, chunks)

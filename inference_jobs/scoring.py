@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 import torch
+
+from . import certify
 
 MIN_K_FRACTION = 0.2
 
@@ -57,7 +59,20 @@ class BatchScores:
     loss: np.ndarray
     min_k_logprob: np.ndarray
     zlib_ratio: np.ndarray | None
+    label_margin: np.ndarray  # smallest top-1 - top-2 gap over the deciding positions
+    label_certain: np.ndarray  # every deciding gap > the dtype's tolerance (certify.py)
     generated: np.ndarray | None = None
+
+
+def concat_scores(parts: list[BatchScores]) -> BatchScores:
+    """The BatchScores of consecutive slices of one batch, as one (rows in slice order)."""
+    if len(parts) == 1:
+        return parts[0]
+    out = {}
+    for f in fields(BatchScores):
+        vals = [getattr(p, f.name) for p in parts]
+        out[f.name] = None if vals[0] is None else np.concatenate(vals)
+    return BatchScores(**out)
 
 
 def process_logits(
@@ -107,22 +122,36 @@ def token_logprobs(logits: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def greedy_generate(
-    model: Any, prompt: torch.Tensor, cont_len: int, suppress_ids: list[int]
-) -> torch.Tensor:
-    """Greedy decoding with a KV cache: [B, cont_len] generated token ids (never stops early).
+    model: Any,
+    prompt: torch.Tensor,
+    cont_len: int,
+    suppress_ids: list[int],
+    truth: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Greedy decoding with a KV cache, never stopping early: ([B, cont_len] generated token
+    ids, each step's gap between the true token [B, cont_len] and its best rival (None without
+    `truth`), each step's rounding tolerance; certify.py).
 
     Uses transformers' ``cache=`` argument and ``.cache`` output (``past_key_values`` is
     deprecated since transformers 5.x and removed in 5.40)."""
+    gen, gaps, tols = [], [], []
     out = model(input_ids=prompt, use_cache=True, logits_to_keep=1)
-    cache = out.cache
-    nxt = process_logits(out.logits[:, -1, :], suppress_ids, inplace=True).argmax(dim=-1)
-    gen = [nxt]
-    for _ in range(cont_len - 1):
-        out = model(input_ids=nxt[:, None], cache=cache, use_cache=True, logits_to_keep=1)
-        cache = out.cache
-        nxt = process_logits(out.logits[:, -1, :], suppress_ids, inplace=True).argmax(dim=-1)
+    for step in range(cont_len):
+        if step:
+            out = model(
+                input_ids=gen[-1][:, None], cache=out.cache, use_cache=True, logits_to_keep=1
+            )
+        logits = out.logits[:, -1, :]
+        tols.append(certify.tolerance(certify.scale_of(logits), logits.dtype))
+        logits = process_logits(logits, suppress_ids, inplace=True)
+        if truth is not None:
+            nxt, gap = certify.argmax_and_gap(logits, truth[:, step])  # overwrites logits
+            gaps.append(gap)
+        else:
+            nxt = logits.argmax(dim=-1)
         gen.append(nxt)
-    return torch.stack(gen, dim=1)
+    gap = torch.stack(gaps, dim=1) if gaps else None
+    return torch.stack(gen, dim=1), gap, torch.stack(tols, dim=1)
 
 
 def min_k_logprob(token_logprobs: torch.Tensor, fraction: float = MIN_K_FRACTION) -> torch.Tensor:
@@ -176,11 +205,17 @@ def score_batch(
     logits, pos = teacher_forced(model, x, lens, m)
     truth_all = x[:, torch.as_tensor(pos, device=x.device) + 1]
     lp_all = token_logprobs(logits, truth_all)  # raw distribution, before the processor
-    match_all = process_logits(logits, suppress_ids, inplace=True).argmax(dim=-1) == truth_all
+    tol_all = certify.tolerance(certify.scale_of(logits), logits.dtype)
+    logits = process_logits(logits, suppress_ids, inplace=True)
+    argmax, gap_all = certify.argmax_and_gap(logits, truth_all)  # overwrites logits
+    match_all = argmax == truth_all
     del logits
     b, nk = x.shape[0], len(lens)
     plen = torch.empty((b, nk), dtype=torch.int32, device=x.device)
-    loss, mink, acc = (torch.empty((b, nk), dtype=torch.float32, device=x.device) for _ in range(3))
+    loss, mink, acc, margin = (
+        torch.empty((b, nk), dtype=torch.float32, device=x.device) for _ in range(4)
+    )
+    certain = torch.empty((b, nk), dtype=torch.bool, device=x.device)
     mem = torch.empty((b, nk), dtype=torch.float32, device=x.device) if mode == "generate" else None
     gens = []
     for j, k in enumerate(lens):
@@ -191,12 +226,15 @@ def score_batch(
         acc[:, j] = tf_match.float().mean(dim=1)
         if mem is None:
             plen[:, j] = prefix_len(tf_match)
+            gaps, tols = gap_all[:, w], tol_all[:, w]
         else:
-            gen = greedy_generate(model, x[:, :k], m, suppress_ids)
-            gmatch = gen == x[:, k : k + m]
+            truth = x[:, k : k + m]
+            gen, gaps, tols = greedy_generate(model, x[:, :k], m, suppress_ids, truth)
+            gmatch = gen == truth
             plen[:, j] = prefix_len(gmatch)
             mem[:, j] = gmatch.float().mean(dim=1)
             gens.append(gen)
+        margin[:, j], certain[:, j] = certify.label_certainty(gaps, tols, plen[:, j])
     plen_np = plen.cpu().numpy().astype(np.int16).ravel()
     loss_np = loss.cpu().numpy().ravel()
     cont = np.stack([tokens[:, k : k + m] for k in lens], axis=1).reshape(b * nk, m)
@@ -212,5 +250,7 @@ def score_batch(
         loss=loss_np,
         min_k_logprob=mink.cpu().numpy().ravel(),
         zlib_ratio=zlib_ratios(loss_np, cont, tokenizer),
+        label_margin=margin.cpu().numpy().ravel(),
+        label_certain=certain.cpu().numpy().ravel(),
         generated=generated,
     )

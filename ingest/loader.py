@@ -638,7 +638,7 @@ class _SeqFile:
     size: int
     mtime: float
     n_rows: int
-    select: str  # the SELECT list after the fingerprint: seq_idx, then SEQUENCE_META_COLUMNS
+    select: str  # after the fingerprint: seq_idx, SEQUENCE_META_COLUMNS, extra
 
 
 def _check_sequences(
@@ -674,6 +674,7 @@ def _check_sequences(
                 "category": "string",
                 "insert_first_step": "integer",
                 "insert_last_step": "integer",
+                contract.SEQUENCE_EXTRA_FIELD.name: "string",  # JSON of --keep-columns
             }
             kinds = {
                 "integer": pa.types.is_integer,
@@ -707,6 +708,8 @@ def _check_sequences(
                 f"{c}::{types[cols[c]]}" if c in schema.names else "NULL"
                 for c in contract.SEQUENCE_META_COLUMNS
             )
+            extra = contract.SEQUENCE_EXTRA_FIELD.name
+            exprs += f", {extra}::JSON" if extra in schema.names else ", NULL"
             good.append(_SeqFile(p, size, mtime, n, f"seq_idx::BIGINT, {exprs}"))
         except Invalid as e:
             report.problems.append(FileProblem(p, e.problem, e.action))
@@ -729,7 +732,8 @@ def _load_sequences(
                 con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [f.path.stem])
                 con.execute(
                     "INSERT INTO raw.sequences (data_fingerprint, seq_idx, "
-                    f"{', '.join(contract.SEQUENCE_META_COLUMNS)}) SELECT ?, {f.select} "
+                    f"{', '.join(contract.SEQUENCE_META_COLUMNS)}, "
+                    f"{contract.SEQUENCE_EXTRA_FIELD.name}) SELECT ?, {f.select} "
                     f"FROM read_parquet({sql_list([f.path])})",
                     [f.path.stem],
                 )

@@ -138,7 +138,8 @@ CREATE TABLE IF NOT EXISTS raw.sequences (
     is_canary        BOOLEAN,
     category          VARCHAR, -- e.g. canary, pii, copyright (controlled insertion)
     insert_first_step BIGINT,  -- 0-based training steps of the first and last inserted copy
-    insert_last_step  BIGINT
+    insert_last_step  BIGINT,
+    extra             JSON     -- the dataset's columns kept with --keep-columns, as one object
 )
 """
 
@@ -192,6 +193,7 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sequences", "category", "VARCHAR"),
     ("sequences", "insert_first_step", "BIGINT"),
     ("sequences", "insert_last_step", "BIGINT"),
+    ("sequences", "extra", "JSON"),
 )
 
 # What has been loaded: lets a second `memwh ingest` skip unchanged files without reading

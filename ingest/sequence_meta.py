@@ -9,7 +9,8 @@ scored runs carry).
 File: Parquet or CSV with ``seq_idx`` and at least one of ``duplicates``, ``is_canary``,
 ``category``, ``insert_first_step``, ``insert_last_step``. A column in the file sets that field
 for the file's sequences; fields the file lacks, and sequences it does not list, keep their
-stored values (so a category file can be layered over the dataset's duplication counts).
+stored values (so a category file can be layered over the dataset's duplication counts); the
+columns kept at scoring (``extra``, `memwh infer --keep-columns`) stay as stored.
 Validated like every import: one-line errors, one transaction, an identical file skipped.
 Note: re-ingesting a *changed* ROOT/sequences file of the same dataset replaces the dataset's
 rows (import again afterwards).
@@ -224,15 +225,15 @@ def import_sequence_meta(
         with transaction(con):
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {STAGING}_merged AS
-                SELECT coalesce(f.seq_idx, s.seq_idx) AS seq_idx, {picks}
+                SELECT coalesce(f.seq_idx, s.seq_idx) AS seq_idx, {picks}, s.extra AS extra
                 FROM (SELECT * FROM raw.sequences WHERE data_fingerprint = ?) AS s
                 FULL JOIN {STAGING} AS f ON f.seq_idx = s.seq_idx""",
                 [dataset],
             )
             con.execute("DELETE FROM raw.sequences WHERE data_fingerprint = ?", [dataset])
             con.execute(
-                f"INSERT INTO raw.sequences (data_fingerprint, seq_idx, {', '.join(meta)}) "
-                f"SELECT ?, seq_idx, {', '.join(meta)} FROM {STAGING}_merged",
+                f"INSERT INTO raw.sequences (data_fingerprint, seq_idx, {', '.join(meta)}, extra) "
+                f"SELECT ?, seq_idx, {', '.join(meta)}, extra FROM {STAGING}_merged",
                 [dataset],
             )
             record_files(

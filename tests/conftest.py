@@ -7,7 +7,10 @@ and the scores are cached there); CI starts from a fresh temporary folder.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -18,6 +21,58 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+
+
+DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+class MemwhDeprecationError(AssertionError):
+    """memwh itself called an API its library marks as deprecated."""
+
+
+# Frames a call passes through between its caller and the callee's package.
+_PLUMBING = ("torch.nn.modules.module", "functools", "contextlib")
+
+
+def called_from_memwh(frame: FrameType | None) -> bool:
+    """Is a warning issued in `frame` memwh's call of a deprecated API? Walking outward from
+    the issuing frame through the issuing package's own frames (and call plumbing such as
+    torch's Module.__call__), the first other frame must be memwh's. A library deprecating
+    its own internals, a library calling another one's deprecated API (dbt -> jsonschema), a
+    library warning while it is imported, or a test calling one directly, is not memwh's call."""
+    if frame is None:
+        return False
+    owner = frame.f_globals.get("__name__", "").split(".")[0]
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name == "memwh" or name.startswith("memwh."):
+            return True
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return False
+        if name.split(".")[0] != owner and name not in _PLUMBING:
+            return False
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _memwh_deprecations_are_errors():
+    """Deprecation warnings raised while memwh calls a library are test failures (issue 14:
+    e.g. transformers' ``past_key_values`` -> ``cache``). Libraries warn at a stacklevel that
+    points into their own wrappers, so pytest's module filters cannot see memwh there: this
+    wraps ``warnings.warn`` and looks at the real call stack. The ini's module filters
+    (``error::...:memwh``) catch warnings attributed to memwh modules directly."""
+    original = warnings.warn
+
+    def warn(message, category=None, stacklevel=1, source=None, **kw):
+        cat = category or (type(message) if isinstance(message, Warning) else UserWarning)
+        if issubclass(cat, DEPRECATIONS) and called_from_memwh(sys._getframe(1)):
+            raise MemwhDeprecationError(f"memwh calls a deprecated API: {message}")
+        return original(message, category, stacklevel + 1, source, **kw)
+
+    warnings.warn = warn
+    yield
+    warnings.warn = original
 
 
 @pytest.fixture(scope="session")

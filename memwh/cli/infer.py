@@ -63,6 +63,12 @@ def register(app: typer.Typer) -> None:
             "(one row per sequence and length; fast mode scores all in one pass).",
         ),
         cont_len: int = typer.Option(32, "--cont-len"),
+        offset: int = typer.Option(
+            0,
+            "--offset",
+            help="First token of the scored window in each row (rows too short for "
+            "offset + prompt + continuation are skipped and counted in the manifest).",
+        ),
         mode: str = typer.Option(
             "fast", "--mode", help="fast (one teacher-forced pass) or generate (greedy, KV cache)."
         ),
@@ -100,6 +106,24 @@ def register(app: typer.Typer) -> None:
             "--save-windows/--no-save-windows",
             help="Write the scored token windows (prompt + continuation) once per dataset range "
             "under OUT/sequences/, so `memwh show` can print the text.",
+        ),
+        windows_per_row: int = typer.Option(
+            1,
+            "--windows-per-row",
+            help="Score W consecutive windows of each row (long documents): window w of row r "
+            "is sequence r*W+w; rows too short for a window skip that window.",
+        ),
+        keep_columns: str = typer.Option(
+            "",
+            "--keep-columns",
+            help="Columns of the data to keep as per-sequence metadata (comma-separated, e.g. "
+            "source,url); stored as JSON in raw.sequences.extra.",
+        ),
+        verify: bool = typer.Option(
+            False,
+            "--verify/--no-verify",
+            help="Re-score in fp32 the sequences whose label is not certain under --dtype "
+            "(top-1/top-2 logit gap within rounding error) and keep fp32's labels.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
         role: str | None = typer.Option(
@@ -152,7 +176,8 @@ def register(app: typer.Typer) -> None:
             num_shards=num_shards, force=force, save_generations=save_generations,
             save_windows=save_windows,
             progress=not quiet, meta=meta, role=role, variant_of=variant_of, method=method,
-            method_params=method_params,
+            method_params=method_params, verify=verify, offset=offset, keep_columns=keep_columns,
+            windows_per_row=windows_per_row,
         )  # fmt: skip
         if res.status == "preempted":
             raise typer.Exit(EXIT_PREEMPTED)

@@ -38,7 +38,10 @@ import pyarrow.parquet as pq
 # of the same sequences: one row per (seq_idx, prompt_len)); the manifest's ``prompt_len`` is
 # the longest and ``prompt_lens`` lists them all. Version 1 files have no such column: all
 # their rows were scored with the manifest's ``prompt_len`` (ingest fills it from there).
-CONTRACT_VERSION = 2
+# Version 3: every row says how certain its label is under the run's dtype (label_margin,
+# label_certain, label_verified; docs/contract.md "Certified labels"); version 1 and 2 files
+# have no such columns (readers treat them as unknown).
+CONTRACT_VERSION = 3
 
 # Per-sequence score columns, in file order. Nullability is part of the contract:
 # memorization_score is NULL in fast mode (needs real generation after a mismatch).
@@ -55,8 +58,23 @@ SCORE_SCHEMA_V1 = pa.schema(
     ]
 )
 PROMPT_LEN_FIELD = pa.field("prompt_len", pa.int16(), nullable=False)
-# Version 2 (current): the columns of version 1, then prompt_len.
-SCORE_SCHEMA = SCORE_SCHEMA_V1.append(PROMPT_LEN_FIELD)
+# Version 2: the columns of version 1, then prompt_len.
+SCORE_SCHEMA_V2 = SCORE_SCHEMA_V1.append(PROMPT_LEN_FIELD)
+# Version 3 (current): the columns of version 2, then the label's certainty:
+# * label_margin: smallest top-1 minus top-2 logit gap (after the EOS processor) over the
+#   positions that decide the label: continuation positions up to and including the first
+#   mismatch (all of them for an exact match), in the pass that produced the stored label;
+# * label_certain: at every one of those positions the gap exceeds the dtype's rounding
+#   tolerance (inference_jobs/certify.py), so a full-precision run gives the same label;
+# * label_verified: the row was re-scored in fp32 (--verify) because it was not certain; its
+#   values are fp32's.
+# Nullable: NULL where unknown (imported results).
+LABEL_CERTAINTY_FIELDS = (
+    pa.field("label_margin", pa.float32(), nullable=True),
+    pa.field("label_certain", pa.bool_(), nullable=True),
+    pa.field("label_verified", pa.bool_(), nullable=True),
+)
+SCORE_SCHEMA = pa.schema([*SCORE_SCHEMA_V2, *LABEL_CERTAINTY_FIELDS])
 # Written only with --save-generations.
 GENERATIONS_FIELD = pa.field("generated_tokens", pa.list_(pa.int32()), nullable=True)
 
@@ -64,8 +82,9 @@ REQUIRED_COLUMNS: tuple[str, ...] = tuple(SCORE_SCHEMA.names)
 
 
 def score_schema(version: int = CONTRACT_VERSION) -> pa.Schema:
-    """The score columns a file of contract `version` must hold (1: no prompt_len column)."""
-    return SCORE_SCHEMA_V1 if version < 2 else SCORE_SCHEMA
+    """The score columns a file of contract `version` must hold (1: no prompt_len column;
+    2: no label certainty columns)."""
+    return SCORE_SCHEMA_V1 if version < 2 else SCORE_SCHEMA_V2 if version < 3 else SCORE_SCHEMA
 
 
 # Optional per-sequence metadata carried over from the scored dataset when present.
@@ -82,6 +101,11 @@ SEQUENCE_META_SCHEMA = pa.schema(
     ]
 )
 SEQUENCE_META_COLUMNS: tuple[str, ...] = tuple(SEQUENCE_META_SCHEMA.names[1:])
+# `memwh infer --keep-columns a,b`: the dataset's own metadata columns a user names, carried as
+# one JSON object per sequence ({"a": ..., "b": ...}) after the columns above; the file's
+# key-value metadata ``memwh_keep_columns`` lists them (JSON). Absent when none were kept.
+SEQUENCE_EXTRA_FIELD = pa.field("extra", pa.string(), nullable=True)
+KEEP_COLUMNS_KEY = b"memwh_keep_columns"
 
 # Unit roles of controlled experiments (shared/STUDIES.md §5, §7): a *standard* model is the
 # control of *perturbed* ones (trained with inserted text); an *edited* model is a mitigation
@@ -155,6 +179,7 @@ MANIFEST_OPTIONAL: tuple[str, ...] = (
     "method_params",  # JSON object of the method's parameters
     "settings",  # memwh.core.run_settings.RunSettings.to_dict(): what the rows depend on
     "metadata_source",  # {fact: stated | suite | measured | revision | derived}
+    "label_verification",  # version 3: the tolerance rule and --verify's counts (docs/contract.md)
 )
 
 _PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})$")

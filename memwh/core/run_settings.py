@@ -60,6 +60,15 @@ class RunSettings:
     # length), ascending; () when only prompt_len is scored, so single-prompt records equal
     # those written before multi-prompt scoring existed. Read `all_prompt_lens`.
     prompt_lens: tuple[int, ...] = ()
+    # --verify: rows whose label is not certain under `dtype` are re-scored in fp32 and hold
+    # fp32's values (inference_jobs/certify.py); False in records written before it existed.
+    verify: bool = False
+    # --offset: the scored window is tokens [offset, offset + prompt_len + cont_len) of each
+    # row (0: the row's start); data_fingerprint then names the offset too (plan.plan_shard).
+    offset: int = 0
+    # --windows-per-row: W > 1 scores W consecutive windows of each row as sequences
+    # seq_idx = row * W + w (inference_jobs.data.RowWindows); data_fingerprint names it.
+    windows_per_row: int = 1
 
     def __post_init__(self) -> None:
         lens = tuple(sorted({int(k) for k in self.prompt_lens}))

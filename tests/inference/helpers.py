@@ -137,3 +137,30 @@ def write_mmididx(prefix: Path, docs: list[np.ndarray], dtype=np.uint16) -> None
         f.write(sizes.tobytes(order="C"))
         f.write(pointers.tobytes(order="C"))
         f.write(doc_idx.tobytes(order="C"))
+
+
+def train_memorizer(
+    out: Path, n_rows: int = 192, length: int = 64, epochs: int = 30, seed: int = 0
+) -> tuple[Path, np.ndarray]:
+    """A tiny GPT-NeoX trained on `n_rows` random token rows until part of them is memorized
+    (STUDIES.md section 9's setting: half-learned rows have near-tied logits, so bf16 and fp32
+    labels really differ). Saves model + tokenizer to `out`; returns (out, rows)."""
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(3, VOCAB, size=(n_rows, length))
+    model = make_model(seed, hidden=64)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    data = torch.as_tensor(rows)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        perm = torch.randperm(n_rows, generator=gen)
+        for i in range(0, n_rows, 32):
+            b = data[perm[i : i + 32]]
+            loss = model(input_ids=b, labels=b).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval()
+    model.save_pretrained(out)
+    make_tokenizer().save_pretrained(out)
+    return out, rows.astype(np.int64)

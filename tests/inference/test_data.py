@@ -120,3 +120,81 @@ def test_fingerprint_is_content_based(tmp_path):
     with open(big, "ab") as fh:
         fh.write(b"\x01")
     assert D.file_fingerprint(big) != f1
+
+
+def _bos_tokenizer():
+    """The test tokenizer with a post-processor adding BOS (id 1 here), like Llama's."""
+    from tokenizers import processors
+
+    tok = helpers.make_tokenizer()
+    tok._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|padding|> $A", special_tokens=[("<|padding|>", 1)]
+    )
+    return tok
+
+
+def test_text_rows_start_at_the_first_content_token_with_a_bos_tokenizer(tmp_path):
+    tok = _bos_tokenizer()
+    assert tok("t5 t6")["input_ids"] == [1, 5, 6]  # the tokenizer really adds BOS by default
+    line = " ".join(f"t{3 + j}" for j in range(40))
+    f = tmp_path / "docs.jsonl"
+    f.write_text(f'{{"text": "{line}"}}\n')
+    src = D.open_source(str(f), lambda: tok)
+    np.testing.assert_array_equal(src.read(np.array([0]), 40)[0], np.arange(3, 43))
+    # such a tokenizer's fingerprint is tagged: rows scored before (with its BOS) never match
+    assert D.adds_special_tokens(tok) and not D.adds_special_tokens(helpers.make_tokenizer())
+
+
+def test_model_without_tokenizer_files_text_is_refused_and_zlib_is_null(tmp_path, token_table):
+    """transformers builds an empty tokenizer for a folder without tokenizer files: text data
+    is a one-line error (not "sequence 0 has 0 tokens"), token data gets NULL zlib_ratio."""
+    import pyarrow.parquet as pq
+
+    from memwh import inference_jobs
+    from memwh.core.errors import MemwhError
+
+    model = tmp_path / "bare"
+    helpers.make_model(3).save_pretrained(model)  # weights, no tokenizer files
+    text = tmp_path / "docs.jsonl"
+    text.write_text('{"text": "' + " ".join(f"t{3 + j}" for j in range(70)) + '"}\n')
+    kw = {"progress": False, "device": "cpu", "save_windows": False}
+    with pytest.raises(MemwhError, match="the model has no tokenizer") as e:
+        inference_jobs.score(str(model), str(text), tmp_path / "o1", **kw)
+    assert "\n" not in str(e.value)
+    res = inference_jobs.score(str(model), str(token_table), tmp_path / "o2", **kw)
+    z = pq.read_table(res.parquet).column("zlib_ratio")
+    assert z.null_count == len(z) > 0
+
+
+def test_keep_columns_reach_the_warehouse_as_sequence_metadata(tmp_path):
+    """--keep-columns: the named columns of a text dataset end in raw.sequences.extra (JSON);
+    a name the data lacks is a one-line error listing the columns it has."""
+    import duckdb
+
+    from memwh import inference_jobs
+    from memwh.core.errors import MemwhError
+    from memwh.ingest import ingest_root
+
+    model = tmp_path / "m"
+    helpers.make_model(3).save_pretrained(model)
+    helpers.make_tokenizer().save_pretrained(model)
+    f = tmp_path / "docs.jsonl"
+    line = " ".join(f"t{3 + j}" for j in range(70))
+    f.write_text("".join(
+        f'{{"text": "{line}", "source": "s{i}", "url": "http://x/{i}", "duplicates": {i + 1}}}\n'
+        for i in range(5)
+    ))  # fmt: skip
+    kw = {"progress": False, "device": "cpu", "save_windows": False}
+    with pytest.raises(MemwhError, match="--keep-columns lang not in the data; its columns: "):
+        inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="lang", **kw)
+    res = inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="source,url", **kw)
+    assert res.status == "done"
+    db = tmp_path / "wh.duckdb"
+    assert ingest_root(tmp_path / "o", db, progress=False).ok
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT seq_idx, duplicates, extra->>'source', extra->>'url' FROM raw.sequences "
+        "ORDER BY seq_idx"
+    ).fetchall()
+    con.close()
+    assert rows == [(i, i + 1, f"s{i}", f"http://x/{i}") for i in range(5)]

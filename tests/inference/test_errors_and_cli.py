@@ -31,7 +31,11 @@ def _score(model, data, out, **kw):
     [
         ("missing_model", r"model folder not found"),
         ("unknown_revision", r"unknown revision 'step9'; available: step1, step2"),
-        ("too_short", r"sequence 100 has 72 tokens but --prompt-len \+ --cont-len needs 80"),
+        # rows too short are skipped and counted; a shard with none long enough is an error
+        (
+            "too_short",
+            r"every sequence of the shard is shorter than the scored window \(--offset 0 \+ --prompt-len \+ --cont-len = 80 tokens\)",
+        ),
         ("range_outside", r"--seq-range 0:10 is outside the data .* covers 100:160"),
         ("vocab", r"sequence 1 has token id 300 outside the model's vocabulary \(0..255\)"),
         ("unreadable", r"unreadable Parquet file"),

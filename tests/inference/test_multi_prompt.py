@@ -126,7 +126,7 @@ def test_runner_writes_one_row_per_sequence_and_prompt_length(tiny_suite, token_
     assert t.num_rows == 60 * 4
     assert t.column("prompt_len").to_pylist()[:4] == list(KS)
     man = contract.read_manifest(res.manifest)
-    assert man["contract_version"] == 2
+    assert man["contract_version"] == contract.CONTRACT_VERSION
     assert man["prompt_len"] == 32 and man["prompt_lens"] == list(KS)
     assert man["settings"]["prompt_lens"] == list(KS)
     # a rerun with the same list is complete; another list is a conflict naming prompt_lens

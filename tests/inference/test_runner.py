@@ -232,3 +232,160 @@ def test_token_windows_are_written_once_per_dataset_range(tiny_suite, token_tabl
     assert not (tmp_path / "none" / "sequences").exists() or not list(
         (tmp_path / "none" / "sequences").rglob("windows-*.parquet")
     )
+
+
+def _oom_above(monkeypatch, limit: int, seen: dict) -> None:
+    """Loaded models raise a real torch.OutOfMemoryError from forward() for batches > limit."""
+    import torch
+
+    from memwh.inference_jobs import models
+
+    real_load = models.load_model
+
+    def load(ref, dtype, device):
+        net = real_load(ref, dtype, device)
+        forward = net.forward
+
+        def guarded(*a, input_ids=None, **kw):
+            if input_ids is not None and input_ids.shape[0] > limit:
+                seen["oom"] += 1
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate (injected)")
+            return forward(*a, input_ids=input_ids, **kw)
+
+        net.forward = guarded
+        return net
+
+    monkeypatch.setattr(models, "load_model", load)
+
+
+def test_out_of_memory_halves_the_batch_and_a_resume_computes_alike(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    ref = _run(tiny_suite, token_table, tmp_path / "ref", mode="generate", batch_size=8)
+    seen = {"oom": 0}
+    _oom_above(monkeypatch, 8, seen)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    calls = {"n": 0}
+    real = scoring.score_batch
+
+    def preempt_on_fourth(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_batch", preempt_on_fourth)
+    out = tmp_path / "run"
+    r1 = _run(tiny_suite, token_table, out, mode="generate", batch_size=32)
+    assert r1.status == "preempted"
+    assert seen["oom"] == 2  # 32 -> 16 -> 8
+    partial = r1.parquet.parent / ".part-00000-of-00001.partial"
+    assert json.loads((partial / "settings.json").read_text())["compute_batch_size"] == 8
+    monkeypatch.setattr(runner, "score_batch", real)
+    r2 = _run(tiny_suite, token_table, out, mode="generate", batch_size=32)
+    assert r2.status == "done" and seen["oom"] == 2  # the resume starts at the size that fits
+    m = contract.read_manifest(r2.manifest)
+    assert m["batch_size"] == 32 and m["compute_batch_size"] == 8 and m["attempts"] == 2
+    got = pq.read_table(r2.parquet).replace_schema_metadata(None)
+    assert got.equals(pq.read_table(ref.parquet).replace_schema_metadata(None))
+
+
+def test_out_of_memory_at_one_sequence_is_a_one_line_error(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    _oom_above(monkeypatch, 0, {"oom": 0})
+    with pytest.raises(MemwhError, match="out of memory scoring a single sequence on cpu"):
+        _run(tiny_suite, token_table, tmp_path / "o", batch_size=4)
+
+
+def test_offset_window_and_short_rows_skipped_and_counted(
+    tiny_suite, token_table, tmp_path, monkeypatch
+):
+    """--offset scores tokens [offset, offset + prompt + cont) of each row; rows too short for
+    it are skipped and counted (not a crash), also across a preemption and resume."""
+    import pyarrow as pa
+
+    full = pq.read_table(token_table)  # 60 rows of 72 tokens, seq_idx 100..159
+    toks = full.column("tokens").to_pylist()
+    short = {103, 117, 140}
+    rows = [t[:30] if 100 + i in short else t for i, t in enumerate(toks)]
+    data = tmp_path / "ragged.parquet"
+    pq.write_table(full.set_column(1, "tokens", pa.array(rows, pa.list_(pa.int32()))), data)
+    sliced = tmp_path / "sliced.parquet"  # what --offset 8 should score, as a plain table
+    keep = [i for i in range(60) if 100 + i not in short]
+    pq.write_table(
+        pa.table({"seq_idx": pa.array([100 + i for i in keep], pa.int64()),
+                  "tokens": pa.array([toks[i][8:] for i in keep], pa.list_(pa.int32()))}),
+        sliced,
+    )  # fmt: skip
+    ref = pq.read_table(_run(tiny_suite, sliced, tmp_path / "ref", prompt_len=32).parquet)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.0)
+    real, calls = scoring.score_batch, {"n": 0}
+
+    def preempt_on_second(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_batch", preempt_on_second)
+    out = tmp_path / "run"
+    kw = {"prompt_len": 32, "offset": 8, "batch_size": 16}
+    assert _run(tiny_suite, data, out, **kw).status == "preempted"
+    monkeypatch.setattr(runner, "score_batch", real)
+    res = _run(tiny_suite, data, out, **kw)
+    got = pq.read_table(res.parquet)
+    assert got.num_rows == 57 and not set(got.column("seq_idx").to_pylist()) & short
+    for col in ("seq_idx", "prefix_match_len", "exact_match"):
+        assert got.column(col).equals(ref.column(col))
+    np.testing.assert_allclose(
+        got.column("loss").to_numpy(), ref.column("loss").to_numpy(), rtol=1e-5
+    )
+    m = contract.read_manifest(res.manifest)
+    assert m["n_skipped_short"] == 3 and m["offset"] == 8
+    assert m["data_fingerprint"].endswith("-o8")  # another window = another scored dataset
+    windows = list((out / "sequences" / m["data_fingerprint"]).glob("windows-*.parquet"))
+    w = pq.read_table(windows[0]).sort_by("seq_idx")
+    assert w.num_rows == 57 and w.column("tokens")[0].as_py() == toks[0][8:72]
+    with pytest.raises(MemwhError, match="--offset -1"):
+        _run(tiny_suite, data, tmp_path / "neg", offset=-1)
+
+
+def test_several_windows_per_row(tiny_suite, token_table, tmp_path):
+    """--windows-per-row 2 with prompt 16 + cont 16: window w of row r is sequence r*2+w,
+    tokens [offset + 32w, offset + 32(w+1)); a row too short for window 1 skips only that one;
+    row metadata applies to both windows."""
+    import pyarrow as pa
+
+    full = pq.read_table(token_table)  # 60 rows of 72 tokens, seq_idx 100..159
+    toks = full.column("tokens").to_pylist()
+    rows = [t[:50] if i == 5 else t for i, t in enumerate(toks)]  # row 105: only window 0
+    data = tmp_path / "rows.parquet"
+    pq.write_table(full.set_column(1, "tokens", pa.array(rows, pa.list_(pa.int32()))), data)
+    flat = tmp_path / "flat.parquet"  # the same windows as rows of their own
+    ids, wins = [], []
+    for i, t in enumerate(rows):
+        for w in range(2):
+            if len(t) >= 4 + 32 * (w + 1):
+                ids.append((100 + i) * 2 + w)
+                wins.append(t[4 + 32 * w : 4 + 32 * (w + 1)])
+    pq.write_table(pa.table({"seq_idx": pa.array(ids, pa.int64()),
+                             "tokens": pa.array(wins, pa.list_(pa.int32()))}), flat)  # fmt: skip
+    kw = {"prompt_len": 16, "cont_len": 16}
+    ref = pq.read_table(_run(tiny_suite, flat, tmp_path / "ref", **kw).parquet)
+    res = _run(tiny_suite, data, tmp_path / "w", offset=4, windows_per_row=2, **kw)
+    got = pq.read_table(res.parquet)
+    assert got.num_rows == 119 and 211 not in got.column("seq_idx").to_pylist()
+    for col in ("seq_idx", "prefix_match_len", "exact_match"):
+        assert got.column(col).equals(ref.column(col))
+    m = contract.read_manifest(res.manifest)
+    assert m["n_skipped_short"] == 1 and m["windows_per_row"] == 2
+    assert m["data_fingerprint"].endswith("-w2x32-o4")
+    meta = pq.read_table(
+        out_meta := contract.sequences_meta_path(tmp_path / "w", m["data_fingerprint"])
+    )
+    assert out_meta.is_file() and meta.num_rows == 120
+    dup = dict(
+        zip(meta.column("seq_idx").to_pylist(), meta.column("duplicates").to_pylist(), strict=True)
+    )
+    assert dup[200] == dup[201] == full.column("duplicates")[0].as_py()

@@ -36,6 +36,9 @@ def score_table(lo: int, hi: int, seed: int = 0, cont_len: int = CONT_LEN) -> pa
             "min_k_logprob": -2.0 * loss,
             "zlib_ratio": loss / 3,
             "prompt_len": np.full(n, 32, np.int16),
+            "label_margin": rng.gamma(2.0, 1.0, n).astype(np.float32),
+            "label_certain": rng.random(n) > 0.01,
+            "label_verified": np.zeros(n, bool),
         },
         schema=contract.SCORE_SCHEMA,
     )

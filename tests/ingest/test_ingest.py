@@ -119,7 +119,9 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
         "min_k_logprob, zlib_ratio, prompt_len FROM raw.scores WHERE seq_idx >= 500 ORDER BY seq_idx"
     ).to_arrow_table()
     con.close()
-    assert got.cast(contract.SCORE_SCHEMA).equals(want.cast(contract.SCORE_SCHEMA))
+    # the label certainty columns (contract v3) are not loaded into the warehouse (yet)
+    v2 = contract.SCORE_SCHEMA_V2
+    assert got.cast(v2).equals(want.select(v2.names).cast(v2))
 
 
 def test_same_root_twice_adds_nothing(root: Path, db: Path) -> None:

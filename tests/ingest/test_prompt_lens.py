@@ -93,7 +93,7 @@ def test_version_1_database_gets_prompt_len(tmp_path: Path) -> None:
     ).fetchall()
     con.close()
     assert rows == [("step1", 32, 300), ("step2", 8, 300), ("step2", 32, 300)]
-    assert contract.CONTRACT_VERSION == 2
+    assert contract.CONTRACT_VERSION == 3
 
 
 def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> None:
@@ -128,3 +128,18 @@ def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> No
     write_shard(root, shard=1, num_shards=2)
     assert ingest_root(root, db, progress=False).ok
     assert count(db, "SELECT count(*) FROM raw.scores") == 1000
+
+
+def test_version_2_shard_without_label_certainty_is_ingested(tmp_path: Path) -> None:
+    """Contract version 3 added label_margin / label_certain / label_verified; a version-2
+    file (written before) lacks them and is still read."""
+    root, db = tmp_path / "runs", tmp_path / "wh.duckdb"
+    v2 = score_table(0, 500).drop(["label_margin", "label_certain", "label_verified"])
+    write_shard(root, num_shards=1, total=500, table=v2,
+                manifest_overrides={"contract_version": 2})  # fmt: skip
+    assert ingest_root(root, db, progress=False).ok
+    assert count(db, "SELECT count(*) FROM raw.scores") == 500
+    # a version-3 file must hold them
+    write_shard(root, revision="step2", num_shards=1, total=500, table=v2)
+    bad = ingest_root(root, db, progress=False).bad
+    assert "missing column(s) label_margin, label_certain, label_verified" in bad[0].line()
