@@ -114,7 +114,7 @@ def generate_grid(db: Path, n_models: int, n_ckpt: int, n_seq: int, pml_exponent
                     pml_exponent=pml_exponent,
                 )
         con.execute(
-            f"""insert into raw.sequences
+            f"""insert into raw.sequences (data_fingerprint, seq_idx, duplicates, is_canary)
             select 'synth-corpus', i,
                    greatest(1, floor(exp(3.0 * (hash(i) % 1000000) / 1e6)))::integer, false
             from range({n_seq}) t(i)"""
