@@ -54,7 +54,8 @@ def add_unit(
     half = n // 2
     con.execute(
         f"""
-        insert into raw.score_rows
+        insert into raw.score_rows (run_key, seq_idx, prefix_match_len, exact_match,
+            memorization_score, tf_token_accuracy, loss, min_k_logprob, zlib_ratio)
         with l as (
             select i as seq_idx,
                    (hash(i) % 1000003) / 1000003.0 as latent,            -- shared by both models
