@@ -78,9 +78,11 @@ def add_unit(
     )
 
 
-def generate(db: Path, n: int) -> float:
+def generate(final: Path, n: int) -> float:
+    """Into a temporary file renamed at the end: an interrupted generation is never reused."""
     t0 = time.perf_counter()
-    db.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    db = final.with_name(final.name + ".partial")
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     try:
@@ -100,6 +102,7 @@ def generate(db: Path, n: int) -> float:
             dataset="mbench-data",
             db=db,
         )
+    db.rename(final)
     return time.perf_counter() - t0
 
 
