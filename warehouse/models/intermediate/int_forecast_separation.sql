@@ -44,7 +44,7 @@ units as (
 ),
 cp as materialized (
     -- a limit at or past the predictor's last sequence cuts nothing: one population per predictor
-    select c.*,
+    select c.*, row_number() over () as pair_id,
            case when c.population_seq_limit < pu.seq_end then c.population_seq_limit end as seq_limit,
            pu.population_key = tu.population_key as same_population
     from changed as c
@@ -84,8 +84,8 @@ predictor_scores as (
 positives as (
     -- the target's memorized sequences in the predictor's population, at the predictor's scores
     unpivot (
-        select c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
-               c.seq_limit, {{ oriented_signals('s') }}
+        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit,
+               {{ oriented_signals('s') }}
         from cp as c
         join {{ ref('int_memorized_sequences') }} as m
           on m.model = c.target_model and m.revision = c.target_revision
@@ -97,13 +97,13 @@ positives as (
     into name signal value score
 ),
 breakpoints as (
-    select predictor_model, predictor_revision, target_model, target_revision, seq_limit, signal,
-           score, sum(n_pos) as n_pos
+    select pair_id, predictor_model, predictor_revision, seq_limit, signal, score,
+           sum(n_pos) as n_pos
     from (
         select *, 1 as n_pos from positives
         union all by name
-        select c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
-               c.seq_limit, b.signal, b.score, 0 as n_pos
+        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit, b.signal,
+               b.score, 0 as n_pos
         from cp as c
         join (select predictor_model, predictor_revision, seq_limit, signal, min(score) as score
               from predictor_scores
@@ -123,23 +123,19 @@ placed_breakpoints as (
     join predictor_scores as d
       on d.predictor_model = b.predictor_model and d.predictor_revision = b.predictor_revision
      and d.seq_limit is not distinct from b.seq_limit and d.signal = b.signal and d.score = b.score
-    window w as (partition by b.predictor_model, b.predictor_revision, b.target_model,
-                              b.target_revision, b.signal order by b.score desc)
+    window w as (partition by b.pair_id, b.signal order by b.score desc)
 ),
 breakpoint_counts as (
-    select predictor_model, predictor_revision, target_model, target_revision, signal, score,
-           n_pos, n_eq - n_pos as n_neg
+    select pair_id, signal, score, n_pos, n_eq - n_pos as n_neg
     from placed_breakpoints
     union all
     -- the negatives strictly between this breakpoint and the one above it
-    select predictor_model, predictor_revision, target_model, target_revision, signal, next_higher,
-           0, n_ge - n_eq - n_ge_above
+    select pair_id, signal, next_higher, 0, n_ge - n_eq - n_ge_above
     from placed_breakpoints
     where n_ge - n_eq - n_ge_above > 0
     union all
     -- the negatives below the lowest breakpoint
-    select predictor_model, predictor_revision, target_model, target_revision, signal, min_score,
-           0, n_total - n_ge
+    select pair_id, signal, min_score, 0, n_total - n_ge
     from placed_breakpoints
     where is_lowest and n_total - n_ge > 0
 ),
@@ -160,8 +156,7 @@ target_rows as (
 ),
 long as (
     unpivot (
-        select c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
-               t.is_memorized, p.* exclude (model, revision, seq_idx)
+        select c.pair_id, t.is_memorized, p.* exclude (model, revision, seq_idx)
         from cp as c
         join predictor_rows as p on p.model = c.predictor_model and p.revision = c.predictor_revision
         join target_rows as t
@@ -175,19 +170,20 @@ long as (
 counts as (
     select * from breakpoint_counts
     union all
-    select predictor_model, predictor_revision, target_model, target_revision, signal, score,
+    select pair_id, signal, score,
            count(*) filter (where is_memorized) as n_pos,
            count(*) filter (where not is_memorized) as n_neg
     from long
     group by all
 ),
 metrics as (
-    {{ separation_metrics('counts', ['predictor_model', 'predictor_revision', 'target_model', 'target_revision']) }}
+    {#- keyed by one integer per pair: the metrics sort, join and group every score row -#}
+    {{ separation_metrics('counts', ['pair_id']) }}
 )
 select
-    m.predictor_model, m.predictor_revision, m.target_model, m.target_revision,
+    c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
     c.forecast_fingerprint, m.signal,
     m.n_pos + m.n_neg as n_population, m.n_pos as n_positive,
-    m.* exclude (predictor_model, predictor_revision, target_model, target_revision, signal, n_pos, n_neg)
+    m.* exclude (pair_id, signal, n_pos, n_neg)
 from metrics as m
-join changed as c using (predictor_model, predictor_revision, target_model, target_revision)
+join cp as c using (pair_id)
