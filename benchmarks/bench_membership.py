@@ -117,6 +117,8 @@ def main() -> None:
     if args.regenerate or not db.exists():
         gen = generate(db, n)
     work = WORK / f"membership-{n}-run.duckdb"
+    # a WAL left by an interrupted earlier run would be replayed onto the fresh copy (IO error)
+    work.with_name(work.name + ".wal").unlink(missing_ok=True)
     shutil.copy(db, work)
     target = WORK / "membership-target"
     shutil.rmtree(target, ignore_errors=True)
