@@ -54,7 +54,8 @@ def add_unit(
     half = n // 2
     con.execute(
         f"""
-        insert into raw.score_rows
+        insert into raw.score_rows (run_key, seq_idx, prefix_match_len, exact_match,
+            memorization_score, tf_token_accuracy, loss, min_k_logprob, zlib_ratio)
         with l as (
             select i as seq_idx,
                    (hash(i) % 1000003) / 1000003.0 as latent,            -- shared by both models
@@ -77,9 +78,11 @@ def add_unit(
     )
 
 
-def generate(db: Path, n: int) -> float:
+def generate(final: Path, n: int) -> float:
+    """Into a temporary file renamed at the end: an interrupted generation is never reused."""
     t0 = time.perf_counter()
-    db.parent.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    db = final.with_name(final.name + ".partial")
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     try:
@@ -99,6 +102,7 @@ def generate(db: Path, n: int) -> float:
             dataset="mbench-data",
             db=db,
         )
+    db.rename(final)
     return time.perf_counter() - t0
 
 
@@ -113,6 +117,8 @@ def main() -> None:
     if args.regenerate or not db.exists():
         gen = generate(db, n)
     work = WORK / f"membership-{n}-run.duckdb"
+    # a WAL left by an interrupted earlier run would be replayed onto the fresh copy (IO error)
+    work.with_name(work.name + ".wal").unlink(missing_ok=True)
     shutil.copy(db, work)
     target = WORK / "membership-target"
     shutil.rmtree(target, ignore_errors=True)

@@ -91,7 +91,8 @@ def add_unit(
     s = (2 * 0.85 * 0.15 * rate) ** 0.5  # tail of 0.85 u + 0.15 v above 1 - s has mass ~rate
     con.execute(
         f"""
-        insert into raw.score_rows
+        insert into raw.score_rows (run_key, seq_idx, prefix_match_len, exact_match,
+            memorization_score, tf_token_accuracy, loss, min_k_logprob, zlib_ratio)
         with l as (
             select i as seq_idx,
                    0.85 * ((hash(i) % 1000000) / 1e6)

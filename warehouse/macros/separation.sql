@@ -109,11 +109,14 @@ join curve as c using ({{ k }}, signal)
     binary predictor: for prefix_match_len, the point at the lowest threshold >=
     var memorized_min_tokens (predicted iff prefix_match_len >= it). -#}
 {%- set k = keys | join(', ') -%}
-{#- Hash aggregates rather than window partitions: on 10M-row units the five partitioned
-    sorts cost more than the metrics themselves. -#}
+{#- FPR and TPR only grow along a curve, so the first point entering one of their bins is the
+    point whose bin differs from the previous point's, known from the row itself (previous tp/fp
+    = tp - n_pos, fp - n_neg): no pass over the rows per bin kind. Precision is not monotone; its
+    bins keep one hash aggregate (the first point entering each). -#}
 with pts as (
-    select {{ k }}, signal, r, score, fp, tp,
-           fp::double / n as fpr_, tp::double / p as tpr_, tp::double / (tp + fp) as prec_
+    select {{ k }}, signal, r, score, fp, tp, p, n,
+           fp::double / n as fpr_, tp::double / p as tpr_, tp::double / (tp + fp) as prec_,
+           (fp - n_neg)::double / n as prev_fpr, (tp - n_pos)::double / p as prev_tpr
     from {{ placed }}
 ),
 binary_threshold as (
@@ -123,26 +126,22 @@ binary_threshold as (
       and score >= {{ var('memorized_min_tokens', 32) }}
     group by {{ k }}, signal
 ),
-kept_r as (
-    select {{ k }}, signal, min(r) as r from pts group by {{ k }}, signal, floor(fpr_ * 50)
-    union
-    select {{ k }}, signal, min(r) from pts group by {{ k }}, signal, floor(tpr_ * 50)
-    union
-    select {{ k }}, signal, min(r) from pts
-    group by {{ k }}, signal, floor(log10(greatest(fpr_, 1e-5)) * 10)
-    union
-    select {{ k }}, signal, min(r) from pts group by {{ k }}, signal, floor(prec_ * 40)
-    union
-    select {{ k }}, signal, max(r) from pts group by {{ k }}, signal
-    union
-    select p.{{ keys | join(', p.') }}, p.signal, p.r
-    from pts as p join binary_threshold as b using ({{ k }}, signal)
-    where p.score = b.bscore
+first_in_precision_bin as (
+    select {{ k }}, signal, min(r) as r, true as first_in_precision_bin
+    from pts group by {{ k }}, signal, floor(prec_ * 40)
 )
-select p.*, coalesce(p.score = b.bscore, false) as is_binary_predictor, true as keep
+select p.* exclude (p, n, prev_fpr, prev_tpr),
+       coalesce(p.score = b.bscore, false) as is_binary_predictor, true as keep
 from pts as p
-join kept_r using ({{ k }}, signal, r)
+left join first_in_precision_bin as f using ({{ k }}, signal, r)
 left join binary_threshold as b using ({{ k }}, signal)
+where p.r = 1
+   or floor(p.fpr_ * 50) <> floor(p.prev_fpr * 50)
+   or floor(p.tpr_ * 50) <> floor(p.prev_tpr * 50)
+   or floor(log10(greatest(p.fpr_, 1e-5)) * 10) <> floor(log10(greatest(p.prev_fpr, 1e-5)) * 10)
+   or (p.tp = p.p and p.fp = p.n)
+   or f.first_in_precision_bin
+   or p.score = b.bscore
 {%- endmacro %}
 
 {% macro binary_predictor_applies() -%}

@@ -9,6 +9,19 @@
 -- population as prediction_precision_recall (sequences both scored; for an earlier checkpoint,
 -- only seq_idx < population_seq_limit). Pairs with a sparse (memorized-index) unit are left out:
 -- the predictor's signals exist only for its memorized rows. Incremental per pair.
+--
+-- Scale: at Lesci et al.'s grid (86,400 pairs x 16,384 sequences x 6 signals) a row join per
+-- pair is 8.5G rows. The ROC of a pair changes direction only at the scores of the target's
+-- memorized sequences (0.3-2% of rows), so for pairs over one population the counts relation
+-- handed to separation_metrics holds, per pair and signal, only: each distinct score of a
+-- positive (its positives, and its negatives = the predictor's rows at that score minus them),
+-- one row per run of negatives between two such scores (at the run's lowest score), and the
+-- lowest score >= memorized_min_tokens of prefix_match_len (the paper's binary predictor).
+-- Merging a run of negatives that no positive separates changes no AUC term, DeLong placement,
+-- TPR at an FPR (points inside a run are dominated) or average-precision term; the curve keeps
+-- its corners. The predictor's counts per score (cumulative from the top) are computed once per
+-- predictor unit and population, not per pair. Pairs over different populations (a target
+-- scored other sequences) join rows as before.
 with pairs as (
     select * from ({{ forecast_pairs() }})
 ),
@@ -22,45 +35,155 @@ changed as (
           and t.forecast_fingerprint = p.forecast_fingerprint)
     {% endif %}
 ),
+units as (
+    select u.model, u.revision, u.population_key, e.seq_end
+    from {{ ref('int_units') }} as u
+    join (select model, revision, max(hi) as seq_end
+          from {{ ref('int_unit_populations') }} group by all) as e
+      on e.model = u.model and e.revision = u.revision
+),
+cp as materialized (
+    -- a limit at or past the predictor's last sequence cuts nothing: one population per predictor
+    select c.*, row_number() over () as pair_id,
+           case when c.population_seq_limit < pu.seq_end then c.population_seq_limit end as seq_limit,
+           pu.population_key = tu.population_key as same_population
+    from changed as c
+    join units as pu on pu.model = c.predictor_model and pu.revision = c.predictor_revision
+    join units as tu on tu.model = c.target_model and tu.revision = c.target_revision
+),
+{#- one population: breakpoints -#}
+predictor_groups as materialized (
+    select distinct predictor_model, predictor_revision, seq_limit from cp where same_population
+),
+predictor_scores as (
+    -- every distinct score of each predictor population: its rows, the rows at or above it, and
+    -- the next higher score (the lowest score of a run of negatives ending above it)
+    select *,
+           sum(n_eq) over w as n_ge,
+           lag(score) over w as next_higher,
+           sum(n_eq) over (partition by predictor_model, predictor_revision, seq_limit, signal) as n_total,
+           min(score) over (partition by predictor_model, predictor_revision, seq_limit, signal) as min_score
+    from (
+        select predictor_model, predictor_revision, seq_limit, signal, score, count(*) as n_eq
+        from (
+            unpivot (
+                select g.predictor_model, g.predictor_revision, g.seq_limit, {{ oriented_signals('s') }}
+                from {{ ref('int_scores_labeled') }} as s
+                join predictor_groups as g
+                  on g.predictor_model = s.model and g.predictor_revision = s.revision
+                where g.seq_limit is null or s.seq_idx < g.seq_limit
+            )
+            on {{ signal_names() }}
+            into name signal value score
+        )
+        group by all
+    )
+    window w as (partition by predictor_model, predictor_revision, seq_limit, signal
+                 order by score desc rows between unbounded preceding and current row)
+),
+positives as (
+    -- the target's memorized sequences in the predictor's population, at the predictor's scores
+    unpivot (
+        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit,
+               {{ oriented_signals('s') }}
+        from cp as c
+        join {{ ref('int_memorized_sequences') }} as m
+          on m.model = c.target_model and m.revision = c.target_revision
+        join {{ ref('int_scores_labeled') }} as s
+          on s.model = c.predictor_model and s.revision = c.predictor_revision and s.seq_idx = m.seq_idx
+        where c.same_population and (c.seq_limit is null or m.seq_idx < c.seq_limit)
+    )
+    on {{ signal_names() }}
+    into name signal value score
+),
+breakpoints as (
+    select pair_id, predictor_model, predictor_revision, seq_limit, signal, score,
+           sum(n_pos) as n_pos
+    from (
+        select *, 1 as n_pos from positives
+        union all by name
+        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit, b.signal,
+               b.score, 0 as n_pos
+        from cp as c
+        join (select predictor_model, predictor_revision, seq_limit, signal, min(score) as score
+              from predictor_scores
+              where signal = 'prefix_match_len' and score >= {{ var('memorized_min_tokens', 32) }}
+              group by all) as b
+          on b.predictor_model = c.predictor_model and b.predictor_revision = c.predictor_revision
+         and b.seq_limit is not distinct from c.seq_limit
+        where c.same_population
+    )
+    group by all
+),
+placed_breakpoints as (
+    select b.*, d.n_eq, d.n_ge, d.next_higher, d.n_total, d.min_score,
+           coalesce(lag(d.n_ge) over w, 0) as n_ge_above,
+           lead(b.score) over w is null as is_lowest
+    from breakpoints as b
+    join predictor_scores as d
+      on d.predictor_model = b.predictor_model and d.predictor_revision = b.predictor_revision
+     and d.seq_limit is not distinct from b.seq_limit and d.signal = b.signal and d.score = b.score
+    window w as (partition by b.pair_id, b.signal order by b.score desc)
+),
+breakpoint_counts as (
+    select pair_id, signal, score, n_pos, n_eq - n_pos as n_neg
+    from placed_breakpoints
+    union all
+    -- the negatives strictly between this breakpoint and the one above it
+    select pair_id, signal, next_higher, 0, n_ge - n_eq - n_ge_above
+    from placed_breakpoints
+    where n_ge - n_eq - n_ge_above > 0
+    union all
+    -- the negatives below the lowest breakpoint
+    select pair_id, signal, min_score, 0, n_total - n_ge
+    from placed_breakpoints
+    where is_lowest and n_total - n_ge > 0
+),
+{#- different populations: the row join -#}
 predictor_rows as (
     select s.model, s.revision, s.seq_idx, {{ oriented_signals('s') }}
     from {{ ref('int_scores_labeled') }} as s
-    where exists (select 1 from changed as c
-                  where c.predictor_model = s.model and c.predictor_revision = s.revision)
+    where exists (select 1 from cp as c
+                  where not c.same_population
+                    and c.predictor_model = s.model and c.predictor_revision = s.revision)
 ),
 target_rows as (
     select s.model, s.revision, s.seq_idx, s.is_memorized
     from {{ ref('int_scores_labeled') }} as s
-    where exists (select 1 from changed as c
-                  where c.target_model = s.model and c.target_revision = s.revision)
+    where exists (select 1 from cp as c
+                  where not c.same_population
+                    and c.target_model = s.model and c.target_revision = s.revision)
 ),
 long as (
     unpivot (
-        select c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
-               t.is_memorized, p.* exclude (model, revision, seq_idx)
-        from changed as c
+        select c.pair_id, t.is_memorized, p.* exclude (model, revision, seq_idx)
+        from cp as c
         join predictor_rows as p on p.model = c.predictor_model and p.revision = c.predictor_revision
         join target_rows as t
           on t.model = c.target_model and t.revision = c.target_revision and t.seq_idx = p.seq_idx
-        where c.population_seq_limit is null or p.seq_idx < c.population_seq_limit
+        where not c.same_population
+          and (c.population_seq_limit is null or p.seq_idx < c.population_seq_limit)
     )
     on {{ signal_names() }}
     into name signal value score
 ),
 counts as (
-    select predictor_model, predictor_revision, target_model, target_revision, signal, score,
+    select * from breakpoint_counts
+    union all
+    select pair_id, signal, score,
            count(*) filter (where is_memorized) as n_pos,
            count(*) filter (where not is_memorized) as n_neg
     from long
     group by all
 ),
 metrics as (
-    {{ separation_metrics('counts', ['predictor_model', 'predictor_revision', 'target_model', 'target_revision']) }}
+    {#- keyed by one integer per pair: the metrics sort, join and group every score row -#}
+    {{ separation_metrics('counts', ['pair_id']) }}
 )
 select
-    m.predictor_model, m.predictor_revision, m.target_model, m.target_revision,
+    c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
     c.forecast_fingerprint, m.signal,
     m.n_pos + m.n_neg as n_population, m.n_pos as n_positive,
-    m.* exclude (predictor_model, predictor_revision, target_model, target_revision, signal, n_pos, n_neg)
+    m.* exclude (pair_id, signal, n_pos, n_neg)
 from metrics as m
-join changed as c using (predictor_model, predictor_revision, target_model, target_revision)
+join cp as c using (pair_id)

@@ -108,23 +108,30 @@ sample as (
 {#- Pearson of prefix_match_len over the common sampled sequences. Both units sampled on the
     same sequences (one population, no NULLs): from n, the sums and one dot product, computed
     in the join's projection (no per-pair copy of the vectors is kept). Otherwise the two
-    samples are unnested and joined on seq_idx. -#}
-pearson_aligned as (
-    select p.uid_a, p.uid_b, sa.n, sa.sx as sx, sb.sx as sy, sa.sxx as sxx, sb.sxx as syy,
-           list_dot_product(sa.xs::double[], sb.xs::double[]) as sxy
+    samples are unnested and joined on seq_idx. Which pairs are aligned is decided first, from
+    the samples' sizes and hashes only: were the vectors joined on (n, seqs_hash) directly,
+    DuckDB could join every unit's sample with every other's before meeting the pairs (1,152
+    units sampled alike: 1.3M dot products of 8,192 values; an incremental build with no changed
+    pair ran for minutes). -#}
+aligned as materialized (
+    select p.uid_a, p.uid_b,
+           p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash
+               as is_aligned
     from pairs as p
     join sample as sa on sa.uid = p.uid_a
     join sample as sb on sb.uid = p.uid_b
-     and p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash
     where not p.any_sparse
+),
+pearson_aligned as (
+    select q.uid_a, q.uid_b, sa.n, sa.sx as sx, sb.sx as sy, sa.sxx as sxx, sb.sxx as syy,
+           list_dot_product(sa.xs::double[], sb.xs::double[]) as sxy
+    from aligned as q
+    join sample as sa on sa.uid = q.uid_a
+    join sample as sb on sb.uid = q.uid_b
+    where q.is_aligned
 ),
 unaligned as (
-    select p.uid_a, p.uid_b
-    from pairs as p
-    join sample as sa on sa.uid = p.uid_a
-    join sample as sb on sb.uid = p.uid_b
-    where not p.any_sparse
-      and not (p.population_key_a = p.population_key_b and sb.n = sa.n and sb.seqs_hash = sa.seqs_hash)
+    select uid_a, uid_b from aligned where not is_aligned
 ),
 sample_rows as (
     select u.uid, unnest(s.seqs) as seq_idx, unnest(s.xs)::double as x
