@@ -64,6 +64,8 @@ def _table(lo: int, hi: int, rng: np.random.Generator) -> pa.Table:
             "loss": loss,
             "min_k_logprob": -loss * 2.5 - rng.random(n, dtype=np.float32),
             "zlib_ratio": (loss * 100 / rng.uniform(80, 120, n)).astype(np.float32),
+            "prompt_len": np.full(n, 32, np.int16),
+            **contract.unknown_certainty(n),
         },
         schema=contract.SCORE_SCHEMA,
     )

@@ -52,7 +52,12 @@ AUDITED = "sbench-target"
 
 def write_unit(root: Path, model: str, role: str | None, sig: dict, n: int) -> None:
     table = pa.table(
-        {"seq_idx": np.arange(n, dtype=np.int64), **sig, "prompt_len": np.full(n, 32, np.int16)},
+        {
+            "seq_idx": np.arange(n, dtype=np.int64),
+            **sig,
+            "prompt_len": np.full(n, 32, np.int16),
+            **contract.unknown_certainty(n),
+        },
         schema=contract.SCORE_SCHEMA,
     )
     pq_path, man_path = contract.shard_paths(root, model, "main", 0, 1)

@@ -75,6 +75,14 @@ LABEL_CERTAINTY_FIELDS = (
     pa.field("label_verified", pa.bool_(), nullable=True),
 )
 SCORE_SCHEMA = pa.schema([*SCORE_SCHEMA_V2, *LABEL_CERTAINTY_FIELDS])
+
+
+def unknown_certainty(n: int) -> dict[str, pa.Array]:
+    """The label-certainty columns of `n` rows whose certainty is unknown (synthetic or
+    imported rows written through the contract)."""
+    return {f.name: pa.nulls(n, f.type) for f in LABEL_CERTAINTY_FIELDS}
+
+
 # Written only with --save-generations.
 GENERATIONS_FIELD = pa.field("generated_tokens", pa.list_(pa.int32()), nullable=True)
 

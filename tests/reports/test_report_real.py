@@ -92,15 +92,16 @@ def test_demo_report(demo_warehouse: Path, artifacts_dir: Path, tmp_path: Path) 
         "06_agreement_heatmap",
         "06b_prefix_match_correlation",
         "07_rate_vs_duplication",
-        "08_membership_roc",
-        "08c_forecast_pr",
         "07b_insertion_dose_response",
         "07c_mitigation",
+        "08_membership_roc",
+        "08c_forecast_pr",
         "09_profile_heatmap",
         "09b_profile_lines",
         "09c_memorization_transitions",
     ], r.notes
-    assert set(r.notes) == {"01c_rate_by_family"}  # the demo has one family
+    # one family, whose standard ladder has one size
+    assert set(r.notes) == {"01c_rate_by_family"}
     assert len(r.pngs) == len(r.files["svg"]) == len(r.charts)
     html = r.html.read_text()
     # the footer and captions name the dataset and the label this build used

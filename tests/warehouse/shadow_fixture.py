@@ -58,6 +58,7 @@ def write_shard(root: Path, model: str, role: str, signals: dict, n: int) -> Non
             "seq_idx": np.arange(n, dtype=np.int64),
             **signals,
             "prompt_len": np.full(n, 32, np.int16),
+            **contract.unknown_certainty(n),
         },
         schema=contract.SCORE_SCHEMA,
     )
