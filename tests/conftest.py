@@ -102,10 +102,19 @@ def demo_suite_dir(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(demo_home: Path, demo_suite_dir: Path):
-    """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once."""
+    """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once.
+    Scored with every core, as `memwh demo` does: tests/inference sets torch to one thread
+    for its tiny models, which would double the demo's scoring time."""
+    import torch
+
     from memwh.demo import run_demo
 
-    return run_demo(demo_home, suite_dir=demo_suite_dir, db=demo_home / "memwh.duckdb")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    try:
+        return run_demo(demo_home, suite_dir=demo_suite_dir, db=demo_home / "memwh.duckdb")
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
