@@ -10,10 +10,8 @@ difficulty and training effect, so the shadow fits carry per-sequence informatio
 The timed call is one `memwh build --select +counterfactual_memorization +lira_scores
 +shadow_units` from a fresh dbt target (unit tests excluded): the population's fits (12.8M rows
 x 6 signals), the roster and LiRA of the audited unit (100k sequences x 6 signals). Not timed
-here: membership_inference, whose rows for all 129 units (each has exposure, so each gets its
-own rows besides the audited unit's LiRA signals) are the membership mart's per-unit cost
-(`--with-membership` adds that build as a second timed call; slow at this many units, see
-docs/benchmarks.md). Peak memory: the process's max RSS (dbt and DuckDB run in it), with
+here: membership_inference (`--with-membership` adds that build as a second timed call: the
+audited unit's rows with its LiRA signals; shadow units get no membership rows). Peak memory: the process's max RSS (dbt and DuckDB run in it), with
 MEMWH_DUCKDB_MEMORY_LIMIT (default here 8GB: the machine is shared). The 1-minute load average
 before and after is recorded: other jobs on the shared 2-core machine inflate the time.
 
@@ -262,8 +260,8 @@ def main() -> None:
         f"{'met' if out['met'] else 'NOT met'}), peak RSS **{out['peak_rss_mb']:,} MB**; "
         f"{n_cf:,} counterfactual rows, {n_lira:,} LiRA rows; "
         + (
-            f"then `--select +membership_inference` (all {units + 1} "
-            f"units' membership rows, LiRA signals included): {mi_seconds:.1f} s, {n_mi:,} rows."
+            "then `--select +membership_inference` (the audited unit's membership rows with "
+            f"its LiRA signals; shadow units have none): {mi_seconds:.1f} s, {n_mi:,} rows."
             if mi_seconds is not None
             else "membership_inference not built (run with --with-membership)."
         ),
