@@ -50,15 +50,21 @@ join ck as c on c.model = b.model and c.checkpoint_index <> b.checkpoint_index
 cross join outcomes as o
 {%- endmacro %}
 
+{% macro same_profile_cell(t, w) -%}
+{#- stored cell `t` is wanted cell `w`, computed from the same inputs -#}
+{{ t }}.model = {{ w }}.model and {{ t }}.outcome = {{ w }}.outcome
+and {{ t }}.base_step = {{ w }}.base_step and {{ t }}.next_step = {{ w }}.next_step
+and {{ t }}.checkpoint_step = {{ w }}.checkpoint_step
+and {{ t }}.cell_fingerprint = {{ w }}.cell_fingerprint
+{%- endmacro %}
+
 {% macro profile_cells_todo() -%}
 {#- The wanted cells not stored yet with the same fingerprint (all of them on a full build). -#}
 select w.* from ({{ profile_cells_wanted() }}) as w
 {% if is_incremental() %}
 where not exists (
     select 1 from {{ this }} as t
-    where t.model = w.model and t.outcome = w.outcome and t.base_step = w.base_step
-      and t.next_step = w.next_step and t.checkpoint_step = w.checkpoint_step
-      and t.cell_fingerprint = w.cell_fingerprint
+    where {{ same_profile_cell('t', 'w') }}
 )
 {% endif %}
 {%- endmacro %}
@@ -67,9 +73,7 @@ where not exists (
 delete from {{ this }} as t
 where not exists (
     select 1 from ({{ profile_cells_wanted() }}) as w
-    where t.model = w.model and t.outcome = w.outcome and t.base_step = w.base_step
-      and t.next_step = w.next_step and t.checkpoint_step = w.checkpoint_step
-      and t.cell_fingerprint = w.cell_fingerprint
+    where {{ same_profile_cell('t', 'w') }}
 )
 {%- endmacro %}
 
