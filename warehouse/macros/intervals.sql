@@ -60,3 +60,17 @@ case when ({{ duplicates }}) is null then null
      else pow(2, floor(log2(({{ duplicates }})::double)))::bigint
 end
 {%- endmacro %}
+
+{% macro rate_and_loss_with_intervals(c) -%}
+{#- a cell's memorization rate with its Wilson 95% bounds and mean loss with its t 95% bounds,
+    from n_scored, n_memorized, n_loss, mean_loss, sd_loss (the controlled marts' cells) -#}
+{{ c }}.n_scored,
+    {{ c }}.n_memorized,
+    {{ c }}.n_memorized::double / {{ c }}.n_scored as memorization_rate,
+    {{ wilson_bound(c ~ '.n_memorized', c ~ '.n_scored', '-') }} as memorization_rate_lo,
+    {{ wilson_bound(c ~ '.n_memorized', c ~ '.n_scored', '+') }} as memorization_rate_hi,
+    {{ c }}.n_loss,
+    {{ c }}.mean_loss,
+    {{ t_bound(c ~ '.mean_loss', c ~ '.sd_loss', c ~ '.n_loss', '-') }} as mean_loss_lo,
+    {{ t_bound(c ~ '.mean_loss', c ~ '.sd_loss', c ~ '.n_loss', '+') }} as mean_loss_hi
+{%- endmacro %}

@@ -30,15 +30,7 @@ select
     c.steps_since_bin,
     c.min_steps_since,
     c.max_steps_since,
-    c.n_scored,
-    c.n_memorized,
-    c.n_memorized::double / c.n_scored as memorization_rate,
-    {{ wilson_bound('c.n_memorized', 'c.n_scored', '-') }} as memorization_rate_lo,
-    {{ wilson_bound('c.n_memorized', 'c.n_scored', '+') }} as memorization_rate_hi,
-    c.n_loss,
-    c.mean_loss,
-    {{ t_bound('c.mean_loss', 'c.sd_loss', 'c.n_loss', '-') }} as mean_loss_lo,
-    {{ t_bound('c.mean_loss', 'c.sd_loss', 'c.n_loss', '+') }} as mean_loss_hi
+    {{ rate_and_loss_with_intervals('c') }}
 from cells as c
 join {{ ref('int_units') }} as u on u.model = c.model and u.revision = c.revision
 join {{ ref('int_unit_roles') }} as r on r.model = c.model and r.revision = c.revision
