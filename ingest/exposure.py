@@ -39,7 +39,7 @@ from memwh.core import contract
 from memwh.core.config import resolve_db
 from memwh.core.errors import MemwhError
 from memwh.ingest.store import now_utc, open_raw, scalar, transaction
-from memwh.ingest.validate import sql_list
+from memwh.ingest.validate import sql_list, stage_checked
 
 REQUIRED = ("seq_idx", "first_step")
 OPTIONAL = ("n_exposures", "last_step")
@@ -236,21 +236,14 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"SELECT '{c}' AS col, {v} AS val FROM {raw} WHERE {v} IS NOT NULL AND lower({v}) NOT IN "
             f"({nulls}) AND (NOT regexp_full_match({v}, '[+-]?[0-9]+') OR TRY_CAST({v} AS BIGINT) IS NULL)"
         )
-    try:
-        bad = con.execute(
-            f"SELECT col, count(*), any_value(val) FROM ({' UNION ALL '.join(checks)}) GROUP BY col "
-            "ORDER BY col LIMIT 1"
-        ).fetchall()
-        if bad:
-            c, n, example = bad[0]
-            raise MemwhError(
-                f"{path}: column {c} has {n} value(s) that are not integers (e.g. {example!r})"
-            )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGING} AS SELECT {', '.join(exprs)} FROM {raw}"
-        )
-    except duckdb.Error as e:
-        raise MemwhError(f"{path}: cannot read as CSV ({_first(e)})") from None
+    stage_checked(
+        con,
+        path,
+        checks,
+        f"CREATE OR REPLACE TEMP TABLE {STAGING} AS SELECT {', '.join(exprs)} FROM {raw}",
+        lambda _c: "integers",
+        "cannot read as CSV",
+    )
 
 
 def _validate(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[int, int]:

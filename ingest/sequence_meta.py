@@ -29,7 +29,7 @@ from memwh.core import contract
 from memwh.core.config import resolve_db
 from memwh.core.errors import MemwhError
 from memwh.ingest.store import file_stat, open_raw, record_files, scalar, transaction
-from memwh.ingest.validate import sql_list
+from memwh.ingest.validate import sql_list, stage_checked
 
 STAGING = "_memwh_sequence_meta"
 _NULL_WORDS = ("", "null", "na", "nan", "none")
@@ -106,21 +106,14 @@ def _stage(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             f"SELECT '{c}' AS col, {v} AS val FROM {src} WHERE {v} IS NOT NULL AND NOT "
             f"regexp_full_match(lower({v}), '{_PATTERNS[kind]}')"
         )
-    try:
-        bad = con.execute(
-            f"SELECT col, count(*), any_value(val) FROM ({' UNION ALL '.join(checks)}) "
-            "GROUP BY col ORDER BY col LIMIT 1"
-        ).fetchall()
-        if bad:
-            c, n, example = bad[0]
-            raise MemwhError(
-                f"{path}: column {c} has {n} value(s) that are not {KINDS[c]} (e.g. {example!r})"
-            )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {STAGING} AS SELECT {', '.join(exprs)} FROM {src}"
-        )
-    except duckdb.Error as e:
-        raise MemwhError(f"{path}: cannot read ({str(e).splitlines()[0]})") from None
+    stage_checked(
+        con,
+        path,
+        checks,
+        f"CREATE OR REPLACE TEMP TABLE {STAGING} AS SELECT {', '.join(exprs)} FROM {src}",
+        lambda c: KINDS[c],
+        "cannot read",
+    )
     return cols
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from memwh.core import contract
+from memwh.core.errors import MemwhError
 
 RERUN = "rerun the shard with --force"
 
@@ -546,3 +547,31 @@ def check_contents(con: duckdb.DuckDBPyConnection, shards: Sequence[Shard]) -> d
 
 def ranges_overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return a[0] < b[1] and b[0] < a[1] and a[0] < a[1] and b[0] < b[1]
+
+
+def stage_checked(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    checks: Sequence[str],
+    create_sql: str,
+    kind_of: Callable[[str], str],
+    read_error: str,
+) -> None:
+    """Run the per-column type checks (each a `SELECT col, val` of the offending values); the
+    first column with bad values is one error naming the file, the column, how many and an
+    example; otherwise run `create_sql` (the typed staging table). DuckDB errors become one
+    line: f"{path}: {read_error} (...)"."""
+    try:
+        bad = con.execute(
+            f"SELECT col, count(*), any_value(val) FROM ({' UNION ALL '.join(checks)}) "
+            "GROUP BY col ORDER BY col LIMIT 1"
+        ).fetchall()
+        if bad:
+            c, n, example = bad[0]
+            raise MemwhError(
+                f"{path}: column {c} has {n} value(s) that are not {kind_of(c)} (e.g. {example!r})"
+            )
+        con.execute(create_sql)
+    except duckdb.Error as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise MemwhError(f"{path}: {read_error} ({first})") from None
