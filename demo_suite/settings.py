@@ -51,7 +51,7 @@ DEFAULT_SIZES: tuple[ModelSize, ...] = (
     ModelSize(hidden=32, layers=1, heads=2, lr=2e-2),
     ModelSize(hidden=64, layers=2, heads=4, lr=1e-2),
     ModelSize(hidden=128, layers=3, heads=4, lr=5e-3),
-    ModelSize(hidden=272, layers=4, heads=8, lr=3e-3),
+    ModelSize(hidden=224, layers=4, heads=8, lr=3e-3),
 )
 
 
