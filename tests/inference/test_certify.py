@@ -121,3 +121,65 @@ def test_truth_gap_is_the_rival_that_could_change_the_label():
     assert certify.truth_gap(z, torch.tensor([2])).item() == pytest.approx(2.0)
     assert certify.unit_roundoff(torch.bfloat16) == 2.0**-8
     assert certify.unit_roundoff(torch.float16) == 2.0**-11
+
+
+def test_certainty_reaches_the_warehouse_and_show(memorizer, tmp_path):
+    """A real bf16 run (and a bf16 --verify run) ingested and built: memorization_rates counts
+    the uncertain and verified labels as the manifests' label_verification does, and `memwh
+    show` marks the uncertain ones."""
+    from memwh.ingest import ingest_root
+    from memwh.query import sql
+    from memwh.texts import UNCERTAIN_MARK, render, scored_texts
+    from memwh.warehouse.build import build
+
+    model, data, rows = memorizer
+    out, db = tmp_path / "runs", tmp_path / "wh.duckdb"
+    runs = {}
+    for name, verify in (("mem-bf16", False), ("mem-verified", True)):
+        res = score(str(model), str(data), out, name=name, prompt_len=32, dtype="bf16",
+                    device="cpu", batch_size=64, progress=False, verify=verify)  # fmt: skip
+        runs[name] = (pq.read_table(res.parquet), json.loads(res.manifest.read_text()))
+    assert ingest_root(out, db, progress=False).ok
+    build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
+    rates = {
+        r["model"]: r
+        for r in sql(
+            "select model, n_scored, n_memorized, n_label_uncertain, n_memorized_uncertain, "
+            "n_label_verified from memorization_rates",
+            db,
+        ).iter_rows(named=True)
+    }
+    for name, (table, man) in runs.items():
+        lv = man["label_verification"]
+        certain = table.column("label_certain").to_numpy(zero_copy_only=False)
+        exact = table.column("exact_match").to_numpy(zero_copy_only=False)
+        r = rates[name]
+        assert r["n_scored"] == len(rows)
+        assert r["n_label_verified"] == lv["n_checked"]
+        if name == "mem-bf16":
+            assert lv["n_uncertain"] > 0 and lv["n_checked"] == 0
+            assert r["n_label_uncertain"] == lv["n_uncertain"] == int((~certain).sum())
+        else:  # re-scored rows carry fp32's certainty (fp32's tolerance: certain)
+            assert lv["n_checked"] == lv["n_uncertain"] > 0
+            assert r["n_label_uncertain"] == int((~certain).sum()) == 0
+        assert r["n_memorized_uncertain"] == int((exact & ~certain).sum())
+
+    shown = scored_texts("mem-bf16", limit=None, db=db, tokenizer=None)
+    table = runs["mem-bf16"][0]
+    by_seq = dict(
+        zip(
+            table.column("seq_idx").to_pylist(),
+            table.column("label_certain").to_pylist(),
+            strict=True,
+        )
+    )
+    assert len(shown) == len(rows)
+    assert all(t.label_certain == by_seq[t.seq_idx] for t in shown)
+    text = render([t for t in shown if t.label_certain is False][:2])
+    assert text.count(UNCERTAIN_MARK) == 3  # two labels + the legend
+    assert UNCERTAIN_MARK not in render([t for t in shown if t.label_certain][:2])
+    verified = scored_texts("mem-verified", limit=None, db=db, tokenizer=None)
+    assert (
+        sum(bool(t.label_verified) for t in verified)
+        == runs["mem-verified"][1]["label_verification"]["n_checked"]
+    )

@@ -21,6 +21,10 @@ select
     sum(s.memorization_score) as sum_score,
     count(s.loss) as n_with_loss,
     sum(s.loss) as sum_loss,
+    count(s.label_certain) as n_with_certainty,
+    count(*) filter (where not s.label_certain) as n_label_uncertain,
+    count(*) filter (where not s.label_certain and s.is_memorized) as n_memorized_uncertain,
+    count(*) filter (where s.label_verified) as n_label_verified,
     min(s.seq_idx) as min_seq_idx,
     max(s.seq_idx) as max_seq_idx,
     current_timestamp as computed_at
