@@ -47,15 +47,18 @@ K, M = 32, 32
 
 
 def _run(model: Path, data: Path, out: Path, dtype: str, mode: str, verify: bool) -> dict:
+    cpu0 = time.process_time()
     res = score(str(model), str(data), out, prompt_len=K, cont_len=M, mode=mode, dtype=dtype,
                 device="cpu", batch_size=128, suppress_eos=True, progress=False,
                 save_windows=False, verify=verify)  # fmt: skip
+    cpu = time.process_time() - cpu0
     t = pq.read_table(res.parquet)
     man = json.loads(res.manifest.read_text())
     return {
         "pml": t.column("prefix_match_len").to_numpy(),
         "certain": t.column("label_certain").to_numpy(zero_copy_only=False),
         "seconds": man["wall_seconds"],
+        "cpu_seconds": cpu,
         "verification": man["label_verification"],
     }
 
@@ -128,9 +131,17 @@ def run(rows: int, fresh: int, epochs: list[int]) -> dict[str, Any]:
                     "verified_equals_fp32": bool(np.array_equal(ver["pml"], ref["pml"])),
                     "checked": v["n_checked"],
                     "flipped_by_verify": v["n_flipped"],
+                    "rescored_by_verify": v.get("n_rescored", v["n_checked"]),
                     "bf16_seconds": low["seconds"],
                     "verify_seconds": v["seconds"],
                     "verify_overhead": round(v["seconds"] / max(low["seconds"], 1e-9), 3),
+                    # the same run with --verify against without, in process CPU seconds (the
+                    # machine is shared: CPU time is what load does not inflate)
+                    "bf16_cpu_seconds": round(low["cpu_seconds"], 3),
+                    "bf16_verify_cpu_seconds": round(ver["cpu_seconds"], 3),
+                    "verify_overhead_cpu": round(
+                        ver["cpu_seconds"] / max(low["cpu_seconds"], 1e-9) - 1, 3
+                    ),
                 }
             res["models"].append(entry)
     res.update(
@@ -152,8 +163,9 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"{r['load_average_1m'][0]}/{r['load_average_1m'][1]} on {os.cpu_count()} cores.",
         "",
         "| epochs | mode | labels | memorized (fp32) | flips bf16 vs fp32 | uncertain | every flip uncertain | "
-        "after --verify = fp32 | verify s | bf16 run s | overhead |",
-        "|---:|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "after --verify = fp32 | re-scored | verify s | bf16 run s | overhead | bf16 CPU s | "
+        "--verify CPU s | overhead (CPU) |",
+        "|---:|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in r["models"]:
         for mode, x in e["modes"].items():
@@ -161,8 +173,10 @@ def to_markdown(r: dict[str, Any]) -> str:
                 f"| {e['epochs']} | {mode} | {x['labels']} | {x['memorized_fp32']} | "
                 f"{x['flips_bf16_vs_fp32']} ({x['exact_flips_bf16_vs_fp32']} exact) | "
                 f"{x['uncertain']} | {'yes' if x['every_flip_uncertain'] else 'NO'} | "
-                f"{'yes' if x['verified_equals_fp32'] else 'NO'} | {x['verify_seconds']} | "
-                f"{x['bf16_seconds']} | {x['verify_overhead']:.1%} |"
+                f"{'yes' if x['verified_equals_fp32'] else 'NO'} | {x['rescored_by_verify']} | "
+                f"{x['verify_seconds']} | {x['bf16_seconds']} | {x['verify_overhead']:.1%} | "
+                f"{x['bf16_cpu_seconds']} | {x['bf16_verify_cpu_seconds']} | "
+                f"{x['verify_overhead_cpu']:.1%} |"
             )
     lines += [
         "",

@@ -23,8 +23,9 @@ two logits moves by at most ``2 E``, so a position is *certain* when
   Deeper models accumulate more rounding error: the benchmark's ``error_ratio`` is the
   check to rerun on a new model family (and ``--verify`` only ever makes labels more exact).
 
-A sequence's label is certain when every deciding position is. ``--verify`` re-scores the
-uncertain rows in fp32 and keeps fp32's values (runner.verify_rows).
+A sequence's label is certain when every deciding position is. ``--verify`` checks the
+uncertain labels with an fp32 pass over the deciding positions and re-scores in fp32 the rows
+whose label changed (runner.verify_rows, scoring.check_labels).
 """
 
 from __future__ import annotations

@@ -66,14 +66,21 @@ def test_bf16_labels_that_differ_from_fp32_are_uncertain_and_verify_fixes_them(m
     np.testing.assert_array_equal(ver.column("exact_match"), ref.column("exact_match"))
     verified = ver.column("label_verified").to_numpy(zero_copy_only=False)
     np.testing.assert_array_equal(verified, ~certain)  # exactly the uncertain rows re-scored
-    # verified rows hold fp32's values (the same computation as the fp32 run)
+    # rows whose label changed were re-scored: fp32's values (the same computation as the fp32
+    # run); rows whose label held keep the bf16 run's metrics and take fp32's certificate
     np.testing.assert_allclose(
-        ver.column("loss").to_numpy()[verified], ref.column("loss").to_numpy()[verified], rtol=1e-5
+        ver.column("loss").to_numpy()[differ], ref.column("loss").to_numpy()[differ], rtol=1e-5
     )
+    held = verified & ~differ
+    assert held.any()
+    np.testing.assert_array_equal(
+        ver.column("loss").to_numpy()[held], low.column("loss").to_numpy()[held]
+    )
+    assert ver.column("label_certain").to_numpy(zero_copy_only=False)[verified].all()
     man = json.loads(next(out.rglob("*.manifest.json")).read_text())
     lv = man["label_verification"]
     assert lv["n_uncertain"] == lv["n_checked"] == int((~certain).sum())
-    assert lv["n_flipped"] == int(differ.sum())
+    assert lv["n_flipped"] == lv["n_rescored"] == int(differ.sum())
     assert lv["kappa"] == certify.KAPPA and lv["unit_roundoff"] == 2.0**-8
     assert man["settings"]["verify"] is True
     # the unverified bf16 run is another setting: not reused for a --verify request
@@ -182,4 +189,22 @@ def test_certainty_reaches_the_warehouse_and_show(memorizer, tmp_path):
     assert (
         sum(bool(t.label_verified) for t in verified)
         == runs["mem-verified"][1]["label_verification"]["n_checked"]
+    )
+
+
+def test_generate_mode_verify_gives_fp32_generate_labels(memorizer, tmp_path):
+    """--verify checks generate-mode labels with an fp32 teacher-forced pass over the deciding
+    positions (greedy decoding equals the teacher-forced argmax up to the first mismatch) and
+    re-decodes in fp32 only the rows whose label changed."""
+    model, data, _ = memorizer
+    ref = _run(model, data, tmp_path / "fp32", "fp32", mode="generate")
+    ver = _run(model, data, tmp_path / "bf16v", "bf16", mode="generate", verify=True)
+    low = _run(model, data, tmp_path / "bf16", "bf16", mode="generate")
+    pml32 = ref.column("prefix_match_len").to_numpy()
+    differ = pml32 != low.column("prefix_match_len").to_numpy()
+    assert differ.any()
+    np.testing.assert_array_equal(ver.column("prefix_match_len").to_numpy(), pml32)
+    score = ver.column("memorization_score").to_numpy()
+    np.testing.assert_array_equal(
+        score[differ], ref.column("memorization_score").to_numpy()[differ]
     )
