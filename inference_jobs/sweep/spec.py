@@ -32,7 +32,7 @@ DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """Keyword arguments passed to inference_jobs.score for every unit."""
+    """Keyword arguments passed to inference_jobs.score for every task."""
 
     prompt_len: int = 32
     cont_len: int = 32
@@ -90,7 +90,7 @@ class SlurmResources:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: everything needed to enumerate and run its units."""
+    """A validated sweep: everything needed to enumerate and run its tasks."""
 
     name: str
     path: Path
@@ -440,7 +440,7 @@ def _parse_slurm(raw: Any, ck: _Checker) -> SlurmResources:
                     f"{line!r} is not an sbatch option (e.g. --constraint=a100)",
                 )
             if line.split("=")[0].split()[0] in ("--array", "-a"):
-                raise ck.fail(f"slurm.extra[{i}]", "--array is set by memwh from the pending units")
+                raise ck.fail(f"slurm.extra[{i}]", "--array is set by memwh from the pending tasks")
             cleaned.append(line)
         kw["extra"] = tuple(cleaned)
     if "setup" in s:

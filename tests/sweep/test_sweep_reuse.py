@@ -23,11 +23,11 @@ def test_local_sweep_reuses_same_settings_and_stops_on_other_data(
         )  # fmt: skip
 
     first = memwh("submit", str(spec(tiny_suite["data"])), "--executor", "local", timeout=600)
-    assert "1/1 unit(s) finished, 0 failed" in first.stdout, first.stdout
+    assert "1/1 task(s) finished, 0 failed" in first.stdout, first.stdout
     man = contract.shard_paths(out, "tiny-a", "step2", 0, 1)[1]
     run_id = contract.read_manifest(man)["run_id"]
     again = memwh("submit", str(tmp_path / "s.toml"), "--executor", "local")
-    assert "nothing to submit" in again.stdout and "1/1 units complete" in again.stdout
+    assert "nothing to submit" in again.stdout and "1/1 tasks complete" in again.stdout
 
     other = tmp_path / "same-rows-other-file.parquet"
     pq.write_table(pq.read_table(tiny_suite["data"]), other, compression="snappy")
