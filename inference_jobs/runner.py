@@ -707,8 +707,8 @@ def score(
     also write the scored token windows (once per dataset range) for `memwh show`.
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
     experiment (contract.ROLES); they go into the manifest unchanged by the scoring.
-    `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
-    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
+    `verify`: check in fp32 the labels that are not certain under `dtype` and keep fp32's
+    (`verify_rows`; the manifest's ``label_verification`` has the counts).
     `offset`: the scored window starts at this token of each row; rows shorter than
     offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``).
     `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``).

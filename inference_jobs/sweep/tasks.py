@@ -148,10 +148,12 @@ def task_completion(
         return Completion("missing", task.outputs(out)[1])
     plan = plan_shard(
         task.source, task.data or data, out, revision=task.revision, name=task.model,
-        prompt_len=scoring.prompt_len, cont_len=scoring.cont_len, mode=scoring.mode,
+        prompt_len=scoring.prompt_len_arg, cont_len=scoring.cont_len, mode=scoring.mode,
         suppress_eos=scoring.suppress_eos, dtype=dtype_name(scoring.dtype),
         seq_range=task.seq_range, shard=task.shard, num_shards=task.num_shards,
-        save_generations=scoring.save_generations, sources=sources,
+        save_generations=scoring.save_generations, verify=scoring.verify,
+        offset=scoring.offset, keep_columns=scoring.keep_columns,
+        windows_per_row=scoring.windows_per_row, sources=sources,
     )  # fmt: skip
     return plan.completion()
 

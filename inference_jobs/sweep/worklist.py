@@ -135,7 +135,7 @@ def load_worklist(path: str | Path) -> WorkList:
     path = Path(path)
     try:
         d = json.loads(path.read_text())
-        scoring = ScoringOptions(**d["scoring"])
+        scoring = ScoringOptions.from_json(d["scoring"])
         tasks = tuple(
             Task.from_json(u) for u in d.get("tasks", d.get("units", ()))
         )  # "units": older work lists
