@@ -745,6 +745,8 @@ def score(
     elif (skipped := _reuse_complete(plan, meta, console, t0)) is not None:
         if save_windows:  # shards scored before windows existed get them on a rerun
             _backfill_windows(out, data, plan.ref, json.loads(man_path.read_text()))
+        if plan.keep_columns:  # columns kept now but not when the shard was scored
+            _write_sequence_meta(plan)
         return skipped
 
     loaded = _load(plan, dev, tdtype)
