@@ -205,7 +205,7 @@ def render(texts: list[ScoredText]) -> str:
     if any(t.label_certain is False for t in texts):
         blocks.append(
             f"{UNCERTAIN_MARK} label uncertain under the run's dtype: a near tie before the "
-            "first mismatch could change it in fp32 (rescore with `memwh infer --verify`)"
+            "first mismatch could change it in fp32 (`memwh infer --verify` checks it in fp32)"
         )
     if any(t.as_ids for t in texts):
         blocks.insert(0, "(no tokenizer found for this unit: token ids shown)")
