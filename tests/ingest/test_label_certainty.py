@@ -61,3 +61,29 @@ def test_database_without_certainty_columns_gains_them(tmp_path: Path) -> None:
     assert all(r[1:] == (None, None, None) for r in _rows(db, "step1"))  # loaded before: unknown
     step2 = _rows(db, "step2")
     assert [r[2] for r in step2] == score_table(0, 300, 1).column("label_certain").to_pylist()
+
+
+def test_warehouse_built_before_the_counts_existed_gains_them(tmp_path: Path) -> None:
+    """int_unit_score_cells is incremental: a warehouse built before the certainty counts gains
+    the columns; units computed before say NULL (unknown), units added after are counted."""
+    from memwh.query import sql
+    from memwh.warehouse.build import build
+
+    root, db = tmp_path / "runs", tmp_path / "wh.duckdb"
+    write_shard(root, revision="step1", num_shards=1, total=300)
+    assert ingest_root(root, db, progress=False).ok
+    build(db, quiet=True, target_path=tmp_path / "t", unit_tests=False)
+    con = duckdb.connect(str(db))
+    for c in ("n_with_certainty", "n_label_uncertain", "n_memorized_uncertain", "n_label_verified"):
+        con.execute(f"ALTER TABLE main.int_unit_score_cells DROP COLUMN {c}")
+    con.close()
+    step2 = score_table(0, 300, seed=3)
+    write_shard(root, revision="step2", num_shards=1, total=300, table=step2)
+    assert ingest_root(root, db, progress=False).ok
+    build(db, quiet=True, target_path=tmp_path / "t", unit_tests=False)
+    got = sql(
+        "SELECT revision, n_label_uncertain, n_label_verified FROM memorization_rates ORDER BY 1",
+        db,
+    ).rows()
+    n_uncertain = int((~step2.column("label_certain").to_numpy(zero_copy_only=False)).sum())
+    assert got == [("step1", None, None), ("step2", n_uncertain, 0)]

@@ -2,11 +2,13 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision'],
+    on_schema_change='append_new_columns',
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
 -- One scan of the score rows per changed unit, grouped into cells of (prefix_match_len,
 -- memorization_score bin): counts and sums from which both the per-unit stats and the
--- histograms are summed exactly. Incremental per unit (see macros/incremental_units.sql).
+-- histograms are summed exactly. Incremental per unit (see macros/incremental_units.sql); a
+-- warehouse built before a column existed gains it (NULL for units computed before: unknown).
 {% set bins = var('score_bins', 32) %}
 with changed as ({{ changed_units() }})
 select
