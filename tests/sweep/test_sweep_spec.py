@@ -385,3 +385,22 @@ def test_model_facts_reach_the_units_and_bad_ones_name_the_key(fake_models: Path
     ):
         with pytest.raises(MemwhError, match=re.escape(key)):
             load_spec(_spec(fake_models, GOOD.replace('revisions = ["step2"]', bad)))
+
+
+def test_every_scoring_option_of_infer_is_a_sweep_option() -> None:
+    """[scoring] carries every option of `memwh infer` that is not set per model, shard or
+    revision elsewhere in the spec (or a CLI-only switch): a new infer option fails here until
+    sweeps take it too."""
+    import typer
+
+    from memwh.cli import app
+    from memwh.inference_jobs.sweep.spec import _SCORING_KEYS
+
+    infer = {p.name for p in typer.main.get_command(app).commands["infer"].params}
+    elsewhere = {
+        "model", "data", "out", "revision", "name", "seq_range", "shard", "num_shards",  # grid
+        "family", "n_params", "tokens_per_step", "sequences_per_step", "step",  # [[models]]
+        "role", "variant_of", "method", "method_params",  # [[models]]
+        "force", "quiet",  # never in a sweep: a conflict stops it; logs go to files
+    }  # fmt: skip
+    assert infer - elsewhere == _SCORING_KEYS
