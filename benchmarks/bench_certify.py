@@ -11,9 +11,13 @@ fast and generate mode:
 * fp32: the reference labels;
 * bf16: labels, how many differ from fp32 (flips), how many are uncertain (label_certain false),
   and whether every flip is uncertain (the certificate's promise);
-* bf16 --verify: labels after re-scoring the uncertain rows in fp32 (must equal fp32's), the
-  verify step's seconds (manifest label_verification.seconds) as a share of the bf16 run's
-  scoring seconds (target <= 10%).
+* bf16 --verify: labels after checking the uncertain rows in fp32 (must equal fp32's), rows
+  re-scored (those whose label changed), the verify step's seconds (manifest
+  label_verification.seconds) as a share of the bf16 run's seconds (target <= 10%), and the
+  process CPU seconds of the run with and without --verify (the machine is shared: CPU time is
+  what load does not inflate; the 1-minute load average is recorded);
+* steady state: the same costs with the models in memory (no loads, no file I/O), i.e. what
+  the overhead tends to on runs long enough to amortise the fp32 load.
 
 Also reported per model: ``error_ratio``, the largest |gap(bf16) - gap(fp32)| / (u * max|logit|)
 over every deciding position (certify.py derives KAPPA = 32 from it), and the uncertain share at
@@ -38,7 +42,7 @@ import torch
 
 from benchmarks.bench_inference import RESULTS
 from memwh.inference_jobs import certify, score
-from memwh.inference_jobs.scoring import score_batch
+from memwh.inference_jobs.scoring import check_labels, score_batch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "inference"))
 import helpers
@@ -47,16 +51,60 @@ K, M = 32, 32
 
 
 def _run(model: Path, data: Path, out: Path, dtype: str, mode: str, verify: bool) -> dict:
+    cpu0 = time.process_time()
     res = score(str(model), str(data), out, prompt_len=K, cont_len=M, mode=mode, dtype=dtype,
                 device="cpu", batch_size=128, suppress_eos=True, progress=False,
                 save_windows=False, verify=verify)  # fmt: skip
+    cpu = time.process_time() - cpu0
     t = pq.read_table(res.parquet)
     man = json.loads(res.manifest.read_text())
     return {
         "pml": t.column("prefix_match_len").to_numpy(),
         "certain": t.column("label_certain").to_numpy(zero_copy_only=False),
         "seconds": man["wall_seconds"],
+        "cpu_seconds": cpu,
         "verification": man["label_verification"],
+    }
+
+
+def _cpu(fn: Any, repeat: int = 3) -> float:
+    """Best-of-`repeat` process CPU seconds of fn() (CPU time: what a shared machine's load
+    does not inflate)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+def _steady(m16: Any, m32: Any, toks: np.ndarray, mode: str) -> dict[str, float]:
+    """The verify step's cost without the per-run fixed costs (model loads, file I/O), models
+    in memory: bf16 scoring of every row (batches of 128, as the runs) against the fp32 check
+    of the uncertain rows (batches of 64 sorted by matched prefix, as runner.verify_rows) and
+    against the previous method, a full fp32 re-score of those rows."""
+    low = score_batch(m16, toks, K, M, mode=mode, suppress_ids=[0])
+    unc = np.flatnonzero(~low.label_certain)
+    unc = unc[np.argsort(low.prefix_match_len[unc], kind="stable")]
+
+    def score16() -> None:
+        for i in range(0, len(toks), 128):
+            score_batch(m16, toks[i : i + 128], K, M, mode=mode, suppress_ids=[0])
+
+    def check32() -> None:
+        for i in range(0, len(unc), 64):
+            part = unc[i : i + 64]
+            check_labels(m32, toks[part], K, M, low.prefix_match_len[part], suppress_ids=[0])
+
+    def rescore32() -> None:
+        for i in range(0, len(unc), 64):
+            score_batch(m32, toks[unc[i : i + 64]], K, M, mode=mode, suppress_ids=[0])
+
+    t16 = _cpu(score16)
+    return {
+        "steady_bf16_cpu_seconds": round(t16, 4),
+        "steady_check_cpu_seconds": round(_cpu(check32), 4) if len(unc) else 0.0,
+        "steady_rescore_cpu_seconds": round(_cpu(rescore32), 4) if len(unc) else 0.0,
     }
 
 
@@ -93,6 +141,7 @@ def _error_ratio(model: Path, toks: np.ndarray) -> dict[str, float]:
             out[f"flips_missed_kappa_{int(k)}"] = int((differ & s.label_certain).sum())
     finally:
         certify.KAPPA = kappa
+    out["steady"] = {mode: _steady(m16, m32, toks, mode) for mode in ("fast", "generate")}
     return out
 
 
@@ -128,9 +177,18 @@ def run(rows: int, fresh: int, epochs: list[int]) -> dict[str, Any]:
                     "verified_equals_fp32": bool(np.array_equal(ver["pml"], ref["pml"])),
                     "checked": v["n_checked"],
                     "flipped_by_verify": v["n_flipped"],
+                    "rescored_by_verify": v.get("n_rescored", v["n_checked"]),
                     "bf16_seconds": low["seconds"],
                     "verify_seconds": v["seconds"],
                     "verify_overhead": round(v["seconds"] / max(low["seconds"], 1e-9), 3),
+                    **entry["steady"][mode],
+                    # the same run with --verify against without, in process CPU seconds (the
+                    # machine is shared: CPU time is what load does not inflate)
+                    "bf16_cpu_seconds": round(low["cpu_seconds"], 3),
+                    "bf16_verify_cpu_seconds": round(ver["cpu_seconds"], 3),
+                    "verify_overhead_cpu": round(
+                        ver["cpu_seconds"] / max(low["cpu_seconds"], 1e-9) - 1, 3
+                    ),
                 }
             res["models"].append(entry)
     res.update(
@@ -152,8 +210,9 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"{r['load_average_1m'][0]}/{r['load_average_1m'][1]} on {os.cpu_count()} cores.",
         "",
         "| epochs | mode | labels | memorized (fp32) | flips bf16 vs fp32 | uncertain | every flip uncertain | "
-        "after --verify = fp32 | verify s | bf16 run s | overhead |",
-        "|---:|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
+        "after --verify = fp32 | re-scored | verify s | bf16 run s | overhead | bf16 CPU s | "
+        "--verify CPU s | overhead (CPU) |",
+        "|---:|---|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in r["models"]:
         for mode, x in e["modes"].items():
@@ -161,8 +220,10 @@ def to_markdown(r: dict[str, Any]) -> str:
                 f"| {e['epochs']} | {mode} | {x['labels']} | {x['memorized_fp32']} | "
                 f"{x['flips_bf16_vs_fp32']} ({x['exact_flips_bf16_vs_fp32']} exact) | "
                 f"{x['uncertain']} | {'yes' if x['every_flip_uncertain'] else 'NO'} | "
-                f"{'yes' if x['verified_equals_fp32'] else 'NO'} | {x['verify_seconds']} | "
-                f"{x['bf16_seconds']} | {x['verify_overhead']:.1%} |"
+                f"{'yes' if x['verified_equals_fp32'] else 'NO'} | {x['rescored_by_verify']} | "
+                f"{x['verify_seconds']} | {x['bf16_seconds']} | {x['verify_overhead']:.1%} | "
+                f"{x['bf16_cpu_seconds']} | {x['bf16_verify_cpu_seconds']} | "
+                f"{x['verify_overhead_cpu']:.1%} |"
             )
     lines += [
         "",
@@ -178,6 +239,24 @@ def to_markdown(r: dict[str, Any]) -> str:
             f"{e['uncertain_share_kappa_8']:.1%} | {e['flips_missed_kappa_8']} | "
             f"{e['uncertain_share_kappa_16']:.1%} | {e['flips_missed_kappa_16']} |"
         )
+    lines += [
+        "",
+        "Steady state (models in memory, no loads or file I/O; best of 3, process CPU seconds): "
+        "bf16 scoring of every row against the fp32 check of the uncertain rows (prompt + "
+        "deciding positions, what `--verify` runs) and against a full fp32 re-score of them "
+        "(the method before it):",
+        "",
+        "| epochs | mode | bf16 scoring CPU s | fp32 check CPU s | overhead | full fp32 re-score CPU s | overhead |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for e in r["models"]:
+        for mode, x in e["steady"].items():
+            t16 = max(x["steady_bf16_cpu_seconds"], 1e-9)
+            lines.append(
+                f"| {e['epochs']} | {mode} | {x['steady_bf16_cpu_seconds']} | "
+                f"{x['steady_check_cpu_seconds']} | {x['steady_check_cpu_seconds'] / t16:.1%} | "
+                f"{x['steady_rescore_cpu_seconds']} | {x['steady_rescore_cpu_seconds'] / t16:.1%} |"
+            )
     return "\n".join(lines) + "\n"
 
 

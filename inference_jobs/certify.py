@@ -20,11 +20,15 @@ two logits moves by at most ``2 E``, so a position is *certain* when
   GPT-NeoX models trained on random rows (2 layers, bf16 and fp16 alike): median 2.9, 99th
   percentile 5.5, max 9.5 (benchmarks/bench_certify.py reports it for every run as
   ``error_ratio``). C = 16 leaves ~1.7x headroom over the largest error seen, so KAPPA = 32.
+  The gap error itself (difference of two logits, what KAPPA must exceed) reached 16.5 over
+  five such models (benchmarks/bench_certify_scales.py, which also shows that scales built
+  from the two compared logits or from the hidden state and head rows certify no more labels).
   Deeper models accumulate more rounding error: the benchmark's ``error_ratio`` is the
   check to rerun on a new model family (and ``--verify`` only ever makes labels more exact).
 
-A sequence's label is certain when every deciding position is. ``--verify`` re-scores the
-uncertain rows in fp32 and keeps fp32's values (runner.verify_rows).
+A sequence's label is certain when every deciding position is. ``--verify`` checks the
+uncertain labels with an fp32 pass over the deciding positions and re-scores in fp32 the rows
+whose label changed (runner.verify_rows, scoring.check_labels).
 """
 
 from __future__ import annotations

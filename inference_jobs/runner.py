@@ -38,7 +38,7 @@ from memwh.core.config import MEMORIZED_MIN_TOKENS
 from memwh.core.errors import MemwhError
 from memwh.core.run_settings import RunSettings
 
-from . import certify, models, provenance
+from . import certify, models, provenance, scoring
 from . import data as data_mod
 from .metadata import ModelMeta
 from .plan import MODES, ShardPlan, plan_shard, window_fingerprint
@@ -458,15 +458,20 @@ def verify_rows(
     console: Console | None,
     batch_size: int | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """--verify: re-score in fp32 the rows whose label is not certain (certify.py) and put
-    fp32's rows in their place (``label_verified`` true). Returns the table and the manifest's
-    ``label_verification`` record (tolerance rule; uncertain, checked and flipped counts).
+    """--verify: check in fp32 the labels that are not certain (certify.py) and keep fp32's
+    (``label_verified`` true). Returns the table and the manifest's ``label_verification``
+    record (tolerance rule; uncertain, checked, flipped and re-scored counts).
+
+    Two steps, so that certainty costs what it must: (1) one fp32 teacher-forced pass over the
+    prompt and the deciding positions only (`scoring.check_labels`) tells whether fp32 gives the
+    same matched prefix; where it does, the row keeps its values and takes fp32's certificate
+    (label_margin, label_certain); (2) the rows whose label changed are re-scored completely in
+    fp32 and replaced (every value fp32's). A flip is a row whose matched-prefix length changed
+    (``n_exact_flipped``: whose exact-match label changed).
 
     The low-precision model is released first and the checkpoint loaded again in fp32 (the
-    reference is the stored weights, not an upcast of rounded ones). A flip is a row whose
-    matched-prefix length changed (``n_exact_flipped``: whose exact-match label changed).
-    `batch_size`: what fitted the low-precision run; fp32 activations are twice as large, so
-    half of it is used."""
+    reference is the stored weights, not an upcast of rounded ones). `batch_size`: what fitted
+    the low-precision run; fp32 activations are twice as large, so half of it is used."""
     import torch
 
     s = plan.settings
@@ -478,6 +483,7 @@ def verify_rows(
         "n_checked": 0,
         "n_flipped": 0,
         "n_exact_flipped": 0,
+        "n_rescored": 0,
         "seconds": 0.0,
     }
     if not s.verify or not uncertain.any() or torch_dtype == torch.float32:
@@ -496,44 +502,74 @@ def verify_rows(
     rows = np.flatnonzero(uncertain)
     seq = table.column("seq_idx").to_numpy()
     plen = table.column("prompt_len").to_numpy()
+    pml = table.column("prefix_match_len").to_numpy().astype(np.int64)
+    margin = table.column("label_margin").to_numpy(zero_copy_only=False).copy()
+    certain = ~uncertain
     bs = max(1, int(batch_size or s.batch_size or 2) // 2)
     need = s.prompt_len + s.cont_len
-    fresh = []
+
+    def windows(idx: np.ndarray) -> np.ndarray:
+        return data_mod.read_window(plan.source, idx, need, s.offset)[0]
+
+    flipped: list[int] = []
     with torch.inference_mode():
         for k in np.unique(plen[rows]).tolist():
-            idx = seq[rows[plen[rows] == k]]
-            for i in range(0, len(idx), bs):
-                part = idx[i : i + bs]
-                scores = score_batch(
-                    net, data_mod.read_window(plan.source, part, need, s.offset)[0], [k], s.cont_len, mode=s.mode,
-                    suppress_ids=m.suppress, tokenizer=m.tokenizer, device=m.device,
-                    save_generations=s.save_generations,
+            sel = rows[plen[rows] == k]
+            sel = sel[np.argsort(pml[sel], kind="stable")]  # similar lengths share a batch
+            for i in range(0, len(sel), bs):
+                part = sel[i : i + bs]
+                chk = scoring.check_labels(
+                    net, windows(seq[part]), k, s.cont_len, pml[part],
+                    suppress_ids=m.suppress, device=m.device,
                 )  # fmt: skip
-                fresh.append(_table(part, scores, s.save_generations, verified=True))
+                margin[part], certain[part] = chk.label_margin, chk.label_certain
+                flipped.extend(part[~chk.same].tolist())
+    verified = pa.array(uncertain)
+    table = table.set_column(table.schema.get_field_index("label_margin"), "label_margin",
+                             pa.array(margin, pa.float32()))  # fmt: skip
+    table = table.set_column(table.schema.get_field_index("label_certain"), "label_certain",
+                             pa.array(certain, pa.bool_()))  # fmt: skip
+    table = table.set_column(table.schema.get_field_index("label_verified"), "label_verified",
+                             verified)  # fmt: skip
+    n_exact = 0
+    if flipped:
+        rows = np.sort(np.asarray(flipped))
+        fresh = []
+        with torch.inference_mode():
+            for k in np.unique(plen[rows]).tolist():
+                idx = seq[rows[plen[rows] == k]]
+                for i in range(0, len(idx), bs):
+                    part = idx[i : i + bs]
+                    scores = score_batch(
+                        net, windows(part), [k], s.cont_len, mode=s.mode,
+                        suppress_ids=m.suppress, tokenizer=m.tokenizer, device=m.device,
+                        save_generations=s.save_generations,
+                    )  # fmt: skip
+                    fresh.append(_table(part, scores, s.save_generations, verified=True))
+        new = pa.concat_tables(fresh).cast(table.schema)
+        # both sides sorted by (seq_idx, prompt_len): compare row for row
+        new = new.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
+        old_ex = table.take(pa.array(rows)).column("exact_match").to_numpy(zero_copy_only=False)
+        new_ex = new.column("exact_match").to_numpy(zero_copy_only=False)
+        n_exact = int((old_ex != new_ex).sum())
+        keep = np.ones(table.num_rows, bool)
+        keep[rows] = False
+        table = pa.concat_tables([table.filter(pa.array(keep)), new]).sort_by(
+            [("seq_idx", "ascending"), ("prompt_len", "ascending")]
+        )
     del net
-    new = pa.concat_tables(fresh).cast(table.schema)
-    keep = pa.array(~uncertain)
-    old = table.take(pa.array(rows))
-    # both sides sorted by (seq_idx, prompt_len): compare row for row
-    new = new.sort_by([("seq_idx", "ascending"), ("prompt_len", "ascending")])
-    old_pml = old.column("prefix_match_len").to_numpy()
-    new_pml = new.column("prefix_match_len").to_numpy()
-    old_ex = old.column("exact_match").to_numpy(zero_copy_only=False)
-    new_ex = new.column("exact_match").to_numpy(zero_copy_only=False)
-    table = pa.concat_tables([table.filter(keep), new]).sort_by(
-        [("seq_idx", "ascending"), ("prompt_len", "ascending")]
-    )
     info.update(
-        n_checked=len(rows),
-        n_flipped=int((old_pml != new_pml).sum()),
-        n_exact_flipped=int((old_ex != new_ex).sum()),
+        n_checked=len(np.flatnonzero(uncertain)),
+        n_flipped=len(flipped),
+        n_exact_flipped=n_exact,
+        n_rescored=len(flipped),
         seconds=round(time.perf_counter() - t0, 3),
     )
     if console:
         console.print(
-            f"verify: {info['n_checked']} uncertain labels re-scored in fp32, "
-            f"{info['n_flipped']} changed ({info['n_exact_flipped']} exact-match labels), "
-            f"{info['seconds']:.1f}s",
+            f"verify: {info['n_checked']} uncertain labels checked in fp32, "
+            f"{info['n_flipped']} changed ({info['n_exact_flipped']} exact-match labels; those "
+            f"rows re-scored in fp32), {info['seconds']:.1f}s",
             soft_wrap=True,
         )
     return table, info
@@ -671,8 +707,8 @@ def score(
     also write the scored token windows (once per dataset range) for `memwh show`.
     `role`, `variant_of`, `method`, `method_params` declare the unit's place in a controlled
     experiment (contract.ROLES); they go into the manifest unchanged by the scoring.
-    `verify`: re-score in fp32 the rows whose label is not certain under `dtype` and keep
-    fp32's values (`verify_rows`; the manifest's ``label_verification`` has the counts).
+    `verify`: check in fp32 the labels that are not certain under `dtype` and keep fp32's
+    (`verify_rows`; the manifest's ``label_verification`` has the counts).
     `offset`: the scored window starts at this token of each row; rows shorter than
     offset + prompt_len + cont_len are skipped and counted (manifest ``n_skipped_short``).
     `keep_columns`: the data's own columns to carry into the sequence metadata (``extra``).
@@ -709,6 +745,8 @@ def score(
     elif (skipped := _reuse_complete(plan, meta, console, t0)) is not None:
         if save_windows:  # shards scored before windows existed get them on a rerun
             _backfill_windows(out, data, plan.ref, json.loads(man_path.read_text()))
+        if plan.keep_columns:  # columns kept now but not when the shard was scored
+            _write_sequence_meta(plan)
         return skipped
 
     loaded = _load(plan, dev, tdtype)

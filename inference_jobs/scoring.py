@@ -254,3 +254,55 @@ def score_batch(
         label_certain=certain.cpu().numpy().ravel(),
         generated=generated,
     )
+
+
+@dataclass
+class LabelCheck:
+    """`check_labels`' answer per row: whether the full-precision pass gives the same matched
+    prefix, and that pass's certificate (margin, certain) over the same deciding positions."""
+
+    same: np.ndarray
+    label_margin: np.ndarray
+    label_certain: np.ndarray
+
+
+@torch.inference_mode()
+def check_labels(
+    model: Any,
+    tokens: np.ndarray,
+    prompt_len: int,
+    cont_len: int,
+    prefix: np.ndarray,
+    *,
+    suppress_ids: list[int] | None = None,
+    device: str = "cpu",
+) -> LabelCheck:
+    """Does `model` give the matched-prefix lengths `prefix` to these [B, >= prompt_len +
+    cont_len] windows? (--verify, certify.py.)
+
+    A matched prefix p is decided by the argmax at continuation positions 0..min(p, m - 1)
+    (STUDIES.md section 9; greedy decoding equals the teacher-forced argmax up to and including
+    the first mismatch, so this answers for generate mode too). One teacher-forced pass over
+    ``prompt_len + d - 1`` tokens, d the largest number of deciding positions in the batch,
+    decides it: far cheaper than re-scoring (no tokens after the first mismatch, no decoding)."""
+    m = cont_len
+    p = torch.as_tensor(np.asarray(prefix, dtype=np.int64), device=device)
+    d = torch.clamp(p, max=m - 1) + 1
+    dmax = int(d.max())
+    x = torch.as_tensor(
+        np.ascontiguousarray(tokens[:, : prompt_len + dmax]), dtype=torch.long, device=device
+    )
+    logits = model(input_ids=x[:, : prompt_len + dmax - 1], use_cache=False, logits_to_keep=dmax)
+    logits = logits.logits
+    truth = x[:, prompt_len : prompt_len + dmax]
+    tols = certify.tolerance(certify.scale_of(logits), logits.dtype)
+    logits = process_logits(logits, suppress_ids or [], inplace=True)
+    argmax, gaps = certify.argmax_and_gap(logits, truth)  # overwrites logits
+    deciding = torch.arange(dmax, device=device)[None, :] < d[:, None]
+    got = prefix_len((argmax == truth) & deciding)
+    margin, certain = certify.label_certainty(gaps, tols, p)
+    return LabelCheck(
+        same=(got == p).cpu().numpy(),
+        label_margin=margin.cpu().numpy(),
+        label_certain=certain.cpu().numpy(),
+    )

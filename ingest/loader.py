@@ -464,11 +464,12 @@ def _check_variants(
 
 
 # Version 1 files have no prompt_len column: their rows take the manifest's (k.prompt_len).
+# Versions 1 and 2 have no label certainty columns: NULL (unknown).
 _INSERT_SQL = """
 INSERT INTO raw.score_rows
 SELECT k.run_key, s.seq_idx::BIGINT, {prompt_len}::SMALLINT, s.prefix_match_len::SMALLINT, s.exact_match,
        s.memorization_score::REAL, s.tf_token_accuracy::REAL, s.loss::REAL,
-       s.min_k_logprob::REAL, s.zlib_ratio::REAL
+       s.min_k_logprob::REAL, s.zlib_ratio::REAL, {certainty}
 FROM read_parquet({files}) AS s
 JOIN _memwh_keys AS k USING (file_index)
 """
@@ -493,11 +494,18 @@ def _load_batch(
                 }
             )
             col = "s.prompt_len" if group[0].has_prompt_len_column else "k.prompt_len"
+            certainty = (
+                "s.label_margin::REAL, s.label_certain, s.label_verified"
+                if group[0].has_certainty_columns
+                else "NULL::REAL, NULL::BOOLEAN, NULL::BOOLEAN"
+            )
             with registered(con, "_memwh_keys", keys):
                 n = scalar(
                     con,
                     _INSERT_SQL.format(
-                        files=sql_list([s.parquet_path for s in group]), prompt_len=col
+                        files=sql_list([s.parquet_path for s in group]),
+                        prompt_len=col,
+                        certainty=certainty,
                     ),
                 )
             expected = sum(s.n_rows for s in group)

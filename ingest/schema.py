@@ -9,7 +9,8 @@ Storage layout (why ``raw.scores`` is a view):
 * ``raw.scores`` is a view joining ``raw.score_rows`` to ``raw.runs`` and exposes exactly the
   columns the warehouse reads: model, revision, seq_idx, prompt_len, is_run_prompt_len (the row
   was scored at its run's ``prompt_len``, the longest of a multi-prompt run), the metrics,
-  run_id. Read it; only ingest writes ``raw.score_rows``.
+  the label certainty (label_margin, label_certain, label_verified: contract version 3; NULL
+  for older shards and imports), run_id. Read it; only ingest writes ``raw.score_rows``.
 * ``raw.runs`` has one row per shard manifest or per imported unit (provenance) keyed by
   ``run_id`` (the manifest's uuid) and ``run_key`` (the integer used by score rows).
 
@@ -52,7 +53,10 @@ CREATE TABLE IF NOT EXISTS raw.score_rows (
     tf_token_accuracy   REAL,
     loss                REAL,
     min_k_logprob       REAL,
-    zlib_ratio          REAL
+    zlib_ratio          REAL,
+    label_margin        REAL,    -- contract v3 (label certainty); NULL for older shards/imports
+    label_certain       BOOLEAN,
+    label_verified      BOOLEAN
 )
 """
 
@@ -72,6 +76,9 @@ SELECT
     s.loss,
     s.min_k_logprob,
     s.zlib_ratio,
+    s.label_margin,
+    s.label_certain,
+    s.label_verified,
     r.run_id
 FROM raw.score_rows AS s
 JOIN raw.runs AS r USING (run_key)
@@ -194,6 +201,9 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("sequences", "insert_first_step", "BIGINT"),
     ("sequences", "insert_last_step", "BIGINT"),
     ("sequences", "extra", "JSON"),
+    ("score_rows", "label_margin", "REAL"),
+    ("score_rows", "label_certain", "BOOLEAN"),
+    ("score_rows", "label_verified", "BOOLEAN"),
 )
 
 # What has been loaded: lets a second `memwh ingest` skip unchanged files without reading
@@ -253,7 +263,6 @@ ALL_DDL = (
     RUN_KEY_SEQ_DDL,
     RUNS_DDL,
     SCORE_ROWS_DDL,
-    SCORES_VIEW_DDL,
     SEQUENCES_DDL,
     SEQUENCE_WINDOWS_DDL,
     GENERATION_ROWS_DDL,
@@ -298,6 +307,7 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, column, kind in ADDED_COLUMNS:
         if (table, column) not in have:
             con.execute(f"ALTER TABLE raw.{table} ADD COLUMN {column} {kind}")
+    con.execute(SCORES_VIEW_DDL)  # after the added columns: it reads them
 
 
 def _add_prompt_len(con: duckdb.DuckDBPyConnection) -> None:
@@ -307,7 +317,7 @@ def _add_prompt_len(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE raw.score_rows RENAME TO _score_rows_v1")
     con.execute(SCORE_ROWS_DDL)
     con.execute(
-        "INSERT INTO raw.score_rows SELECT s.run_key, s.seq_idx, r.prompt_len::SMALLINT, "
+        "INSERT INTO raw.score_rows BY NAME SELECT s.run_key, s.seq_idx, r.prompt_len::SMALLINT AS prompt_len, "
         "s.* EXCLUDE (run_key, seq_idx) "
         "FROM raw._score_rows_v1 AS s LEFT JOIN raw.runs AS r USING (run_key)"
     )

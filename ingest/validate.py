@@ -100,6 +100,12 @@ class Shard:
     def has_prompt_len_column(self) -> bool:
         return self.arrow_schema is not None and "prompt_len" in self.arrow_schema.names
 
+    @property
+    def has_certainty_columns(self) -> bool:
+        """Contract version 3: label_margin, label_certain, label_verified."""
+        names = self.arrow_schema.names if self.arrow_schema is not None else ()
+        return all(f.name in names for f in contract.LABEL_CERTAINTY_FIELDS)
+
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)

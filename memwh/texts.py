@@ -17,6 +17,8 @@ from memwh.query import sql
 
 # Marks where greedy decoding first departs from the true continuation.
 MISMATCH_MARK = "⟦≠⟧"
+# Follows the label of a sequence whose label is not certain under the run's dtype.
+UNCERTAIN_MARK = "(uncertain)"
 
 
 @dataclass
@@ -40,6 +42,8 @@ class ScoredText:
     continuation: str | None = None  # with MISMATCH_MARK at the first mismatch
     generation: str | None = None  # with MISMATCH_MARK at the first mismatch
     as_ids: bool = False  # no tokenizer: the "text" is the token ids
+    label_certain: bool | None = None  # None: unknown (contract < 3, imports)
+    label_verified: bool | None = None
 
 
 def _quote(s: str) -> str:
@@ -155,6 +159,8 @@ def scored_texts(
             continuation_tokens=r["continuation_tokens"],
             generated_tokens=r["generated_tokens"],
             as_ids=tokenizer is None,
+            label_certain=r.get("label_certain"),
+            label_verified=r.get("label_verified"),
         )
         if t.prompt_tokens is not None:
             t.prompt = decode(t.prompt_tokens)
@@ -170,6 +176,10 @@ def render(texts: list[ScoredText]) -> str:
     blocks = []
     for t in texts:
         head = [f"seq_idx {t.seq_idx}", "memorized" if t.is_memorized else "not memorized"]
+        if t.label_certain is False:
+            head[-1] += f" {UNCERTAIN_MARK}"
+        elif t.label_verified:
+            head[-1] += " (fp32-verified)"
         if t.prefix_match_len is not None:
             head.append(f"prefix match {t.prefix_match_len}/{t.cont_len}")
         if t.memorization_score is not None:
@@ -192,6 +202,11 @@ def render(texts: list[ScoredText]) -> str:
             if t.generation is not None:
                 lines.append(f"   generation:   {t.generation}")
         blocks.append("\n".join(lines))
+    if any(t.label_certain is False for t in texts):
+        blocks.append(
+            f"{UNCERTAIN_MARK} label uncertain under the run's dtype: a near tie before the "
+            "first mismatch could change it in fp32 (`memwh infer --verify` checks it in fp32)"
+        )
     if any(t.as_ids for t in texts):
         blocks.insert(0, "(no tokenizer found for this unit: token ids shown)")
     return "\n\n".join(blocks) if blocks else "(no sequences)"

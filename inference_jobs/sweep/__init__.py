@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from .runner import run_task
 from .spec import SweepSpec, load_spec
-from .status import SweepStatus, UnitStatus, sweep_status
+from .status import SweepStatus, TaskStatus, sweep_status
 from .submit import SubmitResult, print_status, status, submit
-from .units import Unit, expand, pending
+from .tasks import Task, expand, pending
 
 __all__ = [
     "SubmitResult",
     "SweepSpec",
     "SweepStatus",
-    "Unit",
-    "UnitStatus",
+    "Task",
+    "TaskStatus",
     "expand",
     "load_spec",
     "pending",

@@ -1,8 +1,8 @@
-"""Local executor: the same units as N parallel subprocesses, no SLURM needed.
+"""Local executor: the same tasks as N parallel subprocesses, no SLURM needed.
 
 Each worker runs `memwh sweep run-task WORKLIST i` exactly like an array task, with its
 output in ``logs/submit-000n/task-0000i.log``, so `memwh status` and resubmission behave
-the same as on a cluster. Ctrl-C forwards SIGTERM: running units finish their current batch
+the same as on a cluster. Ctrl-C forwards SIGTERM: running tasks finish their current batch
 and keep it (they resume on the next submit).
 """
 
@@ -24,7 +24,7 @@ from .worklist import WorkList
 @dataclass(frozen=True)
 class LocalTaskResult:
     task_id: int
-    unit: str
+    task: str
     returncode: int
     seconds: float
     log: Path
@@ -46,7 +46,7 @@ def run_local(
     console = console or Console(stderr=True)
     workers = max(1, workers)
     wl.log_dir.mkdir(parents=True, exist_ok=True)
-    todo = list(range(len(wl.units)))
+    todo = list(range(len(wl.tasks)))
     running: dict[int, tuple[subprocess.Popen[bytes], float, object]] = {}
     results: list[LocalTaskResult] = []
     base_env = dict(os.environ)
@@ -70,7 +70,7 @@ def run_local(
         _proc, t0, fh = running.pop(i)
         fh.close()  # type: ignore[attr-defined]
         results.append(
-            LocalTaskResult(i, wl.units[i].key, rc, time.monotonic() - t0, local_log_path(wl, i))
+            LocalTaskResult(i, wl.tasks[i].key, rc, time.monotonic() - t0, local_log_path(wl, i))
         )
 
     with Progress(
@@ -96,7 +96,7 @@ def run_local(
                         bar.update(job, description=f"{failed} failed" if failed else "")
                 time.sleep(0.2)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted: asking running units to stop after their batch[/]")
+            console.print("[yellow]interrupted: asking running tasks to stop after their batch[/]")
             for proc, _, _ in running.values():
                 proc.send_signal(signal.SIGTERM)
             for i, (proc, _, _) in list(running.items()):

@@ -1,6 +1,6 @@
-"""Per-task entry point: `memwh sweep run-task WORKLIST TASK_ID` runs one unit with score().
+"""Per-task entry point: `memwh sweep run-task WORKLIST TASK_ID` runs one task with score().
 
-Both executors start exactly this (SLURM array task i / local worker i), so a unit behaves
+Both executors start exactly this (SLURM array task i / local worker i), so a task behaves
 the same everywhere. Exit codes: 0 done or already complete, 75 preempted (requeue me),
 2 a MemwhError (bad input; rerunning will not help), 1 anything else.
 """
@@ -20,7 +20,7 @@ from typing import Any
 from memwh.core.errors import MemwhError
 
 from .slurm import REQUEUE_EXIT_CODE
-from .units import CONFLICT_WAY_OUT, task_completion
+from .tasks import CONFLICT_WAY_OUT, task_completion
 from .worklist import WorkList, load_worklist, write_marker
 
 
@@ -57,9 +57,9 @@ def _say(msg: str) -> None:
 
 
 def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None) -> int:
-    """Run unit `task_id` of a work list; returns the process exit code (see module doc)."""
+    """Run task `task_id` of a work list; returns the process exit code (see module doc)."""
     wl = load_worklist(worklist)
-    unit = wl.unit(task_id)
+    task = wl.task(task_id)
     common = {
         "submission": wl.submission,
         "task_id": task_id,
@@ -70,19 +70,19 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
         **_slurm_ids(),
     }
     try:
-        state = task_completion(unit, wl.out, wl.data, wl.scoring)
+        state = task_completion(task, wl.out, wl.data, wl.scoring)
     except MemwhError as e:
-        write_marker(wl.sweep_dir, unit, "failed", message=str(e), **common)
-        _say(f"{unit.key} failed: {e}")
+        write_marker(wl.sweep_dir, task, "failed", message=str(e), **common)
+        _say(f"{task.key} failed: {e}")
         return 2
     if state.state == "done":
-        write_marker(wl.sweep_dir, unit, "done", note="already complete", **common)
-        _say(f"{unit.key} is already complete; nothing to do")
+        write_marker(wl.sweep_dir, task, "done", note="already complete", **common)
+        _say(f"{task.key} is already complete; nothing to do")
         return 0
     if state.state == "conflict":
         msg = state.message(CONFLICT_WAY_OUT)
-        write_marker(wl.sweep_dir, unit, "failed", message=msg, **common)
-        _say(f"{unit.key} failed: {msg}")
+        write_marker(wl.sweep_dir, task, "failed", message=msg, **common)
+        _say(f"{task.key} failed: {msg}")
         return 2
 
     # score() handles USR1/TERM inside its batch loop (finish the batch, keep it, return
@@ -92,53 +92,58 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
         raise _Interrupted(signum)
 
     old = {s: signal.signal(s, _early) for s in (signal.SIGUSR1, signal.SIGTERM)}
-    write_marker(wl.sweep_dir, unit, "running", started_at=time.time(), **common)
-    _say(f"task {task_id} -> {unit.key} (model {unit.source}, revision {unit.revision})")
+    write_marker(wl.sweep_dir, task, "running", started_at=time.time(), **common)
+    _say(f"task {task_id} -> {task.key} (model {task.source}, revision {task.revision})")
     t0 = time.monotonic()
     try:
         from memwh import inference_jobs
 
         s = wl.scoring
         result = inference_jobs.score(
-            unit.source,
-            unit.data or wl.data,
+            task.source,
+            task.data or wl.data,
             wl.out,
-            revision=unit.revision,
-            name=unit.model,
-            prompt_len=s.prompt_len,
+            revision=task.revision,
+            name=task.model,
+            prompt_len=s.prompt_len_arg,
             cont_len=s.cont_len,
             mode=s.mode,
             suppress_eos=s.suppress_eos,
-            batch_size=unit.batch_size,
+            batch_size=task.batch_size,
             dtype=s.dtype,
             device=s.device,
-            seq_range=unit.seq_range,
-            shard=unit.shard,
-            num_shards=unit.num_shards,
+            seq_range=task.seq_range,
+            shard=task.shard,
+            num_shards=task.num_shards,
             save_generations=s.save_generations,
-            meta=unit.meta(),
-            role=unit.role,
-            variant_of=unit.variant_of,
-            method=unit.method,
-            method_params=unit.method_params,
+            save_windows=s.save_windows,
+            verify=s.verify,
+            offset=s.offset,
+            keep_columns=s.keep_columns,
+            windows_per_row=s.windows_per_row,
+            meta=task.meta(),
+            role=task.role,
+            variant_of=task.variant_of,
+            method=task.method,
+            method_params=task.method_params,
             progress=sys.stderr.isatty() if progress is None else progress,
         )
     except _Interrupted as e:
         name = signal.Signals(e.signum).name
         write_marker(
-            wl.sweep_dir, unit, "preempted", note=f"{name} outside the batch loop", **common
+            wl.sweep_dir, task, "preempted", note=f"{name} outside the batch loop", **common
         )
-        _say(f"{unit.key}: {name} before/after scoring; exit {REQUEUE_EXIT_CODE} (rerun resumes)")
+        _say(f"{task.key}: {name} before/after scoring; exit {REQUEUE_EXIT_CODE} (rerun resumes)")
         return REQUEUE_EXIT_CODE
     except MemwhError as e:
-        write_marker(wl.sweep_dir, unit, "failed", message=str(e), **common)
-        _say(f"{unit.key} failed: {e}")
+        write_marker(wl.sweep_dir, task, "failed", message=str(e), **common)
+        _say(f"{task.key} failed: {e}")
         return 2
     except Exception as e:
         traceback.print_exc()
         msg = f"{type(e).__name__}: {e}".splitlines()[0]
-        write_marker(wl.sweep_dir, unit, "failed", message=msg, **common)
-        _say(f"{unit.key} failed: {msg}")
+        write_marker(wl.sweep_dir, task, "failed", message=msg, **common)
+        _say(f"{task.key} failed: {msg}")
         return 1
     finally:
         for s_, h in old.items():
@@ -147,15 +152,15 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
     seconds = time.monotonic() - t0
     if result.status == "preempted":
         write_marker(
-            wl.sweep_dir, unit, "preempted", n_rows=result.n_rows, seconds=seconds, **common
+            wl.sweep_dir, task, "preempted", n_rows=result.n_rows, seconds=seconds, **common
         )
         _say(
-            f"{unit.key} preempted after {seconds:.1f}s; completed batches kept; exit {REQUEUE_EXIT_CODE}"
+            f"{task.key} preempted after {seconds:.1f}s; completed batches kept; exit {REQUEUE_EXIT_CODE}"
         )
         return REQUEUE_EXIT_CODE
     write_marker(
         wl.sweep_dir,
-        unit,
+        task,
         "done",
         status=result.status,
         n_rows=result.n_rows,
@@ -165,7 +170,7 @@ def run_task(worklist: str | Path, task_id: int, *, progress: bool | None = None
         **common,
     )
     _say(
-        f"{unit.key} {result.status}: {result.n_rows} rows, {result.n_exact} memorized, "
+        f"{task.key} {result.status}: {result.n_rows} rows, {result.n_exact} memorized, "
         f"{seconds:.1f}s -> {result.parquet}"
     )
     return 0

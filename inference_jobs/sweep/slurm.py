@@ -1,7 +1,7 @@
 """SLURM executor: one sbatch array script per submission, submitted with `sbatch --parsable`.
 
 The script is written next to the outputs (``ROOT/sweeps/<name>/submit-0003.sbatch``) as a
-plain file a user can read, edit and resubmit by hand. Array task i runs unit i of the
+plain file a user can read, edit and resubmit by hand. Array task i runs task i of the
 submission's work list. Arrays longer than the cluster's MaxArraySize are submitted as
 several arrays of the same script, each shifted by ``MEMWH_TASK_OFFSET``.
 
@@ -112,11 +112,11 @@ def render_script(
 
     lines = [
         "#!/bin/bash",
-        f"# memwh sweep {spec.name!r}: {n_tasks} unit(s) of work list {worklist_path.name}",
+        f"# memwh sweep {spec.name!r}: {n_tasks} task(s) of work list {worklist_path.name}",
         f"# spec: {spec.path}",
-        "# Array task i runs unit i of the work list (JSON, same folder). Resubmit by hand with",
+        "# Array task i runs task i of the work list (JSON, same folder). Resubmit by hand with",
         f"#   sbatch {worklist_path.with_name(worklist_path.name.replace('worklist-', 'submit-').replace('.json', '.sbatch'))}",
-        "# or, better, `memwh submit SPEC`, which writes a new work list with only the missing units.",
+        "# or, better, `memwh submit SPEC`, which writes a new work list with only the missing tasks.",
     ]
     if len(chunks) > 1:
         lines.append(

@@ -17,6 +17,7 @@ from typing import Any
 from memwh.core import contract
 from memwh.core.contract import parse_step
 from memwh.core.errors import MemwhError
+from memwh.core.run_settings import parse_prompt_lens
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -32,9 +33,10 @@ DTYPES = ("auto", "float32", "fp32", "float16", "fp16", "bfloat16", "bf16")
 
 @dataclass(frozen=True)
 class ScoringOptions:
-    """Keyword arguments passed to inference_jobs.score for every unit."""
+    """Keyword arguments passed to inference_jobs.score for every task: the options of
+    `memwh infer` that are not per model (tests/sweep checks the two lists agree)."""
 
-    prompt_len: int = 32
+    prompt_len: int = 32  # the longest when several are scored
     cont_len: int = 32
     mode: str = "fast"
     suppress_eos: bool = False
@@ -42,6 +44,28 @@ class ScoringOptions:
     dtype: str = "auto"
     device: str = "auto"
     save_generations: bool = False
+    save_windows: bool = True
+    verify: bool = False
+    offset: int = 0
+    keep_columns: tuple[str, ...] = ()
+    windows_per_row: int = 1
+    # every prompt length, ascending, when the spec lists several (spec key prompt_len takes a
+    # number, a list, "32,64,128" or "25:100:25" as `memwh infer --prompt-len` does)
+    prompt_lens: tuple[int, ...] = ()
+
+    @property
+    def prompt_len_arg(self) -> int | tuple[int, ...]:
+        """What score() and plan_shard() take as prompt_len."""
+        return self.prompt_lens or self.prompt_len
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ScoringOptions:
+        """From a work list (JSON lists back to tuples; keys added later take defaults)."""
+        d = dict(d)
+        for k in ("keep_columns", "prompt_lens"):
+            if k in d:
+                d[k] = tuple(d[k] or ())
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -90,7 +114,7 @@ class SlurmResources:
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """A validated sweep: everything needed to enumerate and run its units."""
+    """A validated sweep: everything needed to enumerate and run its tasks."""
 
     name: str
     path: Path
@@ -129,7 +153,7 @@ _MODEL_KEYS = {
     "method",
     "method_params",
 }
-_SCORING_KEYS = {f for f in ScoringOptions.__dataclass_fields__}
+_SCORING_KEYS = {f for f in ScoringOptions.__dataclass_fields__} - {"prompt_lens"}
 _SLURM_KEYS = {f for f in SlurmResources.__dataclass_fields__}
 
 
@@ -385,9 +409,28 @@ def _parse_scoring(raw: Any, ck: _Checker) -> ScoringOptions:
     s = ck.table(raw, "scoring")
     ck.known_keys(s, _SCORING_KEYS, "scoring")
     kw: dict[str, Any] = {}
-    for k in ("prompt_len", "cont_len"):
-        if k in s:
-            kw[k] = ck.integer(s[k], f"scoring.{k}", minimum=1)
+    if "prompt_len" in s:
+        v = s["prompt_len"]
+        if isinstance(v, bool) or not isinstance(v, int | str | list):
+            raise ck.fail("scoring.prompt_len", f"must be a number, a list or a string, got {v!r}")
+        try:
+            lens = parse_prompt_lens(v)
+        except (ValueError, TypeError) as e:
+            raise ck.fail("scoring.prompt_len", str(e).removeprefix("--prompt-len ")) from None
+        kw["prompt_len"] = lens[-1]
+        kw["prompt_lens"] = lens if len(lens) > 1 else ()
+    if "cont_len" in s:
+        kw["cont_len"] = ck.integer(s["cont_len"], "scoring.cont_len", minimum=1)
+    if "offset" in s:
+        kw["offset"] = ck.integer(s["offset"], "scoring.offset", minimum=0)
+    if "windows_per_row" in s:
+        kw["windows_per_row"] = ck.integer(
+            s["windows_per_row"], "scoring.windows_per_row", minimum=1
+        )
+    if "keep_columns" in s:
+        kw["keep_columns"] = tuple(
+            dict.fromkeys(c.strip() for c in ck.str_list(s["keep_columns"], "scoring.keep_columns"))
+        )
     if s.get("batch_size") is not None:
         kw["batch_size"] = ck.integer(s["batch_size"], "scoring.batch_size", minimum=1)
     if "mode" in s:
@@ -402,7 +445,7 @@ def _parse_scoring(raw: Any, ck: _Checker) -> ScoringOptions:
         kw["dtype"] = dtype
     if "device" in s:
         kw["device"] = ck.string(s["device"], "scoring.device")
-    for k in ("suppress_eos", "save_generations"):
+    for k in ("suppress_eos", "save_generations", "save_windows", "verify"):
         if k in s:
             kw[k] = ck.boolean(s[k], f"scoring.{k}")
     return ScoringOptions(**kw)
@@ -440,7 +483,7 @@ def _parse_slurm(raw: Any, ck: _Checker) -> SlurmResources:
                     f"{line!r} is not an sbatch option (e.g. --constraint=a100)",
                 )
             if line.split("=")[0].split()[0] in ("--array", "-a"):
-                raise ck.fail(f"slurm.extra[{i}]", "--array is set by memwh from the pending units")
+                raise ck.fail(f"slurm.extra[{i}]", "--array is set by memwh from the pending tasks")
             cleaned.append(line)
         kw["extra"] = tuple(cleaned)
     if "setup" in s:
@@ -515,6 +558,8 @@ def _check_against_data(
 
     sources: dict[str, Any] = {}
     need = scoring.prompt_len + scoring.cont_len
+    # with an offset, rows too short for the window are skipped and counted, not an error
+    check_fit = scoring.offset == 0
     for i, m in enumerate(models):
         d = m.data or data
         data_key = f"models[{i}].data" if m.data else "data"
@@ -529,6 +574,13 @@ def _check_against_data(
         src = sources[d]
         if src is None:
             continue
+        if scoring.windows_per_row > 1:  # the sequences are the windows: seq_idx = row * W + w
+            src = data_mod.RowWindows(src, scoring.windows_per_row, need)
+        if scoring.keep_columns:
+            try:
+                data_mod.check_keep_columns(src, scoring.keep_columns)
+            except MemwhError as e:
+                raise ck.fail("scoring.keep_columns", str(e)) from None
         rng = m.seq_range or seq_range
         rng_key = f"models[{i}].seq_range" if m.seq_range else "seq_range"
         lo, hi = src.index_range()
@@ -549,7 +601,8 @@ def _check_against_data(
                 f"[{start}, {end}] holds no sequence of {src.description}; nothing to score",
             )
         try:
-            src.read(idx[:1], need)
+            if check_fit:
+                src.read(idx[:1], need)
         except MemwhError as e:
             raise ck.fail(
                 "scoring.prompt_len", f"prompt_len + cont_len = {need} does not fit: {e}"

@@ -1,6 +1,6 @@
-"""Where is every unit of a sweep: done / running / queued / failed / pending.
+"""Where is every task of a sweep: done / running / queued / failed / pending.
 
-* done     the completion manifest exists and records the spec's settings (units.task_completion);
+* done     the completion manifest exists and records the spec's settings (tasks.task_completion);
 * conflict the shard is complete but was made with other settings (data, range, dtype, ...):
            never reused, never overwritten by a submission;
 * running  its latest array task is running in SLURM (squeue), or a local worker's pid lives;
@@ -25,19 +25,19 @@ from memwh.core.run_settings import Difference, describe
 from .local import local_log_path
 from .slurm import ACTIVE_STATES, sacct_tasks, squeue_tasks
 from .spec import SweepSpec
-from .units import Unit, expand, task_completion
+from .tasks import Task, expand, task_completion
 from .worklist import WorkList, load_worklist, read_marker, read_record, submissions
 
 STATES = ("done", "conflict", "running", "queued", "failed", "pending")
 
 
 @dataclass(frozen=True)
-class UnitStatus:
-    unit: Unit
+class TaskStatus:
+    task: Task
     state: str
     detail: str = ""
     submission: int | None = None
-    task: str | None = None  # "1234_5" (SLURM) or "local:5"
+    array_task: str | None = None  # "1234_5" (SLURM) or "local:5"
     log: Path | None = None
     last_log_line: str | None = None
     differences: tuple[Difference, ...] = ()  # conflict: recorded -> requested settings
@@ -46,11 +46,11 @@ class UnitStatus:
 @dataclass(frozen=True)
 class SweepStatus:
     spec: SweepSpec
-    units: tuple[UnitStatus, ...]
+    tasks: tuple[TaskStatus, ...]
     executor: str | None  # of the latest submission
 
-    def by_state(self, state: str) -> list[UnitStatus]:
-        return [u for u in self.units if u.state == state]
+    def by_state(self, state: str) -> list[TaskStatus]:
+        return [u for u in self.tasks if u.state == state]
 
     def counts(self) -> dict[str, int]:
         return {s: len(self.by_state(s)) for s in STATES}
@@ -62,7 +62,7 @@ class SweepStatus:
 
 @dataclass(frozen=True)
 class _Attempt:
-    """The latest submission that contains a unit, and how to find its task."""
+    """The latest submission that contains a task, and how to find its array task."""
 
     wl: WorkList
     task_id: int
@@ -100,8 +100,8 @@ def _attempts(spec: SweepSpec) -> tuple[dict[str, _Attempt], str | None]:
         for job in record.get("jobs", []):
             for i in range(int(job["count"])):
                 slurm_task[int(job["offset"]) + i] = f"{job['job_id']}_{i}"
-        for t, unit in enumerate(wl.units):
-            latest[unit.key] = _Attempt(wl, t, executor, slurm_task.get(t))
+        for t, task in enumerate(wl.tasks):
+            latest[task.key] = _Attempt(wl, t, executor, slurm_task.get(t))
     return latest, executor
 
 
@@ -118,8 +118,8 @@ def _pid_alive(marker: dict) -> bool:
 
 
 def sweep_status(spec: SweepSpec) -> SweepStatus:
-    """Classify every unit of the spec's grid (see module doc)."""
-    units = expand(spec)
+    """Classify every task of the spec's grid (see module doc)."""
+    tasks = expand(spec)
     attempts, executor = _attempts(spec)
     squeue = squeue_tasks() if any(a.slurm_task for a in attempts.values()) else None
     ended_ids = sorted(
@@ -130,21 +130,21 @@ def sweep_status(spec: SweepSpec) -> SweepStatus:
         }
     )
     sacct = sacct_tasks(ended_ids) if ended_ids else {}
-    out: list[UnitStatus] = []
+    out: list[TaskStatus] = []
     sources: dict = {}
-    for u in units:
+    for u in tasks:
         att = attempts.get(u.key)
         done = task_completion(u, spec.out, spec.data, spec.scoring, sources)
         if done.state == "done":
-            out.append(UnitStatus(u, "done", submission=att.wl.submission if att else None))
+            out.append(TaskStatus(u, "done", submission=att.wl.submission if att else None))
             continue
         if done.state == "conflict":
             detail = f"complete with other settings: {describe(list(done.differences))}"
             sub = att.wl.submission if att else None
-            out.append(UnitStatus(u, "conflict", detail, sub, differences=done.differences))
+            out.append(TaskStatus(u, "conflict", detail, sub, differences=done.differences))
             continue
         if att is None:
-            out.append(UnitStatus(u, "pending", "not submitted yet"))
+            out.append(TaskStatus(u, "pending", "not submitted yet"))
             continue
         marker = read_marker(spec.sweep_dir, u)
         if marker and marker.get("submission") != att.wl.submission:
@@ -159,11 +159,11 @@ def sweep_status(spec: SweepSpec) -> SweepStatus:
                     if sstate in ("RUNNING", "COMPLETING", "CONFIGURING", "SIGNALING")
                     else "queued"
                 )
-                out.append(UnitStatus(u, state, sstate.lower(), att.wl.submission, task, log))
+                out.append(TaskStatus(u, state, sstate.lower(), att.wl.submission, task, log))
                 continue
             if squeue is None and not sacct and marker and marker.get("state") == "running":
                 out.append(
-                    UnitStatus(
+                    TaskStatus(
                         u,
                         "running",
                         "per task marker (SLURM not reachable)",
@@ -184,7 +184,7 @@ def sweep_status(spec: SweepSpec) -> SweepStatus:
             task = f"local:{att.task_id}"
             if marker and marker.get("state") == "running" and _pid_alive(marker):
                 out.append(
-                    UnitStatus(u, "running", f"pid {marker['pid']}", att.wl.submission, task, log)
+                    TaskStatus(u, "running", f"pid {marker['pid']}", att.wl.submission, task, log)
                 )
                 continue
             why = "local task ended"
@@ -195,5 +195,5 @@ def sweep_status(spec: SweepSpec) -> SweepStatus:
         else:
             why += "; never started" if not log.is_file() else ""
         why += " (no completion manifest)"
-        out.append(UnitStatus(u, "failed", why, att.wl.submission, task, log, last_log_line(log)))
-    return SweepStatus(spec=spec, units=tuple(out), executor=executor)
+        out.append(TaskStatus(u, "failed", why, att.wl.submission, task, log, last_log_line(log)))
+    return SweepStatus(spec=spec, tasks=tuple(out), executor=executor)

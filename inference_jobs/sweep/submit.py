@@ -1,6 +1,6 @@
-"""`memwh submit` / `memwh status`: the user-facing flow over spec -> units -> work list -> executor.
+"""`memwh submit` / `memwh status`: the user-facing flow over spec -> tasks -> work list -> executor.
 
-A submission runs the units that have no completion manifest and are not already queued or
+A submission runs the tasks that have no completion manifest and are not already queued or
 running (so `memwh submit` is safe to repeat at any time: it resubmits exactly what is
 missing), writes a new numbered work list, and hands it to SLURM or to local workers.
 """
@@ -29,7 +29,7 @@ from .slurm import (
 )
 from .spec import SweepSpec, load_spec
 from .status import SweepStatus, sweep_status
-from .units import CONFLICT_WAY_OUT, Unit
+from .tasks import CONFLICT_WAY_OUT, Task
 from .worklist import (
     log_dir,
     next_submission,
@@ -48,8 +48,8 @@ class SubmitResult:
 
     spec: SweepSpec
     executor: str
-    units: list[Unit]
-    skipped_active: list[Unit]
+    tasks: list[Task]
+    skipped_active: list[Task]
     n_done: int
     submission: int | None = None
     worklist: Path | None = None
@@ -71,7 +71,7 @@ def submit(
     max_parallel: int | None = None,
     console: Console | None = None,
 ) -> SubmitResult:
-    """Validate the spec, work out the missing units and run/submit them (see module doc)."""
+    """Validate the spec, work out the missing tasks and run/submit them (see module doc)."""
     console = console or Console(soft_wrap=True)
     if executor not in EXECUTORS:
         raise MemwhError(f"--executor {executor!r} unknown; use slurm or local")
@@ -84,19 +84,19 @@ def submit(
         first = conflicts[0]
         raise MemwhError(
             f"{len(conflicts)} task(s) of sweep {spec.name!r} have a complete shard made with other "
-            f"settings, e.g. {first.unit.key}: {describe(list(first.differences))}; {CONFLICT_WAY_OUT}"
+            f"settings, e.g. {first.task.key}: {describe(list(first.differences))}; {CONFLICT_WAY_OUT}"
         )
-    active = [s.unit for s in st.units if s.state in ("running", "queued")]
-    todo = [s.unit for s in st.units if s.state in ("failed", "pending")]
+    active = [s.task for s in st.tasks if s.state in ("running", "queued")]
+    todo = [s.task for s in st.tasks if s.state in ("failed", "pending")]
     res = SubmitResult(spec, executor, todo, active, st.counts()["done"])
     if active:
         console.print(
-            f"{len(active)} unit(s) are still queued/running from an earlier submission; "
+            f"{len(active)} task(s) are still queued/running from an earlier submission; "
             "not resubmitting them (see `memwh status`)."
         )
     if not todo:
         console.print(
-            f"[green]nothing to submit[/]: {res.n_done}/{len(st.units)} units complete"
+            f"[green]nothing to submit[/]: {res.n_done}/{len(st.tasks)} tasks complete"
             + (f", {len(active)} in flight" if active else "")
         )
         return res
@@ -122,7 +122,7 @@ def submit(
             )
             console.out(res.script_text, highlight=False, end="")
         console.out(
-            f"# {len(todo)} unit(s) for {paths['worklist'].name} (array task id -> unit):",
+            f"# {len(todo)} task(s) for {paths['worklist'].name} (array task id -> task):",
             highlight=False,
         )
         for i, u in enumerate(todo):
@@ -153,7 +153,7 @@ def submit(
             "executor": "slurm",
             "script": str(paths["sbatch"]),
             "worklist": str(wl.path),
-            "n_units": len(todo),
+            "n_tasks": len(todo),
             "max_array_size": size,
             "jobs": [],
         }
@@ -171,7 +171,7 @@ def submit(
         ids = ",".join(j.job_id for j in res.jobs)
         n_arrays = len(array_chunks(len(todo), size))
         console.print(
-            f"submitted {len(todo)} unit(s) of sweep {spec.name!r} as array job"
+            f"submitted {len(todo)} task(s) of sweep {spec.name!r} as array job"
             f"{'s' if n_arrays > 1 else ''} {ids} (script {paths['sbatch']})",
             highlight=False,
         )
@@ -190,13 +190,13 @@ def submit(
             "submission": wl.submission,
             "executor": "local",
             "worklist": str(wl.path),
-            "n_units": len(todo),
+            "n_tasks": len(todo),
             "workers": workers,
             "submitted_at": now_iso(),
         },
     )
     console.print(
-        f"running {len(todo)} unit(s) of sweep {spec.name!r} locally, {workers} at a time "
+        f"running {len(todo)} task(s) of sweep {spec.name!r} locally, {workers} at a time "
         f"(logs in {wl.log_dir})",
         highlight=False,
     )
@@ -208,12 +208,12 @@ def submit(
             from .status import last_log_line
 
             console.print(
-                f"[red]failed[/] {r.unit} (exit {r.returncode}): {last_log_line(r.log) or 'no output'}",
+                f"[red]failed[/] {r.task} (exit {r.returncode}): {last_log_line(r.log) or 'no output'}",
                 highlight=False,
             )
     secs = max((r.seconds for r in res.local_results), default=0.0)
     console.print(
-        f"local sweep: {len(todo) - res.n_failed}/{len(todo)} unit(s) finished, {res.n_failed} failed "
+        f"local sweep: {len(todo) - res.n_failed}/{len(todo)} task(s) finished, {res.n_failed} failed "
         f"(longest task {secs:.1f}s)",
         highlight=False,
     )
@@ -221,14 +221,14 @@ def submit(
 
 
 def print_status(
-    st: SweepStatus, console: Console | None = None, *, all_units: bool = False
+    st: SweepStatus, console: Console | None = None, *, all_tasks: bool = False
 ) -> None:
-    """Summary counts, a table of units not done (or all), failed units' last log line."""
+    """Summary counts, a table of tasks not done (or all), failed tasks' last log line."""
     console = console or Console(soft_wrap=True)
     counts = st.counts()
-    total = len(st.units)
+    total = len(st.tasks)
     table = Table(title=f"sweep {st.spec.name} ({st.spec.out})", title_justify="left")
-    for col in ("unit", "state", "submission", "task", "detail"):
+    for col in ("task", "state", "submission", "array task", "detail"):
         table.add_column(col, overflow="fold")
     color = {
         "done": "green",
@@ -238,26 +238,26 @@ def print_status(
         "pending": "yellow",
         "conflict": "magenta",
     }
-    shown = [u for u in st.units if all_units or u.state != "done"]
-    limit = len(shown) if all_units else 50
+    shown = [u for u in st.tasks if all_tasks or u.state != "done"]
+    limit = len(shown) if all_tasks else 50
     for u in shown[:limit]:
         table.add_row(
-            u.unit.key,
+            u.task.key,
             f"[{color[u.state]}]{u.state}[/]",
             str(u.submission or ""),
-            u.task or "",
+            u.array_task or "",
             u.detail,
         )
     if shown:
         console.print(table)
     if len(shown) > limit:
-        console.print(f"... and {len(shown) - limit} more (memwh status --all lists every unit)")
+        console.print(f"... and {len(shown) - limit} more (memwh status --all lists every task)")
     console.print(
-        " · ".join(f"{counts[s]} {s}" for s in counts) + f"  (of {total} units)", highlight=False
+        " · ".join(f"{counts[s]} {s}" for s in counts) + f"  (of {total} tasks)", highlight=False
     )
     failed = st.by_state("failed")
     for u in failed:
-        console.print(f"[red]failed[/] {u.unit.key}: {u.detail}", highlight=False)
+        console.print(f"[red]failed[/] {u.task.key}: {u.detail}", highlight=False)
         if u.last_log_line:
             console.print(
                 f"  last log line ({u.log}): {u.last_log_line}", highlight=False, markup=False
@@ -269,13 +269,13 @@ def print_status(
             highlight=False,
         )
     if failed or counts["pending"]:
-        console.print(f"resubmit the missing units with:  {st.resubmit_command()}", highlight=False)
+        console.print(f"resubmit the missing tasks with:  {st.resubmit_command()}", highlight=False)
 
 
 def status(
-    spec_path: str | Path, *, console: Console | None = None, all_units: bool = False
+    spec_path: str | Path, *, console: Console | None = None, all_tasks: bool = False
 ) -> SweepStatus:
-    """Load the spec, classify its units and print the report; returns the status object."""
+    """Load the spec, classify its tasks and print the report; returns the status object."""
     st = sweep_status(load_spec(spec_path))
-    print_status(st, console, all_units=all_units)
+    print_status(st, console, all_tasks=all_tasks)
     return st

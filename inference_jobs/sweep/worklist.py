@@ -1,10 +1,10 @@
-"""Work lists: written once per submission, array task id -> unit.
+"""Work lists: written once per submission, array task id -> task.
 
 Every submission gets its own numbered file ``ROOT/sweeps/<name>/worklist-0003.json`` that
-freezes the units it runs (and the scoring options), and array task ``i`` runs entry ``i``.
-Resubmitting the missing units writes a *new* file, so ids of an earlier submission that is
+freezes the tasks it runs (and the scoring options), and array task ``i`` runs entry ``i``.
+Resubmitting the missing tasks writes a *new* file, so ids of an earlier submission that is
 still queued or running never shift (datatrove's executors work the same way). Task
-markers (``tasks/<unit>.json``, last state of each unit) and per-submission records
+markers (``tasks/<task>.json``, last state of each task) and per-submission records
 (``submit-0003.json``: executor, job ids) live beside it and feed `memwh status`.
 """
 
@@ -23,7 +23,7 @@ from memwh.core.contract import atomic_write_bytes
 from memwh.core.errors import MemwhError
 
 from .spec import ScoringOptions, SweepSpec
-from .units import Unit
+from .tasks import Task
 
 WORKLIST_VERSION = 1
 _WL_RE = re.compile(r"^worklist-(\d{4,})\.json$")
@@ -35,7 +35,7 @@ def now_iso() -> str:
 
 @dataclass(frozen=True)
 class WorkList:
-    """A frozen submission: which units, in which order, with which options."""
+    """A frozen submission: which tasks, in which order, with which options."""
 
     path: Path
     sweep: str
@@ -43,17 +43,17 @@ class WorkList:
     out: Path
     data: str
     scoring: ScoringOptions
-    units: tuple[Unit, ...]
+    tasks: tuple[Task, ...]
     executor: str
 
     @property
     def sweep_dir(self) -> Path:
         return self.path.parent
 
-    def unit(self, task_id: int) -> Unit:
-        if not 0 <= task_id < len(self.units):
-            raise MemwhError(f"{self.path}: task id {task_id} is outside 0..{len(self.units) - 1}")
-        return self.units[task_id]
+    def task(self, task_id: int) -> Task:
+        if not 0 <= task_id < len(self.tasks):
+            raise MemwhError(f"{self.path}: task id {task_id} is outside 0..{len(self.tasks) - 1}")
+        return self.tasks[task_id]
 
     @property
     def log_dir(self) -> Path:
@@ -90,10 +90,10 @@ def next_submission(sweep_dir: Path) -> int:
     return (done[-1] + 1) if done else 1
 
 
-def write_worklist(spec: SweepSpec, units: list[Unit], executor: str) -> WorkList:
+def write_worklist(spec: SweepSpec, tasks: list[Task], executor: str) -> WorkList:
     """Create the next numbered work list exclusively (two racing submits never share one)."""
-    if not units:
-        raise MemwhError("no units to write into a work list")
+    if not tasks:
+        raise MemwhError("no tasks to write into a work list")
     sweep_dir = spec.sweep_dir
     sweep_dir.mkdir(parents=True, exist_ok=True)
     n = next_submission(sweep_dir)
@@ -108,7 +108,7 @@ def write_worklist(spec: SweepSpec, units: list[Unit], executor: str) -> WorkLis
         "out": str(spec.out),
         "data": spec.data,
         "scoring": asdict(spec.scoring),
-        "units": [u.to_json() for u in units],
+        "tasks": [u.to_json() for u in tasks],
     }
     data = (json.dumps(payload, indent=1) + "\n").encode()
     while True:
@@ -135,8 +135,10 @@ def load_worklist(path: str | Path) -> WorkList:
     path = Path(path)
     try:
         d = json.loads(path.read_text())
-        scoring = ScoringOptions(**d["scoring"])
-        units = tuple(Unit.from_json(u) for u in d["units"])
+        scoring = ScoringOptions.from_json(d["scoring"])
+        tasks = tuple(
+            Task.from_json(u) for u in d.get("tasks", d.get("units", ()))
+        )  # "units": older work lists
         return WorkList(
             path=path.resolve(),
             sweep=d["sweep"],
@@ -144,7 +146,7 @@ def load_worklist(path: str | Path) -> WorkList:
             out=Path(d["out"]),
             data=d["data"],
             scoring=scoring,
-            units=units,
+            tasks=tasks,
             executor=d.get("executor", "slurm"),
         )
     except FileNotFoundError:
@@ -168,15 +170,15 @@ def read_record(sweep_dir: Path, n: int) -> dict[str, Any] | None:
         return None
 
 
-def write_marker(sweep_dir: Path, unit: Unit, state: str, **info: Any) -> None:
-    """Last known state of a unit (running / done / skipped / preempted / failed)."""
-    d = {"unit": unit.key, "state": state, "updated_at": now_iso(), **info}
-    path = markers_dir(sweep_dir) / f"{unit.file_key}.json"
+def write_marker(sweep_dir: Path, task: Task, state: str, **info: Any) -> None:
+    """Last known state of a task (running / done / skipped / preempted / failed)."""
+    d = {"task": task.key, "state": state, "updated_at": now_iso(), **info}
+    path = markers_dir(sweep_dir) / f"{task.file_key}.json"
     atomic_write_bytes(path, (json.dumps(d, indent=1, default=str) + "\n").encode())
 
 
-def read_marker(sweep_dir: Path, unit: Unit) -> dict[str, Any] | None:
-    path = markers_dir(sweep_dir) / f"{unit.file_key}.json"
+def read_marker(sweep_dir: Path, task: Task) -> dict[str, Any] | None:
+    path = markers_dir(sweep_dir) / f"{task.file_key}.json"
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, ValueError):

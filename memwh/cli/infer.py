@@ -122,8 +122,9 @@ def register(app: typer.Typer) -> None:
         verify: bool = typer.Option(
             False,
             "--verify/--no-verify",
-            help="Re-score in fp32 the sequences whose label is not certain under --dtype "
-            "(top-1/top-2 logit gap within rounding error) and keep fp32's labels.",
+            help="Check in fp32 the labels that are not certain under --dtype (top-1/top-2 "
+            "logit gap within rounding error) and keep fp32's; rows whose label changes are "
+            "re-scored in fp32.",
         ),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
         role: str | None = typer.Option(

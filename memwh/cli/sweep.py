@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[
             bool,
             typer.Option(
-                "--dry-run", help="Print the sbatch script and the units; submit nothing."
+                "--dry-run", help="Print the sbatch script and the tasks; submit nothing."
             ),
         ] = False,
         executor: Annotated[
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Run every unit of a sweep that has no completion manifest (safe to repeat)."""
+        """Run every task of a sweep that has no completion manifest (safe to repeat)."""
         from memwh.inference_jobs.sweep import submit
 
         res = submit(spec, executor=executor, dry_run=dry_run, max_parallel=max_parallel)
@@ -41,12 +41,12 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status_cmd(
         spec: Annotated[Path, typer.Argument(help="Sweep spec (.toml or .yaml).")],
-        all_units: Annotated[bool, typer.Option("--all", help="List done units too.")] = False,
+        all_tasks: Annotated[bool, typer.Option("--all", help="List done tasks too.")] = False,
     ) -> None:
-        """Done / running / queued / failed / pending units, and how to resubmit the missing ones."""
+        """Done / running / queued / failed / pending tasks, and how to resubmit the missing ones."""
         from memwh.inference_jobs.sweep import status
 
-        status(spec, all_units=all_units)
+        status(spec, all_tasks=all_tasks)
 
     sweep_app = typer.Typer(help="Sweep internals (what array tasks run).", no_args_is_help=True)
 
@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Argument(help="Index into the work list (SLURM array task id).")
         ],
     ) -> None:
-        """Score one unit of a work list. Exit 75 = preempted (requeue me)."""
+        """Score one task of a work list. Exit 75 = preempted (requeue me)."""
         from memwh.inference_jobs.sweep import run_task
 
         raise typer.Exit(run_task(worklist, task_id))

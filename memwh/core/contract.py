@@ -66,8 +66,9 @@ SCORE_SCHEMA_V2 = SCORE_SCHEMA_V1.append(PROMPT_LEN_FIELD)
 #   mismatch (all of them for an exact match), in the pass that produced the stored label;
 # * label_certain: at every one of those positions the gap exceeds the dtype's rounding
 #   tolerance (inference_jobs/certify.py), so a full-precision run gives the same label;
-# * label_verified: the row was re-scored in fp32 (--verify) because it was not certain; its
-#   values are fp32's.
+# * label_verified: the row was not certain and --verify checked its label in fp32: the
+#   matched prefix and the certificate are fp32's (rows whose label changed were re-scored
+#   completely in fp32; the others keep the run's metrics).
 # Nullable: NULL where unknown (imported results).
 LABEL_CERTAINTY_FIELDS = (
     pa.field("label_margin", pa.float32(), nullable=True),

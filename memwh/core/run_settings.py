@@ -60,8 +60,9 @@ class RunSettings:
     # length), ascending; () when only prompt_len is scored, so single-prompt records equal
     # those written before multi-prompt scoring existed. Read `all_prompt_lens`.
     prompt_lens: tuple[int, ...] = ()
-    # --verify: rows whose label is not certain under `dtype` are re-scored in fp32 and hold
-    # fp32's values (inference_jobs/certify.py); False in records written before it existed.
+    # --verify: rows whose label is not certain under `dtype` hold fp32's label (checked in
+    # fp32; rows whose label changed re-scored in fp32: inference_jobs/runner.verify_rows);
+    # False in records written before it existed.
     verify: bool = False
     # --offset: the scored window is tokens [offset, offset + prompt_len + cont_len) of each
     # row (0: the row's start); data_fingerprint then names the offset too (plan.plan_shard).

@@ -66,14 +66,21 @@ def test_bf16_labels_that_differ_from_fp32_are_uncertain_and_verify_fixes_them(m
     np.testing.assert_array_equal(ver.column("exact_match"), ref.column("exact_match"))
     verified = ver.column("label_verified").to_numpy(zero_copy_only=False)
     np.testing.assert_array_equal(verified, ~certain)  # exactly the uncertain rows re-scored
-    # verified rows hold fp32's values (the same computation as the fp32 run)
+    # rows whose label changed were re-scored: fp32's values (the same computation as the fp32
+    # run); rows whose label held keep the bf16 run's metrics and take fp32's certificate
     np.testing.assert_allclose(
-        ver.column("loss").to_numpy()[verified], ref.column("loss").to_numpy()[verified], rtol=1e-5
+        ver.column("loss").to_numpy()[differ], ref.column("loss").to_numpy()[differ], rtol=1e-5
     )
+    held = verified & ~differ
+    assert held.any()
+    np.testing.assert_array_equal(
+        ver.column("loss").to_numpy()[held], low.column("loss").to_numpy()[held]
+    )
+    assert ver.column("label_certain").to_numpy(zero_copy_only=False)[verified].all()
     man = json.loads(next(out.rglob("*.manifest.json")).read_text())
     lv = man["label_verification"]
     assert lv["n_uncertain"] == lv["n_checked"] == int((~certain).sum())
-    assert lv["n_flipped"] == int(differ.sum())
+    assert lv["n_flipped"] == lv["n_rescored"] == int(differ.sum())
     assert lv["kappa"] == certify.KAPPA and lv["unit_roundoff"] == 2.0**-8
     assert man["settings"]["verify"] is True
     # the unverified bf16 run is another setting: not reused for a --verify request
@@ -121,3 +128,83 @@ def test_truth_gap_is_the_rival_that_could_change_the_label():
     assert certify.truth_gap(z, torch.tensor([2])).item() == pytest.approx(2.0)
     assert certify.unit_roundoff(torch.bfloat16) == 2.0**-8
     assert certify.unit_roundoff(torch.float16) == 2.0**-11
+
+
+def test_certainty_reaches_the_warehouse_and_show(memorizer, tmp_path):
+    """A real bf16 run (and a bf16 --verify run) ingested and built: memorization_rates counts
+    the uncertain and verified labels as the manifests' label_verification does, and `memwh
+    show` marks the uncertain ones."""
+    from memwh.ingest import ingest_root
+    from memwh.query import sql
+    from memwh.texts import UNCERTAIN_MARK, render, scored_texts
+    from memwh.warehouse.build import build
+
+    model, data, rows = memorizer
+    out, db = tmp_path / "runs", tmp_path / "wh.duckdb"
+    runs = {}
+    for name, verify in (("mem-bf16", False), ("mem-verified", True)):
+        res = score(str(model), str(data), out, name=name, prompt_len=32, dtype="bf16",
+                    device="cpu", batch_size=64, progress=False, verify=verify)  # fmt: skip
+        runs[name] = (pq.read_table(res.parquet), json.loads(res.manifest.read_text()))
+    assert ingest_root(out, db, progress=False).ok
+    build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
+    rates = {
+        r["model"]: r
+        for r in sql(
+            "select model, n_scored, n_memorized, n_label_uncertain, n_memorized_uncertain, "
+            "n_label_verified from memorization_rates",
+            db,
+        ).iter_rows(named=True)
+    }
+    for name, (table, man) in runs.items():
+        lv = man["label_verification"]
+        certain = table.column("label_certain").to_numpy(zero_copy_only=False)
+        exact = table.column("exact_match").to_numpy(zero_copy_only=False)
+        r = rates[name]
+        assert r["n_scored"] == len(rows)
+        assert r["n_label_verified"] == lv["n_checked"]
+        if name == "mem-bf16":
+            assert lv["n_uncertain"] > 0 and lv["n_checked"] == 0
+            assert r["n_label_uncertain"] == lv["n_uncertain"] == int((~certain).sum())
+        else:  # re-scored rows carry fp32's certainty (fp32's tolerance: certain)
+            assert lv["n_checked"] == lv["n_uncertain"] > 0
+            assert r["n_label_uncertain"] == int((~certain).sum()) == 0
+        assert r["n_memorized_uncertain"] == int((exact & ~certain).sum())
+
+    shown = scored_texts("mem-bf16", limit=None, db=db, tokenizer=None)
+    table = runs["mem-bf16"][0]
+    by_seq = dict(
+        zip(
+            table.column("seq_idx").to_pylist(),
+            table.column("label_certain").to_pylist(),
+            strict=True,
+        )
+    )
+    assert len(shown) == len(rows)
+    assert all(t.label_certain == by_seq[t.seq_idx] for t in shown)
+    text = render([t for t in shown if t.label_certain is False][:2])
+    assert text.count(UNCERTAIN_MARK) == 3  # two labels + the legend
+    assert UNCERTAIN_MARK not in render([t for t in shown if t.label_certain][:2])
+    verified = scored_texts("mem-verified", limit=None, db=db, tokenizer=None)
+    assert (
+        sum(bool(t.label_verified) for t in verified)
+        == runs["mem-verified"][1]["label_verification"]["n_checked"]
+    )
+
+
+def test_generate_mode_verify_gives_fp32_generate_labels(memorizer, tmp_path):
+    """--verify checks generate-mode labels with an fp32 teacher-forced pass over the deciding
+    positions (greedy decoding equals the teacher-forced argmax up to the first mismatch) and
+    re-decodes in fp32 only the rows whose label changed."""
+    model, data, _ = memorizer
+    ref = _run(model, data, tmp_path / "fp32", "fp32", mode="generate")
+    ver = _run(model, data, tmp_path / "bf16v", "bf16", mode="generate", verify=True)
+    low = _run(model, data, tmp_path / "bf16", "bf16", mode="generate")
+    pml32 = ref.column("prefix_match_len").to_numpy()
+    differ = pml32 != low.column("prefix_match_len").to_numpy()
+    assert differ.any()
+    np.testing.assert_array_equal(ver.column("prefix_match_len").to_numpy(), pml32)
+    score = ver.column("memorization_score").to_numpy()
+    np.testing.assert_array_equal(
+        score[differ], ref.column("memorization_score").to_numpy()[differ]
+    )

@@ -187,8 +187,12 @@ def test_keep_columns_reach_the_warehouse_as_sequence_metadata(tmp_path):
     kw = {"progress": False, "device": "cpu", "save_windows": False}
     with pytest.raises(MemwhError, match="--keep-columns lang not in the data; its columns: "):
         inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="lang", **kw)
-    res = inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="source,url", **kw)
+    res = inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="source", **kw)
     assert res.status == "done"
+    # keeping one more column later: the complete shard is reused (the rows do not depend on
+    # it) and the sequence metadata gains the column
+    res = inference_jobs.score(str(model), str(f), tmp_path / "o", keep_columns="source,url", **kw)
+    assert res.status == "skipped"
     db = tmp_path / "wh.duckdb"
     assert ingest_root(tmp_path / "o", db, progress=False).ok
     con = duckdb.connect(str(db), read_only=True)

@@ -72,6 +72,9 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
         "loss",
         "min_k_logprob",
         "zlib_ratio",
+        "label_margin",
+        "label_certain",
+        "label_verified",
         "run_id",
     ]
     assert runs == [

@@ -25,8 +25,12 @@ def write_spec(
     batch_size: int = 32,
     name: str = "t",
     extra_slurm: str = "",
+    scoring: dict[str, str] | None = None,
 ) -> Path:
-    """A TOML sweep spec for the tiny suite (CPU, fp32, cpus=1 per task)."""
+    """A TOML sweep spec for the tiny suite (CPU, fp32, cpus=1 per task). `scoring`: [scoring]
+    keys to set or replace, as TOML values (``{"verify": "true"}``)."""
+    sc = {"prompt_len": "32", "cont_len": "32", "mode": '"fast"', "batch_size": str(batch_size),
+          "dtype": '"float32"', "device": '"cpu"', **(scoring or {})}  # fmt: skip
     lines = [
         f'name = "{name}"',
         f'out = "{out}"',
@@ -35,12 +39,7 @@ def write_spec(
         f"shards = {shards}",
         "",
         "[scoring]",
-        "prompt_len = 32",
-        "cont_len = 32",
-        'mode = "fast"',
-        f"batch_size = {batch_size}",
-        'dtype = "float32"',
-        'device = "cpu"',
+        *(f"{k} = {v}" for k, v in sc.items()),
         "",
         "[slurm]",
         "cpus = 1",

@@ -1,10 +1,10 @@
 """Sweeps against a REAL single-node SLURM (scripts/start_slurm.sh, started by the fixture).
 
-1. 2 models x 2 revisions x 2 shards through sbatch: every unit complete and row-for-row
+1. 2 models x 2 revisions x 2 shards through sbatch: every task complete and row-for-row
    identical to the local executor's output.
 2. One array task is cancelled mid-run (scancel) and another is "preempted" (USR1 to the
    batch shell, as --signal=B:USR1@... does before the time limit): the preempted one
-   requeues itself and finishes; `memwh status` names the cancelled unit; `memwh submit`
+   requeues itself and finishes; `memwh status` names the cancelled task; `memwh submit`
    resubmits only it; the final rows equal an uninterrupted run's.
 """
 
@@ -63,7 +63,7 @@ def local_reference(tiny_suite: dict[str, Path], tmp_path_factory: pytest.TempPa
         seq_range=SEQ_RANGE,
     )
     proc = memwh("submit", str(spec), "--executor", "local", "--max-parallel", "2", timeout=600)
-    assert "8/8 unit(s) finished, 0 failed" in proc.stdout, proc.stdout
+    assert "8/8 task(s) finished, 0 failed" in proc.stdout, proc.stdout
     return tmp / "out"
 
 
@@ -103,20 +103,20 @@ def test_slurm_array_sweep_equals_local_executor(
     assert "nothing to submit" in again.stdout and not (sweep_dir / "worklist-0002.json").exists()
 
 
-def _wait_running(sweep_dir: Path, unit_keys: list[str], timeout: float = 120) -> None:
-    """Until run-task has started each unit (its marker says running under SLURM)."""
+def _wait_running(sweep_dir: Path, task_keys: list[str], timeout: float = 120) -> None:
+    """Until run-task has started each task (its marker says running under SLURM)."""
     t0 = time.monotonic()
     while True:
         ok = 0
-        for key in unit_keys:
+        for key in task_keys:
             marker = sweep_dir / "tasks" / f"{key.replace('/', '__')}.json"
             if marker.is_file():
                 m = json.loads(marker.read_text())
                 ok += m.get("state") == "running" and m.get("slurm_job_id") is not None
-        if ok == len(unit_keys):
+        if ok == len(task_keys):
             return
         if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"units {unit_keys} not running after {timeout}s")
+            raise AssertionError(f"tasks {task_keys} not running after {timeout}s")
         time.sleep(0.2)
 
 
@@ -140,7 +140,7 @@ def test_cancelled_task_is_reported_and_resubmitted_alone(
 
     # What --signal=B:USR1@secs does before a time limit: USR1 to the batch shell only. Sent
     # straight to the shell (its pid is in the task log): `scancel --signal=USR1 --batch` goes
-    # through slurmctld, which under load delivered it seconds late, after this small unit was
+    # through slurmctld, which under load delivered it seconds late, after this small task was
     # already done, and 22.05 answers "Job can not be altered now" for jobs with --signal set.
     log0 = sweep_dir / "logs" / "submit-0001" / f"{job}_0.log"
     shell_pid = int(re.search(r"shell pid (\d+):", log0.read_text()).group(1))
@@ -173,8 +173,8 @@ def test_cancelled_task_is_reported_and_resubmitted_alone(
 
     proc = memwh("submit", str(spec))
     wl2 = json.loads((sweep_dir / "worklist-0002.json").read_text())
-    assert [u["shard"] for u in wl2["units"]] == [1] and wl2["units"][0]["revision"] == "step1"
-    assert "submitted 1 unit(s)" in proc.stdout
+    assert [u["shard"] for u in wl2["tasks"]] == [1] and wl2["tasks"][0]["revision"] == "step1"
+    assert "submitted 1 task(s)" in proc.stdout
     wait_jobs(_jobs(sweep_dir, 2))
 
     st = memwh("status", str(spec))

@@ -45,16 +45,16 @@ def write_tokens(path: Path, n: int, length: int) -> None:
     )
 
 
-def _complete_by_hand(spec, unit, **other) -> None:
+def _complete_by_hand(spec, task, **other) -> None:
     """Write the shard as any scorer would: Parquet + manifest with the spec's settings (or
     `other` ones), like a `memwh infer` run finished outside the sweep."""
     plan = plan_shard(
-        unit.source, spec.data, spec.out, revision=unit.revision, name=unit.model,
-        dtype="float32", seq_range=unit.seq_range, shard=unit.shard,
-        num_shards=unit.num_shards,
+        task.source, spec.data, spec.out, revision=task.revision, name=task.model,
+        dtype="float32", seq_range=task.seq_range, shard=task.shard,
+        num_shards=task.num_shards,
     )  # fmt: skip
     settings = plan.settings.with_resolved(**other)
-    pq_path, man_path = unit.outputs(spec.out)
+    pq_path, man_path = task.outputs(spec.out)
     pq_path.parent.mkdir(parents=True, exist_ok=True)
     pq_path.write_bytes(b"x")
     now = "2026-01-01T00:00:00+00:00"
@@ -117,15 +117,15 @@ def test_good_spec_expands_to_the_grid(fake_models: Path) -> None:
     spec = load_spec(_spec(fake_models, GOOD))
     assert spec.out == fake_models / "out"
     assert spec.slurm.extra == ("--constraint=a100", "--exclusive")
-    units = expand(spec)
-    assert len(units) == 2 * 3 + 1 * 2
-    assert units[0].key == "m1/step1/part-00000-of-00003"
-    assert units[-1].key == "m2/step2/part-00001-of-00002"
-    assert all(u.seq_range == (0, 900) and u.batch_size == 64 for u in units)
-    # A unit completed by anyone (here: by hand) is no longer pending.
-    u = units[1]
+    tasks = expand(spec)
+    assert len(tasks) == 2 * 3 + 1 * 2
+    assert tasks[0].key == "m1/step1/part-00000-of-00003"
+    assert tasks[-1].key == "m2/step2/part-00001-of-00002"
+    assert all(u.seq_range == (0, 900) and u.batch_size == 64 for u in tasks)
+    # A task completed by anyone (here: by hand) is no longer pending.
+    u = tasks[1]
     _complete_by_hand(spec, u)
-    assert u not in pending(spec) and len(pending(spec)) == len(units) - 1
+    assert u not in pending(spec) and len(pending(spec)) == len(tasks) - 1
     # ... but a shard made with other settings is never taken as done.
     _complete_by_hand(spec, u, prompt_len=16)
     assert u in pending(spec)
@@ -215,17 +215,17 @@ def test_hub_ids_are_not_checked_locally(fake_models: Path) -> None:
 
 def test_worklists_are_numbered_and_never_shift(fake_models: Path) -> None:
     spec = load_spec(_spec(fake_models, GOOD))
-    units = expand(spec)
-    wl1 = write_worklist(spec, units, "slurm")
-    wl2 = write_worklist(spec, units[3:5], "slurm")
+    tasks = expand(spec)
+    wl1 = write_worklist(spec, tasks, "slurm")
+    wl2 = write_worklist(spec, tasks[3:5], "slurm")
     assert (wl1.submission, wl2.submission) == (1, 2)
     assert wl1.path.name == "worklist-0001.json" and wl2.path.name == "worklist-0002.json"
-    # The first list is untouched by the second submission: task ids keep their units.
+    # The first list is untouched by the second submission: task ids keep their tasks.
     again = load_worklist(wl1.path)
-    assert [again.unit(i) for i in range(len(units))] == units
-    assert load_worklist(wl2.path).unit(0) == units[3]
+    assert [again.task(i) for i in range(len(tasks))] == tasks
+    assert load_worklist(wl2.path).task(0) == tasks[3]
     with pytest.raises(MemwhError, match="task id 2 is outside"):
-        wl2.unit(2)
+        wl2.task(2)
 
 
 def test_sbatch_script_and_array_splitting(fake_models: Path, tmp_path: Path) -> None:
@@ -277,7 +277,7 @@ def test_dry_run_prints_script_and_units_and_writes_nothing(fake_models: Path) -
     assert "m2/step2/part-00001-of-00002" in proc.stdout
     assert not (fake_models / "out").exists()
     local = memwh("submit", str(path), "--dry-run", "--executor", "local", timeout=60)
-    assert "#!/bin/bash" not in local.stdout and "8 unit(s)" in local.stdout
+    assert "#!/bin/bash" not in local.stdout and "8 task(s)" in local.stdout
 
 
 def test_cli_bad_spec_is_one_line_error(fake_models: Path) -> None:
@@ -291,25 +291,25 @@ def test_cli_bad_spec_is_one_line_error(fake_models: Path) -> None:
 def test_status_from_markers_without_slurm(fake_models: Path) -> None:
     """A local submission whose worker died: status says failed + last log line + command."""
     spec = load_spec(_spec(fake_models, GOOD))
-    units = expand(spec)
-    wl = write_worklist(spec, units[:2], "local")
+    tasks = expand(spec)
+    wl = write_worklist(spec, tasks[:2], "local")
     (spec.sweep_dir / "submit-0001.json").write_text(json.dumps({"executor": "local"}))
     (wl.log_dir / "task-00000.log").write_text(
         "memwh: task 0 -> ...\nRuntimeError: CUDA out of memory\n\n"
     )
-    marker = spec.sweep_dir / "tasks" / f"{units[0].file_key}.json"
+    marker = spec.sweep_dir / "tasks" / f"{tasks[0].file_key}.json"
     marker.write_text(
         json.dumps({"state": "running", "submission": 1, "pid": 2**22 + 1, "host": "gone"})
     )
-    _complete_by_hand(spec, units[1])
-    _complete_by_hand(spec, units[2], dtype="bfloat16")
+    _complete_by_hand(spec, tasks[1])
+    _complete_by_hand(spec, tasks[2], dtype="bfloat16")
     st = sweep_status(spec)
-    states = {s.unit.key: s for s in st.units}
-    assert states[units[0].key].state == "failed"
-    assert states[units[0].key].last_log_line == "RuntimeError: CUDA out of memory"
-    assert states[units[1].key].state == "done"
-    assert states[units[2].key].state == "conflict"
-    assert states[units[2].key].detail == (
+    states = {s.task.key: s for s in st.tasks}
+    assert states[tasks[0].key].state == "failed"
+    assert states[tasks[0].key].last_log_line == "RuntimeError: CUDA out of memory"
+    assert states[tasks[1].key].state == "done"
+    assert states[tasks[2].key].state == "conflict"
+    assert states[tasks[2].key].detail == (
         "complete with other settings: dtype bfloat16 -> float32"
     )
     assert st.counts() == {
@@ -337,11 +337,11 @@ def test_pythia_example_spec_parses(tmp_path: Path) -> None:
     }
     assert (spec.models[0].family, spec.models[0].n_params) == ("pythia", 70426624)
     assert {m.family for m in spec.models[8:]} == {"pythia-deduped"}
-    units = expand(spec)
-    assert len(units) == 16 * 14 * 32
-    assert units[0].meta().family == "pythia" and units[0].meta().n_params == 70426624
+    tasks = expand(spec)
+    assert len(tasks) == 16 * 14 * 32
+    assert tasks[0].meta().family == "pythia" and tasks[0].meta().n_params == 70426624
     script = render_script(
-        spec, tmp_path / "worklist-0001.json", len(units), tmp_path, max_size=1001
+        spec, tmp_path / "worklist-0001.json", len(tasks), tmp_path, max_size=1001
     )
     assert "#SBATCH --array=0-1000%64" in script and "8 arrays" in script
     assert "#SBATCH --signal=B:USR1@300" in script and "module load cuda/12.1" in script
@@ -353,14 +353,14 @@ def test_roles_reach_the_units(fake_models: Path) -> None:
         'shards = 2\nrole = "edited"\nvariant_of = "m1@step3"\nmethod = "fine-tune"\n'
         "method_params = { lr = 0.001, steps = 10 }",
     )
-    units = expand(load_spec(_spec(fake_models, text)))
-    m2 = [u for u in units if u.model == "m2"]
+    tasks = expand(load_spec(_spec(fake_models, text)))
+    m2 = [u for u in tasks if u.model == "m2"]
     assert m2 and all(u.role == "edited" and u.variant_of == "m1@step3" for u in m2)
     assert m2[0].method_params == '{"lr": 0.001, "steps": 10}'
-    assert all(u.role is None for u in units if u.model == "m1")
-    from memwh.inference_jobs.sweep.units import Unit
+    assert all(u.role is None for u in tasks if u.model == "m1")
+    from memwh.inference_jobs.sweep.tasks import Task
 
-    assert Unit.from_json(m2[0].to_json()) == m2[0]
+    assert Task.from_json(m2[0].to_json()) == m2[0]
 
 
 def test_model_facts_reach_the_units_and_bad_ones_name_the_key(fake_models: Path) -> None:
@@ -376,7 +376,7 @@ def test_model_facts_reach_the_units_and_bad_ones_name_the_key(fake_models: Path
         ("step2", None, "m", 2000, 4096, 64), ("main", 7, "m", 2000, 4096, 64),
     }  # fmt: skip
     wl = write_worklist(spec, expand(spec), "local")
-    assert [u.meta() for u in load_worklist(wl.path).units] == [u.meta() for u in expand(spec)]
+    assert [u.meta() for u in load_worklist(wl.path).tasks] == [u.meta() for u in expand(spec)]
     for bad, key in (
         ('revisions = ["step2"]\nsteps = {main = 7}', "models[1].steps.main: 'main' is not one"),
         ('revisions = ["step2"]\nsteps = {step2 = 3}', "models[1].steps.step2: contradicts"),
@@ -385,3 +385,22 @@ def test_model_facts_reach_the_units_and_bad_ones_name_the_key(fake_models: Path
     ):
         with pytest.raises(MemwhError, match=re.escape(key)):
             load_spec(_spec(fake_models, GOOD.replace('revisions = ["step2"]', bad)))
+
+
+def test_every_scoring_option_of_infer_is_a_sweep_option() -> None:
+    """[scoring] carries every option of `memwh infer` that is not set per model, shard or
+    revision elsewhere in the spec (or a CLI-only switch): a new infer option fails here until
+    sweeps take it too."""
+    import typer
+
+    from memwh.cli import app
+    from memwh.inference_jobs.sweep.spec import _SCORING_KEYS
+
+    infer = {p.name for p in typer.main.get_command(app).commands["infer"].params}
+    elsewhere = {
+        "model", "data", "out", "revision", "name", "seq_range", "shard", "num_shards",  # grid
+        "family", "n_params", "tokens_per_step", "sequences_per_step", "step",  # [[models]]
+        "role", "variant_of", "method", "method_params",  # [[models]]
+        "force", "quiet",  # never in a sweep: a conflict stops it; logs go to files
+    }  # fmt: skip
+    assert infer - elsewhere == _SCORING_KEYS

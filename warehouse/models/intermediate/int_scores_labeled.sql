@@ -11,6 +11,8 @@ select
     s.min_k_logprob,
     s.zlib_ratio,
     s.tf_token_accuracy,
+    s.label_certain,
+    s.label_verified,
     s.run_id,
     {{ is_memorized('s.prefix_match_len', 's.memorization_score', 'r.cont_len') }} as is_memorized
 from {{ ref('stg_memwh__scores') }} as s

@@ -2,11 +2,13 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision'],
+    on_schema_change='append_new_columns',
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
 -- One scan of the score rows per changed unit, grouped into cells of (prefix_match_len,
 -- memorization_score bin): counts and sums from which both the per-unit stats and the
--- histograms are summed exactly. Incremental per unit (see macros/incremental_units.sql).
+-- histograms are summed exactly. Incremental per unit (see macros/incremental_units.sql); a
+-- warehouse built before a column existed gains it (NULL for units computed before: unknown).
 {% set bins = var('score_bins', 32) %}
 with changed as ({{ changed_units() }})
 select
@@ -21,6 +23,10 @@ select
     sum(s.memorization_score) as sum_score,
     count(s.loss) as n_with_loss,
     sum(s.loss) as sum_loss,
+    count(s.label_certain) as n_with_certainty,
+    count(*) filter (where not s.label_certain) as n_label_uncertain,
+    count(*) filter (where not s.label_certain and s.is_memorized) as n_memorized_uncertain,
+    count(*) filter (where s.label_verified) as n_label_verified,
     min(s.seq_idx) as min_seq_idx,
     max(s.seq_idx) as max_seq_idx,
     current_timestamp as computed_at

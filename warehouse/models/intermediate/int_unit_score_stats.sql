@@ -12,6 +12,10 @@ select
     sum(prefix_match_len::bigint * n_rows) as sum_prefix_match_len,
     sum(n_with_loss) as n_with_loss,
     sum(sum_loss) as sum_loss,
+    sum(n_with_certainty) as n_with_certainty,
+    sum(n_label_uncertain) as n_label_uncertain,
+    sum(n_memorized_uncertain) as n_memorized_uncertain,
+    sum(n_label_verified) as n_label_verified,
     min(min_seq_idx) as min_seq_idx,
     max(max_seq_idx) as max_seq_idx
 from {{ ref('int_unit_score_cells') }}

@@ -31,6 +31,10 @@ select
     case when not u.is_sparse then s.sum_prefix_match_len::double / nullif(s.n_with_prefix_match_len, 0) end
         as mean_prefix_match_len,
     case when not u.is_sparse then s.sum_loss / nullif(s.n_with_loss, 0) end as mean_loss,
+    -- label certainty (contract v3): NULL when no row of the unit records it
+    case when s.n_with_certainty > 0 then s.n_label_uncertain end::bigint as n_label_uncertain,
+    case when s.n_with_certainty > 0 then s.n_memorized_uncertain end::bigint as n_memorized_uncertain,
+    case when s.n_with_certainty > 0 then s.n_label_verified end::bigint as n_label_verified,
     u.is_final_revision,
     e.exposure_kind as seen_exposure,
     n.n_seen,

@@ -14,6 +14,9 @@ select
     loss::double as loss,
     min_k_logprob::double as min_k_logprob,
     zlib_ratio::double as zlib_ratio,
+    label_margin::double as label_margin,
+    label_certain,
+    label_verified,
     run_id
 from {{ source('raw', 'scores') }}
 where is_run_prompt_len

@@ -6,7 +6,7 @@
 -- number of units. Filter on model/revision/is_memorized (pushed down to the scan).
 with scored as (
     select s.model, s.revision, s.seq_idx, s.prefix_match_len, s.memorization_score, s.loss,
-           s.is_memorized, r.data_fingerprint, r.prompt_len, r.cont_len
+           s.is_memorized, s.label_certain, s.label_verified, r.data_fingerprint, r.prompt_len, r.cont_len
     from {{ ref('int_scores_labeled') }} s
     left join {{ ref('stg_memwh__runs') }} r on r.run_id = s.run_id
 )
@@ -21,6 +21,8 @@ select
     l.prefix_match_len,
     l.memorization_score,
     l.loss,
+    l.label_certain,
+    l.label_verified,
     case when l.prefix_match_len < l.cont_len then l.prefix_match_len end as first_mismatch,
     w.tokens[1:l.prompt_len] as prompt_tokens,
     w.tokens[l.prompt_len + 1:l.prompt_len + l.cont_len] as continuation_tokens,

@@ -1,6 +1,6 @@
-"""The grid of a sweep: models x revisions x shards -> units; pending = not done.
+"""The grid of a sweep: models x revisions x shards -> tasks; pending = not done.
 
-A unit is one shard of one (model, revision): exactly one call of inference_jobs.score and
+A task is one shard of one (model, revision): exactly one call of inference_jobs.score and
 one Parquet + manifest pair under the output root. Completion follows `memwh infer`'s rule
 (`task_completion`): the manifest exists and its settings (memwh.core.run_settings) equal
 what the spec asks for. A shard finished by any means (another sweep, a manual `memwh
@@ -33,7 +33,7 @@ _META_FIELDS = ("family", "n_params", "tokens_per_step", "sequences_per_step", "
 
 
 @dataclass(frozen=True)
-class Unit:
+class Task:
     """One shard of one (model, revision) with everything score() needs besides the options."""
 
     model: str
@@ -66,7 +66,7 @@ class Unit:
         return self.key.replace("/", "__")
 
     def outputs(self, root: str | Path) -> tuple[Path, Path]:
-        """(parquet, manifest) paths of this unit under the output root."""
+        """(parquet, manifest) paths of this task under the output root."""
         return contract.shard_paths(root, self.model, self.revision, self.shard, self.num_shards)
 
     def is_complete(self, root: str | Path) -> bool:
@@ -78,7 +78,7 @@ class Unit:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Unit:
+    def from_json(cls, d: dict[str, Any]) -> Task:
         sr = d.get("seq_range")
         return cls(
             model=d["model"],
@@ -97,9 +97,9 @@ class Unit:
         return ModelMeta(**{k: getattr(self, k) for k in _META_FIELDS})
 
 
-def expand(spec: SweepSpec) -> list[Unit]:
-    """All units of the grid in a stable order (model order of the spec, revision, shard)."""
-    units: list[Unit] = []
+def expand(spec: SweepSpec) -> list[Task]:
+    """All tasks of the grid in a stable order (model order of the spec, revision, shard)."""
+    tasks: list[Task] = []
     for m in spec.models:
         seq_range = m.seq_range or spec.seq_range
         for rev in m.revisions:
@@ -108,8 +108,8 @@ def expand(spec: SweepSpec) -> list[Unit]:
             except contract.ContractError as e:
                 raise MemwhError(f"{spec.path}: models: {e}") from None
             for shard in range(m.shards):
-                units.append(
-                    Unit(
+                tasks.append(
+                    Task(
                         model=m.label,
                         source=m.source,
                         revision=rev,
@@ -129,39 +129,41 @@ def expand(spec: SweepSpec) -> list[Unit]:
                         step=dict(m.steps).get(rev),
                     )
                 )
-    return units
+    return tasks
 
 
 def task_completion(
-    unit: Unit,
+    task: Task,
     out: str | Path,
     data: str,
     scoring: ScoringOptions,
     sources: dict | None = None,
 ) -> Completion:
-    """missing / done / conflict of a unit's shard, by the rule `memwh infer` applies.
+    """missing / done / conflict of a task's shard, by the rule `memwh infer` applies.
 
     Without a manifest nothing else is read; with one, the request is built like score()
     builds it (model resolved, data fingerprinted) except that dtype ``auto`` is not compared
     (the device decides it on the node)."""
-    if not unit.is_complete(out):
-        return Completion("missing", unit.outputs(out)[1])
+    if not task.is_complete(out):
+        return Completion("missing", task.outputs(out)[1])
     plan = plan_shard(
-        unit.source, unit.data or data, out, revision=unit.revision, name=unit.model,
-        prompt_len=scoring.prompt_len, cont_len=scoring.cont_len, mode=scoring.mode,
+        task.source, task.data or data, out, revision=task.revision, name=task.model,
+        prompt_len=scoring.prompt_len_arg, cont_len=scoring.cont_len, mode=scoring.mode,
         suppress_eos=scoring.suppress_eos, dtype=dtype_name(scoring.dtype),
-        seq_range=unit.seq_range, shard=unit.shard, num_shards=unit.num_shards,
-        save_generations=scoring.save_generations, sources=sources,
+        seq_range=task.seq_range, shard=task.shard, num_shards=task.num_shards,
+        save_generations=scoring.save_generations, verify=scoring.verify,
+        offset=scoring.offset, keep_columns=scoring.keep_columns,
+        windows_per_row=scoring.windows_per_row, sources=sources,
     )  # fmt: skip
     return plan.completion()
 
 
-def pending(spec: SweepSpec, units: list[Unit] | None = None) -> list[Unit]:
-    """Units whose shard is not done with the spec's settings (missing or in conflict)."""
-    units = expand(spec) if units is None else units
+def pending(spec: SweepSpec, tasks: list[Task] | None = None) -> list[Task]:
+    """Tasks whose shard is not done with the spec's settings (missing or in conflict)."""
+    tasks = expand(spec) if tasks is None else tasks
     sources: dict = {}
     return [
         u
-        for u in units
+        for u in tasks
         if task_completion(u, spec.out, spec.data, spec.scoring, sources).state != "done"
     ]
