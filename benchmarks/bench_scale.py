@@ -60,7 +60,8 @@ def _load() -> list[float]:
 
 
 def run(cmd: list[str], env: dict | None = None) -> dict:
-    """A fresh process; wall seconds, peak RSS (ru_maxrss) and CPU seconds."""
+    """A fresh process; wall seconds, peak RSS (ru_maxrss), CPU seconds and the load around it."""
+    load_before = _load()
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -72,6 +73,8 @@ def run(cmd: list[str], env: dict | None = None) -> dict:
         "seconds": round(seconds, 2),
         "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "load_before": load_before,
+        "load_after": _load(),
     }
 
 
