@@ -386,6 +386,18 @@ def render_md(d: dict) -> str:
             "<= full refresh |",
             f"| dense, full refresh | {_s(r['dense_full_refresh'])} | |",
         ]
+        if "rerun" in r:  # the two full builds again, after a later change
+            q = r["rerun"]
+            md += [
+                "",
+                f"Rerun of the two full builds ({q['why']}):",
+                "",
+                "| step | result | target |",
+                "|---|---|---|",
+                f"| full build, sparse | {_s(q['sparse_full_build'])} | |",
+                f"| full build, dense | {_s(q['dense_full_build'])} "
+                f"(**{q['dense_over_sparse']}x** sparse) | <= 3x |",
+            ]
     return "\n".join(md) + "\n"
 
 
