@@ -37,14 +37,25 @@
 {% macro unit_scan_filter(model_col, revision_col) -%}
 {#- On incremental runs, the changed units as literal predicates: DuckDB pushes them into the
     raw.scores view and skips other units' row groups (a join/semi-join filter would scan all). -#}
-{%- if is_incremental() and execute -%}
-    {%- set res = run_query(changed_units()) -%}
+{%- if is_incremental() -%}
+    {{ units_scan_filter(model_col, revision_col, changed_units()) }}
+{%- else -%}
+    true
+{%- endif -%}
+{%- endmacro %}
+
+{% macro units_scan_filter(model_col, revision_col, units_query) -%}
+{#- The (model, revision) rows of `units_query` as literal predicates on a score scan, so DuckDB
+    skips other units' row groups (a join/semi-join filter would scan, and may materialize, all
+    rows); `false` when it lists none. -#}
+{%- if execute -%}
+    {%- set res = run_query("select distinct * from (" ~ units_query ~ ")") -%}
     {%- if res.rows | length == 0 -%}
     false
     {%- elif res.rows | length > 64 -%}
-    {#- many changed units (new label vars, a large ingest): a predicate list this long costs
-        more per row than it saves; scan everything as a full refresh would (the model's join
-        on the changed units still restricts the rows) -#}
+    {#- many units (new label vars, a large ingest): a predicate list this long costs more per
+        row than it saves; scan everything as a full refresh would (the model's own join on the
+        units still restricts the rows) -#}
     true
     {%- else -%}
     ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})

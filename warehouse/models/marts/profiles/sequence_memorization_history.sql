@@ -18,9 +18,15 @@ rows as (
     where s.model in (select model from changed)
       and {{ profile_scan_filter('s.model', 's.revision', 'select u.model, u.revision from (' ~ history_units() ~ ') as u where u.model in (select model from (' ~ history_models_changed() ~ '))') }}
 ),
+{#- From the sparse memorized sets, not from `rows`: read twice, `rows` was materialized whole
+    (every score row of every checkpoint: 439M rows and 7 min at the Pythia unit shape); read
+    once, DuckDB probes the score scan against these sequences. -#}
 firsts as (
-    select model, seq_idx, min(step) as first_memorized_step
-    from rows where is_memorized group by all
+    select m.model, m.seq_idx, min(u.step) as first_memorized_step
+    from {{ ref('int_memorized_sequences') }} as m
+    join ({{ history_units() }}) as u on u.model = m.model and u.revision = m.revision
+    where m.model in (select model from changed)
+    group by all
 )
 select
     r.model,
