@@ -1,5 +1,5 @@
 -- Mitigation before/after (STUDIES §7, TinyMem): per (base, edited) pair, i.e. each unit with
--- role 'edited' and its variant_of, over the sequences both scored with the same setting
+-- role 'edited' and its variant_of on the same dataset, over the sequences both scored with the same setting
 -- (dataset, prompt_len, cont_len, EOS rule; plus mode when labels come from the fractional
 -- score). Pairs scored otherwise are left out (never compared across settings).
 --   removed        base memorized, edited not (share of base memorized, Wilson 95%)
@@ -13,35 +13,38 @@ with edits as (
     where r.role = 'edited' and r.base_model is not null
 ),
 pairs as (
-    select e.*
+    select e.*, ue.dataset
     from edits as e
     join {{ ref('int_units') }} as ue on ue.model = e.model and ue.revision = e.revision
-    join {{ ref('int_units') }} as ub on ub.model = e.base_model and ub.revision = e.base_revision
+    join {{ ref('int_units') }} as ub
+      on ub.model = e.base_model and ub.revision = e.base_revision and ub.dataset = ue.dataset
     where not ue.is_sparse and not ub.is_sparse
-      and ue.data_fingerprint = ub.data_fingerprint and not contains(ue.data_fingerprint, ',')
       and ue.prompt_len = ub.prompt_len and ue.cont_len = ub.cont_len
       and ue.suppress_eos is not distinct from ub.suppress_eos
       {% if var('label_definition', 'prefix_match') == 'score' %}and ue.mode = ub.mode{% endif %}
 ),
 base_membership as (
-    select m.model, m.revision, m.seq_idx, m.membership
+    select m.model, m.revision, m.dataset, m.seq_idx, m.membership
     from {{ ref('int_scores_membership') }} as m
-    where (m.model, m.revision) in (select (base_model, base_revision) from pairs)
+    where (m.model, m.revision, m.dataset) in (select (base_model, base_revision, dataset) from pairs)
 ),
 seqs as (
-    select p.model, p.revision, b.seq_idx,
+    select p.model, p.revision, p.dataset, b.seq_idx,
            b.is_memorized as base_mem, e.is_memorized as edit_mem,
            e.loss - b.loss as loss_change,
            coalesce(bm.membership = 'held_out', false) as is_held_out
     from pairs as p
-    join {{ ref('int_scores_labeled') }} as b on b.model = p.base_model and b.revision = p.base_revision
-    join {{ ref('int_scores_labeled') }} as e on e.model = p.model and e.revision = p.revision
+    join {{ ref('int_scores_labeled') }} as b
+        on b.model = p.base_model and b.revision = p.base_revision and b.dataset = p.dataset
+    join {{ ref('int_scores_labeled') }} as e
+        on e.model = p.model and e.revision = p.revision and e.dataset = p.dataset
         and e.seq_idx = b.seq_idx
     left join base_membership as bm
-        on bm.model = p.base_model and bm.revision = p.base_revision and bm.seq_idx = b.seq_idx
+        on bm.model = p.base_model and bm.revision = p.base_revision and bm.dataset = p.dataset
+        and bm.seq_idx = b.seq_idx
 ),
 agg as (
-    select model, revision,
+    select model, revision, dataset,
            count(*)::bigint as n_common,
            count_if(base_mem)::bigint as base_memorized,
            count_if(edit_mem)::bigint as edited_memorized,
@@ -54,9 +57,10 @@ agg as (
            avg(loss_change) filter (where is_held_out) as loss_change_held_out,
            stddev_samp(loss_change) filter (where is_held_out) as sd_held_out
     from seqs
-    group by model, revision
+    group by model, revision, dataset
 )
 select
+    p.dataset,
     p.base_model,
     p.base_revision,
     p.model as edited_model,
@@ -86,4 +90,4 @@ select
     exp({{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '-') }}) as perplexity_ratio_held_out_lo,
     exp({{ t_bound('a.loss_change_held_out', 'a.sd_held_out', 'a.n_held_out', '+') }}) as perplexity_ratio_held_out_hi
 from pairs as p
-join agg as a on a.model = p.model and a.revision = p.revision
+join agg as a on a.model = p.model and a.revision = p.revision and a.dataset = p.dataset
