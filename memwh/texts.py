@@ -132,8 +132,7 @@ def scored_texts(
         raise MemwhError("--limit must be >= 1")
     model, revision, model_path, dataset = _unit(model, revision, db, dataset)
     where = (
-        f"model = {_quote(model)} AND revision = {_quote(revision)} "
-        f"AND dataset = {_quote(dataset)}"
+        f"model = {_quote(model)} AND revision = {_quote(revision)} AND dataset = {_quote(dataset)}"
     )
     if memorized and near_misses:
         raise MemwhError("--memorized and --near-misses exclude each other: pick one")
