@@ -73,6 +73,7 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
         "min_k_logprob",
         "zlib_ratio",
         "run_id",
+        "data_fingerprint",
     ]
     assert runs == [
         (
