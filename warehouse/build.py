@@ -234,14 +234,15 @@ def shadow_exclusions(con: duckdb.DuckDBPyConnection) -> list[str]:
     its role says it should count, so silence would quietly shrink the population."""
     try:
         rows = con.sql(
-            "select model, revision, exclusion_reason from main.shadow_units "
-            "where not is_included order by model, revision"
+            "select model, revision, dataset, exclusion_reason from main.shadow_units "
+            "where not is_included order by model, revision, dataset"
         ).fetchall()
     except duckdb.Error:  # shadow_units not built (--select elsewhere) or an older warehouse
         return []
     return [
-        f"shadow unit {m}@{r} left out of its population: {why} (see the shadow_units mart)"
-        for m, r, why in rows
+        f"shadow unit {m}@{r} (dataset {d}) left out of its population: {why} "
+        "(see the shadow_units mart)"
+        for m, r, d, why in rows
     ]
 
 
