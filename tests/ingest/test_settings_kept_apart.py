@@ -258,6 +258,19 @@ def test_two_datasets_two_prompt_lengths_never_mix(tmp_path: Path) -> None:
         y = np.log([rate[("demo-1m", revision, ds)], rate[("demo-4m", revision, ds)]])
         assert slope == pytest.approx(np.polyfit(x, y, 1)[0], rel=1e-9)
 
+    # the report draws one dataset (the warehouse holds two): its rates are that dataset's
+    from memwh.reports import render_report
+    from memwh.reports.data import load_marts
+
+    marts = load_marts(db, dataset=DATASETS[1])
+    assert marts.shown_dataset == DATASETS[1] and marts.other_datasets == [DATASETS[0]]
+    want = rates.filter(pl.col("dataset") == DATASETS[1])
+    assert sorted(marts.rates.select("model", "revision", "n_scored", "n_memorized").rows()) == (
+        sorted(want.select("model", "revision", "n_scored", "n_memorized").rows())
+    )
+    res = render_report(db, tmp_path / "report", formats=("html",))
+    assert res.html is not None and f"also holds {DATASETS[1]}" in res.html.read_text()
+
 
 def test_contradicting_shard_of_the_same_dataset_is_refused(tmp_path: Path) -> None:
     """A second dataset of a stored checkpoint loads; a shard contradicting its own dataset's
