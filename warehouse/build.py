@@ -330,6 +330,25 @@ def last_build_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.sql("select name, value from build_settings").fetchall())
 
 
+DATASET_UPGRADE = (
+    "the warehouse was built by a memwh whose units had no dataset key; this build was a full "
+    "refresh (a unit is now model x revision x dataset)"
+)
+
+
+def built_before_datasets(con: duckdb.DuckDBPyConnection) -> bool:
+    """int_units exists without a dataset column: the incremental tables key units on (model,
+    revision) only and cannot be matched by the new keys, so the build must refresh them all."""
+    cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'main' and table_name = 'int_units'"
+        ).fetchall()
+    }
+    return bool(cols) and "dataset" not in cols
+
+
 def settings_changes(previous: dict[str, str], vars: dict | None) -> list[str]:
     """One line per var the last build set that this build, not naming it, would change.
 
@@ -449,6 +468,8 @@ def build(
     holder = connect(path)
     try:
         raw_columns = check_raw_layer(path, holder)
+        upgrade = not full_refresh and built_before_datasets(holder)
+        full_refresh = full_refresh or upgrade
         build_id = _mark_started(holder, select)
         try:
             result = _run_build(
@@ -464,6 +485,8 @@ def build(
         result.guessed = guessed_facts(holder)
         result.unlabelable = unlabelable_units(holder, vars)
         result.warnings += shadow_exclusions(holder)
+        if upgrade:
+            result.warnings.insert(0, DATASET_UPGRADE)
         _mark_finished(holder, build_id, "ok", result.summary())
     finally:
         holder.close()
