@@ -4,7 +4,7 @@ Common rules
 
 * Each import is ONE transaction: it stages the input in a temporary table, validates it,
   then deletes the rows of earlier imports of the same source for the same unit(s)
-  (model, revision) and inserts the new ones. Re-importing is therefore idempotent.
+  (model, revision, dataset) and inserts the new ones. Re-importing is therefore idempotent.
 * An import refuses to mix with rows a *different* source already holds for the unit
   (e.g. memwh shards for ``pythia-70m@step143000``): pick another ``--model`` label.
 * ``raw.runs``: one row per imported unit, ``source`` = the importer name, ``mode`` =
@@ -79,7 +79,7 @@ from memwh.ingest.store import (
     run_record,
     transaction,
 )
-from memwh.ingest.validate import sql_list
+from memwh.ingest.validate import dataset_of, sql_list
 
 # Dataset key (data_fingerprint) of Pythia's pre-shuffled Pile indices, and its training length.
 PYTHIA_DATASET = "pythia-pile-preshuffled"
@@ -138,6 +138,9 @@ def _commit(
     """One transaction: drop this source's earlier import of the units, insert the staged rows
     (and run `also`, e.g. an exposure declaration, in the same transaction)."""
     source, model = result.source, result.model
+    # a unit is (model, revision, dataset): an import replaces (or refuses to mix with) only the
+    # rows of its own dataset
+    dataset = dataset_of(next(iter(units.values()), {}).get("data_fingerprint"))
     size, mtime = _path_stat(result.path)
     with transaction(con):
         con.register("_memwh_units", pa.table({"revision": list(units)}))
@@ -145,8 +148,9 @@ def _commit(
             prior = _rows(
                 con,
                 "SELECT run_key, run_id, source, revision, source_path FROM raw.runs "
-                "WHERE model = ? AND revision IN (SELECT revision FROM _memwh_units)",
-                [model],
+                "WHERE model = ? AND revision IN (SELECT revision FROM _memwh_units) "
+                "AND coalesce(data_fingerprint, ?) = ?",
+                [model, contract.NO_DATASET, dataset],
             )
         finally:
             con.unregister("_memwh_units")

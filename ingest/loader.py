@@ -15,12 +15,16 @@ Decisions (also in ingest/README.md):
 * **Validation** happens before loading (validate.py). A bad file is one line (file,
   problem, what to do) and is skipped while good files load; ``strict`` loads nothing
   when any file is bad or incomplete.
-* **Setting**: every shard of a unit must have one extraction setting (dataset fingerprint,
-  prompt lengths, cont_len, mode, EOS rule) and the same dtype, weights and model facts
+* **Unit** = (model, revision, dataset), dataset = the manifest's data_fingerprint
+  (contract.NO_DATASET when it names none): one checkpoint scored on two datasets (e.g. two
+  --out roots ingested into one database) is two units, both stored; the checks below are per
+  unit, so they never compare shards of two datasets.
+* **Setting**: every shard of a unit must have one extraction setting (prompt lengths,
+  cont_len, mode, EOS rule) and the same dtype, weights and model facts
   (validate.UNIT_SETTINGS). A shard contradicting the unit's other shards (already loaded, or
   earlier in path order) is bad, with one line naming the differing fields and the other file:
   rows of different settings never mix in a unit (STUDIES.md section 8). Score it under another
-  --name instead (for another dataset that is the only advice: it is valid work, not stale).
+  --name instead.
 * **Overlap**: two different shard files of one unit whose manifest ranges
   ``[seq_start, seq_end)`` intersect would duplicate seq_idx (e.g. a unit re-sharded with
   a different --num-shards while the old parts are still there). The file already in the
@@ -90,6 +94,7 @@ from memwh.ingest.validate import (
     check_contents,
     check_manifest,
     check_parquet,
+    dataset_of,
     one_line,
     ranges_overlap,
     schema_groups,
@@ -325,28 +330,38 @@ def _check_files(
 
 
 def _existing_settings(
-    con: duckdb.DuckDBPyConnection, units: set[tuple[str, str]], skip: set[int]
-) -> dict[tuple[str, str], tuple[dict, str]]:
+    con: duckdb.DuckDBPyConnection, units: set[tuple[str, str, str]], skip: set[int]
+) -> dict[tuple[str, str, str], tuple[dict, str]]:
     """UNIT_SETTINGS of one stored run per unit in `units` (not in `skip`): what new shards
     of that unit must match. Reads only those units' manifests."""
     if not units:
         return {}
-    keys = pa.table({"model": [u[0] for u in units], "revision": [u[1] for u in units]})
+    keys = pa.table(
+        {
+            "model": [u[0] for u in units],
+            "revision": [u[1] for u in units],
+            "dataset": [u[2] for u in units],
+        }
+    )
     cols = ", ".join(f"r.manifest->'$.{k}' AS {k}" for k in UNIT_SETTINGS)
     with registered(con, "_memwh_units", keys):
         rows = con.execute(
-            f"SELECT r.run_key, r.model, r.revision, coalesce(r.source_path, r.run_id), {cols} "
-            "FROM raw.runs AS r JOIN _memwh_units USING (model, revision) ORDER BY r.run_key"
+            f"SELECT r.run_key, r.model, r.revision, u.dataset, "
+            f"coalesce(r.source_path, r.run_id), {cols} "
+            "FROM raw.runs AS r JOIN _memwh_units AS u ON u.model = r.model "
+            "AND u.revision = r.revision AND u.dataset = coalesce(r.data_fingerprint, ?) "
+            "ORDER BY r.run_key",
+            [contract.NO_DATASET],
         ).fetchall()
-    out: dict[tuple[str, str], tuple[dict, str]] = {}
-    for run_key, model, revision, src, *values in rows:
-        if run_key in skip or (model, revision) in out:
+    out: dict[tuple[str, str, str], tuple[dict, str]] = {}
+    for run_key, model, revision, dataset, src, *values in rows:
+        if run_key in skip or (model, revision, dataset) in out:
             continue
         settings = {
             k: (json.loads(v) if v is not None else None)
             for k, v in zip(UNIT_SETTINGS, values, strict=True)
         }
-        out[(model, revision)] = (settings, src)
+        out[(model, revision, dataset)] = (settings, src)
     return out
 
 
@@ -355,37 +370,32 @@ def _check_conflicts(
     existing: list[tuple],
     dropped_keys: set[int],
     report: IngestReport,
-    stored_settings: dict[tuple[str, str], tuple[dict, str]] | None = None,
+    stored_settings: dict[tuple[str, str, str], tuple[dict, str]] | None = None,
 ) -> list[Shard]:
     """run_id reuse, seq_idx range overlap, and settings that differ within a unit, the
     extraction setting among them (see module docstring). `stored_settings`:
     _existing_settings() of the units in `shards`."""
     superseded = {s.replaces[0] for s in shards if s.replaces} | dropped_keys
     taken_ids: dict[str, str] = {}
-    ranges: dict[tuple[str, str], list[tuple[tuple[int, int], str]]] = {}
-    for run_key, run_id, model, revision, lo, hi, src, *_ in existing:
+    ranges: dict[tuple[str, str, str], list[tuple[tuple[int, int], str]]] = {}
+    for run_key, run_id, model, revision, lo, hi, src, fingerprint, *_ in existing:
         if run_key in superseded:
             continue
         taken_ids[run_id] = src or "an earlier load"
         if lo is not None and hi is not None:
-            ranges.setdefault((model, revision), []).append(((lo, hi), src or run_id))
+            unit = (model, revision, dataset_of(fingerprint))
+            ranges.setdefault(unit, []).append(((lo, hi), src or run_id))
     settings = dict(stored_settings or {})
     good = []
     for s in sorted(shards, key=lambda s: str(s.parquet_path)):
         mine = unit_settings(s.manifest)
         if s.unit in settings and (diff := settings_diff(mine, settings[s.unit][0])):
-            other_data = mine.get("data_fingerprint") != settings[s.unit][0].get("data_fingerprint")
             report.problems.append(
                 FileProblem(
                     s.parquet_path,
                     f"settings differ from {settings[s.unit][1]} of the same unit ({diff}); "
                     "one unit holds one run's settings",
-                    # another dataset is valid work, not a stale shard: never advise rerunning it
-                    f"a unit holds one dataset: score this one into another unit with --name "
-                    f"(e.g. --name {s.unit[0]}-<dataset>) and move these files out of "
-                    f"{s.parquet_path.parent}"
-                    if other_data
-                    else "rerun this shard with the unit's settings (--force), or score it into "
+                    "rerun this shard with the unit's settings (--force), or score it into "
                     "another unit with --name",
                 )
             )
@@ -433,15 +443,15 @@ def _check_variants(
     """variant_of must name a unit stored or loaded now, without a cycle (ingest/roles.py)."""
     if not any(s.run.get("variant_of") for s in shards):
         return shards
-    known = stored_units(con) | {s.unit for s in shards}
+    known = stored_units(con) | {s.checkpoint for s in shards}
     edges = variant_edges(con)
     declared = {
         (m, r) for m, r in con.execute("SELECT model, revision FROM raw.unit_roles").fetchall()
     }
     new = {
-        s.unit: contract.parse_unit_ref(s.run["variant_of"])
+        s.checkpoint: contract.parse_unit_ref(s.run["variant_of"])
         for s in shards
-        if s.run.get("variant_of") and s.unit not in declared
+        if s.run.get("variant_of") and s.checkpoint not in declared
     }
     refused: dict[tuple[str, str], str] = {}
     while (problem := check_graph(new, known, edges)) is not None:
@@ -450,11 +460,11 @@ def _check_variants(
         known.discard(problem[0])
     good = []
     for s in shards:
-        if s.unit in refused:
+        if s.checkpoint in refused:
             report.problems.append(
                 FileProblem(
                     s.parquet_path,
-                    refused[s.unit],
+                    refused[s.checkpoint],
                     "ingest the base unit first, or fix --variant-of and rerun the shard",
                 )
             )

@@ -10,11 +10,14 @@ Storage layout (why ``raw.scores`` is a view):
   columns the warehouse reads: model, revision, seq_idx, prompt_len, is_run_prompt_len (the row
   was scored at its run's ``prompt_len``, the longest of a multi-prompt run), the metrics,
   the label certainty (label_margin, label_certain, label_verified: contract version 3; NULL
-  for older shards and imports), run_id. Read it; only ingest writes ``raw.score_rows``.
+  for older shards and imports), run_id and data_fingerprint (the run's dataset). Read it; only
+  ingest writes ``raw.score_rows``.
 * ``raw.runs`` has one row per shard manifest or per imported unit (provenance) keyed by
   ``run_id`` (the manifest's uuid) and ``run_key`` (the integer used by score rows).
 
-Conventions: a *unit* is (model, revision). Replacing a shard (a ``--force`` rerun with a
+Conventions: a *unit* is (model, revision, dataset), dataset = the run's data_fingerprint
+(contract.NO_DATASET when the manifest names none): one checkpoint scored on two datasets is
+two units. Replacing a shard (a ``--force`` rerun with a
 new run_id) deletes the old run's rows and its ``raw.runs`` row in the same transaction.
 ``population`` is the number of sequences a run scored: ``n_rows``, except for
 memorized-index imports (``rows_are_sparse``) where only memorized rows are stored and the
@@ -79,7 +82,8 @@ SELECT
     s.label_margin,
     s.label_certain,
     s.label_verified,
-    r.run_id
+    r.run_id,
+    r.data_fingerprint
 FROM raw.score_rows AS s
 JOIN raw.runs AS r USING (run_key)
 """

@@ -84,8 +84,18 @@ class Shard:
     arrow_schema: pa.Schema | None = None
 
     @property
-    def unit(self) -> tuple[str, str]:
+    def unit(self) -> tuple[str, str, str]:
+        """(model, revision, dataset): one checkpoint scored on two datasets is two units."""
+        return self.manifest["model"], self.manifest["revision"], self.dataset
+
+    @property
+    def checkpoint(self) -> tuple[str, str]:
+        """(model, revision): what roles and variant_of name."""
         return self.manifest["model"], self.manifest["revision"]
+
+    @property
+    def dataset(self) -> str:
+        return dataset_of(self.manifest.get("data_fingerprint"))
 
     @property
     def n_rows(self) -> int:
@@ -195,9 +205,16 @@ _FIELD_RULES: dict[str, tuple[str, Any]] = {
     "wall_seconds": ("a finite number >= 0", lambda v: _number(v) and v >= 0),
 }
 
-# Manifest settings that define what a unit's rows mean: every shard of one (model, revision)
-# must carry the same values, or the unit would mix runs (a different dtype, dataset, mode,
-# prompt/continuation length, EOS rule or model weights) into one set of rows.
+
+def dataset_of(fingerprint: Any) -> str:
+    """A run's dataset key: its data_fingerprint, or contract.NO_DATASET when it names none."""
+    return str(fingerprint) if fingerprint is not None else contract.NO_DATASET
+
+
+# Manifest settings that define what a unit's rows mean: every shard of one unit (model,
+# revision, dataset) must carry the same values, or the unit would mix runs (a different dtype,
+# mode, prompt/continuation length, EOS rule or model weights) into one set of rows.
+# (data_fingerprint is part of the unit's key, so shards of another dataset form another unit.)
 UNIT_SETTINGS: tuple[str, ...] = (
     "mode",
     "prompt_len",

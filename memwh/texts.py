@@ -44,14 +44,18 @@ class ScoredText:
     as_ids: bool = False  # no tokenizer: the "text" is the token ids
     label_certain: bool | None = None  # None: unknown (contract < 3, imports)
     label_verified: bool | None = None
+    dataset: str | None = None  # the unit's dataset (data_fingerprint)
 
 
 def _quote(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _unit(model: str, revision: str | None, db: Any) -> tuple[str, str, str | None]:
-    """(model, revision, model_path); revision defaults to the unit's latest step."""
+def _unit(
+    model: str, revision: str | None, db: Any, dataset: str | None = None
+) -> tuple[str, str, str | None, str]:
+    """(model, revision, model_path, dataset); revision defaults to the unit's latest step, the
+    dataset to the only one that checkpoint scored (an error lists them when there are several)."""
     where = f"model = {_quote(model)}" + (f" AND revision = {_quote(revision)}" if revision else "")
     runs = sql(
         f"SELECT revision, any_value(model_path) AS model_path, max(step) AS step "
@@ -67,7 +71,22 @@ def _unit(model: str, revision: str | None, db: Any) -> tuple[str, str, str | No
             f"no unit {what} in the warehouse (known: {hint}); check --model/--revision"
         )
     row = runs.row(0, named=True)
-    return model, row["revision"], row["model_path"]
+    datasets = sql(
+        f"SELECT DISTINCT dataset FROM stg_memwh__runs WHERE model = {_quote(model)} "
+        f"AND revision = {_quote(row['revision'])} ORDER BY dataset",
+        db,
+    )["dataset"].to_list()
+    unit = f"{model}@{row['revision']}"
+    if dataset is not None and dataset not in datasets:
+        raise MemwhError(
+            f"{unit} was not scored on dataset {dataset!r} (it was on {', '.join(datasets)}); "
+            "check --dataset"
+        )
+    if dataset is None and len(datasets) > 1:
+        raise MemwhError(
+            f"{unit} was scored on several datasets ({', '.join(datasets)}); pick one with --dataset"
+        )
+    return model, row["revision"], row["model_path"], dataset or datasets[0]
 
 
 def load_unit_tokenizer(model_path: str | None, revision: str) -> Any:
@@ -106,15 +125,19 @@ def scored_texts(
     limit: int | None = 10,
     db: str | os.PathLike | None = None,
     tokenizer: Any = "auto",
+    dataset: str | None = None,
 ) -> list[ScoredText]:
     """Sequences of one unit as text, longest matches first: the memorized ones
     (`memorized=True`), the longest matches that are not memorized (`near_misses=True`: they
     show where decoding departs), or all. `tokenizer`: "auto" loads the
-    unit's own, None prints token ids, a path or a tokenizer object is used as given."""
+    unit's own, None prints token ids, a path or a tokenizer object is used as given.
+    `dataset`: needed when the checkpoint was scored on several datasets."""
     if limit is not None and limit < 1:
         raise MemwhError("--limit must be >= 1")
-    model, revision, model_path = _unit(model, revision, db)
-    where = f"model = {_quote(model)} AND revision = {_quote(revision)}"
+    model, revision, model_path, dataset = _unit(model, revision, db, dataset)
+    where = (
+        f"model = {_quote(model)} AND revision = {_quote(revision)} AND dataset = {_quote(dataset)}"
+    )
     if memorized and near_misses:
         raise MemwhError("--memorized and --near-misses exclude each other: pick one")
     if memorized:
@@ -161,6 +184,7 @@ def scored_texts(
             as_ids=tokenizer is None,
             label_certain=r.get("label_certain"),
             label_verified=r.get("label_verified"),
+            dataset=dataset,
         )
         if t.prompt_tokens is not None:
             t.prompt = decode(t.prompt_tokens)

@@ -103,6 +103,9 @@ class Marts:
     settings: dict[str, str] = field(default_factory=dict)  # build_settings (name -> value)
     lengths: list[tuple[int, int]] = field(default_factory=list)  # distinct (prompt, cont) lens
     datasets: list[tuple[str, str, int]] = field(default_factory=list)  # source, fingerprint, units
+    # a warehouse of several datasets: the one drawn, and the others (`memwh report --dataset`)
+    shown_dataset: str | None = None
+    other_datasets: list[str] = field(default_factory=list)
     pearson_sizes: pl.DataFrame | None = None  # symmetric pairs of final revisions
     pearson_checkpoints: pl.DataFrame | None = None  # symmetric pairs of the headline's checkpoints
     grid: pl.DataFrame | None = None  # every unit predicting the headline target
@@ -136,6 +139,11 @@ class Marts:
             for src, fp, _ in self.datasets[:3]
         ]
         more = f" and {len(self.datasets) - 3} more" if len(self.datasets) > 3 else ""
+        if self.other_datasets:
+            more += (
+                f" (this report; the warehouse also holds {', '.join(self.other_datasets)}: "
+                "memwh report --dataset KEY)"
+            )
         return ", ".join(parts) + more
 
     @property
@@ -205,13 +213,62 @@ def _pairs(con: duckdb.DuckDBPyConnection, keys: list[str]) -> pl.DataFrame:
     )
 
 
-def load_marts(db: str | os.PathLike | None = None) -> Marts:
-    """Open the warehouse read-only and read the bounded slices the charts need."""
+def _restrict_to_dataset(
+    con: duckdb.DuckDBPyConnection, dataset: str | None
+) -> tuple[str | None, list[str]]:
+    """Several datasets in one warehouse (a unit is model x revision x dataset): the report
+    draws one, `dataset` or else the one with the most units, so no chart sets rates of two
+    datasets side by side as if they were one. Every main relation with a dataset column is
+    shadowed for this read-only connection by a temporary view of that dataset's rows.
+    Returns (the dataset shown, the others); (None, []) when there is nothing to choose."""
+    cols = {
+        r[0]
+        for r in con.sql(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'main' AND table_name = 'units'"
+        ).fetchall()
+    }
+    if "dataset" not in cols:  # built before datasets were part of the unit
+        if dataset is not None:
+            raise MemwhError("--dataset: this warehouse was built by an older memwh; rebuild it")
+        return None, []
+    known = [
+        r[0]
+        for r in con.sql(
+            "SELECT dataset FROM units GROUP BY dataset ORDER BY count(*) DESC, dataset"
+        ).fetchall()
+    ]
+    if dataset is not None and dataset not in known:
+        raise MemwhError(
+            f"--dataset {dataset!r}: no unit scored it; the warehouse holds "
+            f"{', '.join(known) or 'no units'}"
+        )
+    if dataset is None and len(known) <= 1:
+        return None, []
+    shown = dataset or known[0]
+    catalog = con.sql("SELECT current_database()").fetchall()[0][0]
+    literal = "'" + shown.replace("'", "''") + "'"
+    for (name,) in con.sql(
+        "SELECT DISTINCT table_name FROM information_schema.columns WHERE table_schema = 'main' "
+        "AND table_catalog = current_database() AND column_name = 'dataset'"
+    ).fetchall():
+        con.execute(
+            f'CREATE TEMP VIEW "{name}" AS SELECT * FROM "{catalog}".main."{name}" '
+            f"WHERE dataset = {literal}"
+        )
+    return shown, [d for d in known if d != shown]
+
+
+def load_marts(db: str | os.PathLike | None = None, *, dataset: str | None = None) -> Marts:
+    """Open the warehouse read-only and read the bounded slices the charts need (of one
+    dataset when the warehouse holds several: `dataset`, else the one with the most units)."""
     path = resolve_db(db)
     con = connect(path, read_only=True, hint="run `memwh ingest ROOT` and then `memwh build` first")
     try:
         _check_marts(con, path)
+        shown, others = _restrict_to_dataset(con, dataset)
         marts = _load(con, path)
+        marts.shown_dataset, marts.other_datasets = shown, others
         marts.build_warning = last_build_warning(con)
         return marts
     finally:

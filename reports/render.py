@@ -65,11 +65,13 @@ def render_report(
     png: bool = True,
     formats: Sequence[str] | None = None,
     progress: bool = False,
+    dataset: str | None = None,
 ) -> ReportResult:
     """Read the marts of `db` and write the report into `out`.
 
     formats: any of html, svg, pdf, png (default html + png, or html only with png=False).
-    Charts go to out/charts/<key>.<format> with out/charts/captions.md beside them."""
+    Charts go to out/charts/<key>.<format> with out/charts/captions.md beside them.
+    dataset: the dataset drawn when the warehouse holds several (default: most units)."""
     t0 = time.perf_counter()
     if formats is None:
         formats = ("html", "png") if png else ("html",)
@@ -80,7 +82,7 @@ def render_report(
             f"--format {','.join(bad) or '(empty)'}: use a comma-separated subset of "
             f"{','.join(FORMATS)}"
         )
-    marts = load_marts(db)
+    marts = load_marts(db, dataset=dataset)
     out_dir = Path(out) if out else data_dir() / "report"
     sections = build_sections(marts)
 

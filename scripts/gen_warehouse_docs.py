@@ -17,17 +17,25 @@ OUT = REPO / "docs" / "warehouse.md"
 # Who is compared with whom: hand-written here because every pairwise mart depends on it.
 COMPARISONS = """## Units, settings and scaling ladders
 
-- A **unit** is one scored checkpoint, `(model, revision)`, with all its rows from one
-  **extraction setting**: dataset (`data_fingerprint`), `prompt_len` (a multi-prompt run's
-  longest; the others are read only by `memorization_by_context`), `cont_len`, mode class
-  (`exact_label` for fast/generate runs, `fractional_score` for imported results) and EOS rule.
-  Ingest refuses a shard whose settings contradict the unit's other shards, naming both files
-  (see [ingest.md](ingest.md)): to score the same checkpoint on another dataset or at another
-  setting, give it another `--name`. `int_units.setting_key` spells the setting out.
-- **Pairs** (`cross_scale_agreement`, `prediction_precision_recall`, forecasting) are formed
-  only between units of one setting: a checkpoint scored at another prompt length, on another
-  dataset, with another `cont_len` or EOS rule is never paired with this one, and
-  `scaling_curves` fits its slopes within one setting.
+- A **unit** is one scored checkpoint on one dataset, `(model, revision, dataset)`:
+  `dataset` is its runs' `data_fingerprint` (`unspecified` for version-1 shards and imports
+  that recorded none, `contract.NO_DATASET`). One checkpoint scored on two datasets is two
+  units, two sets of rows: every mart that lists units has a `dataset` column, and every
+  join, partition and incremental key on units carries it, so rows of two datasets never meet.
+  A unit's rows come from one **extraction setting**: dataset, `prompt_len` (a multi-prompt
+  run's longest; the others are read only by `memorization_by_context`), `cont_len`, mode
+  class (`exact_label` for fast/generate runs, `fractional_score` for imported results) and
+  EOS rule. Ingest refuses a shard whose settings contradict the other shards of its unit
+  (same dataset), naming both files (see [ingest.md](ingest.md)): to score the same
+  checkpoint at another setting, give it another `--name`. `int_units.setting_key` spells
+  the setting out.
+- **Pairs** (`cross_scale_agreement`, `prediction_precision_recall`, forecasting, transitions,
+  controls, edited -> base, profiles, shadow populations) are formed only between units of one
+  dataset and setting: a checkpoint scored at another prompt length, on another dataset, with
+  another `cont_len` or EOS rule is never paired with this one, and `scaling_curves` fits its
+  slopes within one setting. Roles (`memwh import role`, manifests) belong to the checkpoint
+  and hold for each dataset it scored; `variant_of` names the base checkpoint, compared on the
+  same dataset.
 - **Scaling ladders** (`ladder` in `memorization_rates`, `scaling_curves`, `int_units`): the
   models compared across sizes. Undeclared units (no `role`) form their family's ladder;
   `standard` and `perturbed` units each form their own ladder within the family

@@ -234,14 +234,15 @@ def shadow_exclusions(con: duckdb.DuckDBPyConnection) -> list[str]:
     its role says it should count, so silence would quietly shrink the population."""
     try:
         rows = con.sql(
-            "select model, revision, exclusion_reason from main.shadow_units "
-            "where not is_included order by model, revision"
+            "select model, revision, dataset, exclusion_reason from main.shadow_units "
+            "where not is_included order by model, revision, dataset"
         ).fetchall()
     except duckdb.Error:  # shadow_units not built (--select elsewhere) or an older warehouse
         return []
     return [
-        f"shadow unit {m}@{r} left out of its population: {why} (see the shadow_units mart)"
-        for m, r, why in rows
+        f"shadow unit {m}@{r} (dataset {d}) left out of its population: {why} "
+        "(see the shadow_units mart)"
+        for m, r, d, why in rows
     ]
 
 
@@ -327,6 +328,25 @@ def last_build_settings(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     if not exists:
         return {}
     return dict(con.sql("select name, value from build_settings").fetchall())
+
+
+DATASET_UPGRADE = (
+    "the warehouse was built by a memwh whose units had no dataset key; this build was a full "
+    "refresh (a unit is now model x revision x dataset)"
+)
+
+
+def built_before_datasets(con: duckdb.DuckDBPyConnection) -> bool:
+    """int_units exists without a dataset column: the incremental tables key units on (model,
+    revision) only and cannot be matched by the new keys, so the build must refresh them all."""
+    cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'main' and table_name = 'int_units'"
+        ).fetchall()
+    }
+    return bool(cols) and "dataset" not in cols
 
 
 def settings_changes(previous: dict[str, str], vars: dict | None) -> list[str]:
@@ -448,6 +468,8 @@ def build(
     holder = connect(path)
     try:
         raw_columns = check_raw_layer(path, holder)
+        upgrade = not full_refresh and built_before_datasets(holder)
+        full_refresh = full_refresh or upgrade
         build_id = _mark_started(holder, select)
         try:
             result = _run_build(
@@ -463,6 +485,8 @@ def build(
         result.guessed = guessed_facts(holder)
         result.unlabelable = unlabelable_units(holder, vars)
         result.warnings += shadow_exclusions(holder)
+        if upgrade:
+            result.warnings.insert(0, DATASET_UPGRADE)
         _mark_finished(holder, build_id, "ok", result.summary())
     finally:
         holder.close()

@@ -84,6 +84,14 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         ids: Annotated[bool, typer.Option("--ids", help="Print token ids, not text")] = False,
+        dataset: Annotated[
+            str | None,
+            typer.Option(
+                "--dataset",
+                help="Dataset (data_fingerprint) of the unit, when the checkpoint was scored on "
+                "several",
+            ),
+        ] = None,
         db: DbOpt = None,
     ) -> None:
         """Print what a unit memorized: prompt, true continuation and generation as text,
@@ -99,6 +107,7 @@ def register(app: typer.Typer) -> None:
             limit=limit,
             db=db,
             tokenizer=tok,
+            dataset=dataset,
         )
         typer.echo(texts.render(rows))
 

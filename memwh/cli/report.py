@@ -26,6 +26,12 @@ def register(app: typer.Typer) -> None:
         png: bool = typer.Option(
             True, "--png/--no-png", help="Shorthand: --no-png drops png from --format."
         ),
+        dataset: str | None = typer.Option(
+            None,
+            "--dataset",
+            help="Dataset (data_fingerprint) to draw when the warehouse holds several "
+            "(default: the one with the most units).",
+        ),
     ) -> None:
         """Write OUT/report.html (self-contained, opens offline) and OUT/charts/<figure>.svg,
         .pdf, .png from the warehouse marts. Run `memwh build` first."""
@@ -35,7 +41,7 @@ def register(app: typer.Typer) -> None:
         from memwh.reports import MAX_REPORT_BYTES, render_report
 
         formats = [f for f in fmt.split(",") if png or f.strip().lower() != "png"]
-        res = render_report(db, out, formats=formats, progress=True)
+        res = render_report(db, out, formats=formats, progress=True, dataset=dataset)
         console = Console()
         if res.warning:
             Console(stderr=True).print(

@@ -191,6 +191,11 @@ MANIFEST_OPTIONAL: tuple[str, ...] = (
     "label_verification",  # version 3: the tolerance rule and --verify's counts (docs/contract.md)
 )
 
+# The dataset of a unit whose manifest names none (version-1 shards written without
+# data_fingerprint, imports without --dataset): a unit is (model, revision, dataset), and
+# such units share this key (the warehouse's macro dataset_key() uses the same string).
+NO_DATASET = "unspecified"
+
 _PART_RE = re.compile(r"^part-(\d{5})-of-(\d{5})$")
 
 

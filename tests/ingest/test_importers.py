@@ -258,8 +258,16 @@ def test_import_refuses_to_mix_with_another_source(tmp_path: Path) -> None:
     f = tmp_path / "mem.txt"
     f.write_text("1\n")
     with pytest.raises(MemwhError, match="already holds rows from memwh"):
-        import_memorized_index(f, model="demo-1m", revision="step100", population=1000, db=db)
+        import_memorized_index(
+            f, model="demo-1m", revision="step100", population=1000, db=db,
+            dataset="corpus-abc123",
+        )  # fmt: skip
     assert snapshot(db) == before
+    # the same checkpoint on another dataset is another unit: stored beside the shard's rows
+    import_memorized_index(
+        f, model="demo-1m", revision="step100", population=1000, db=db, dataset="other-data"
+    )
+    assert count(db, "select count(distinct coalesce(data_fingerprint, '')) from raw.runs") == 2
 
 
 def test_import_into_locked_database(tmp_path: Path) -> None:

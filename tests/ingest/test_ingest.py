@@ -76,6 +76,7 @@ def test_loads_all_rows_with_provenance(root: Path, db: Path) -> None:
         "label_certain",
         "label_verified",
         "run_id",
+        "data_fingerprint",
     ]
     assert runs == [
         (

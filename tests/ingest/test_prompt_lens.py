@@ -97,25 +97,24 @@ def test_version_1_database_gets_prompt_len(tmp_path: Path) -> None:
 
 
 def test_shard_with_another_setting_is_refused_naming_both(tmp_path: Path) -> None:
-    """Same unit, other dataset / prompt length / EOS rule: one line naming the other file."""
+    """Same unit, other prompt length / EOS rule / mode: one line naming the other file. The
+    same checkpoint on another dataset is another unit (model, revision, dataset): stored."""
     root, db = tmp_path / "runs", tmp_path / "wh.duckdb"
     write_shard(root, shard=0, num_shards=2)
     assert ingest_root(root, db, progress=False).ok  # shard 0 is in the database
     write_shard(root, shard=1, num_shards=2, manifest_overrides={"data_fingerprint": "jsonl-x"})
     rep = ingest_root(root, db, progress=False)
-    line = rep.bad[0].line()
-    # one settings-agreement check per unit (ingest/validate.py UNIT_SETTINGS)
-    assert len(rep.bad) == 1 and "part-00001-of-00002.parquet: settings differ from" in line
-    assert "data_fingerprint 'jsonl-x' here vs 'corpus-abc123' there" in line
-    assert "part-00000-of-00002.parquet" in line
-    # another dataset is not a stale shard: the advice is another unit name, not a rerun
-    assert "--name" in line and "--force" not in line and "delete" not in line
+    assert rep.ok and rep.files_loaded == 1
+    assert count(db, "SELECT count(DISTINCT data_fingerprint) FROM raw.scores") == 2
     v1 = score_table(500, 1000).drop(["prompt_len"])  # a version-1 shard scored at 64
     write_shard(
         root, shard=1, num_shards=2, table=v1,
         manifest_overrides={"contract_version": 1, "prompt_len": 64, "suppress_eos": False},
     )  # fmt: skip
     line = ingest_root(root, db, progress=False).bad[0].line()
+    # one settings-agreement check per unit (ingest/validate.py UNIT_SETTINGS)
+    assert "part-00001-of-00002.parquet: settings differ from" in line
+    assert "part-00000-of-00002.parquet" in line
     assert "prompt_len 64 here vs 32 there" in line
     assert "prompt_lens [64] here vs [32] there" in line
     assert "suppress_eos False here vs True there" in line

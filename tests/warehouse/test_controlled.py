@@ -127,7 +127,7 @@ def test_other_sequences_or_setting_never_a_control(ctl):
         pairs = con.sql("select * from int_controlled_pairs").fetchall()
     finally:
         con.close()
-    assert pairs == [("hub-p", "step100", "hub-s", "step100", 1)]
+    assert pairs == [("hub-p", "step100", "ctl", "hub-s", "step100", 1)]
 
 
 def test_timing_matches_independent(ctl):

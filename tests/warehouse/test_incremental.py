@@ -242,3 +242,24 @@ def test_checkpoint_pairs_var_is_checked(tmp_path: Path):
     db = make_db(tmp_path / "bad.duckdb", load_toy)
     with pytest.raises(MemwhError, match="checkpoint_pairs must be 'all_later' or 'final_only'"):
         build(db, quiet=True, target_path=tmp_path / "t", vars={"checkpoint_pairs": "all"})
+
+
+def test_warehouse_without_dataset_keys_is_refreshed(tmp_path: Path, toy_db: Path):
+    """A warehouse built before the dataset joined the unit's key (int_units and the incremental
+    tables without a dataset column): the next plain build refreshes everything, says so, and
+    the marts are right again."""
+    import shutil
+
+    from memwh.warehouse.build import DATASET_UPGRADE, build
+
+    db = tmp_path / "old.duckdb"
+    shutil.copy(toy_db, db)
+    con = duckdb.connect(str(db))
+    for table in ("int_units", "int_unit_score_cells", "int_memorized_sequences", "int_unit_pairs"):
+        con.execute(f"alter table main.{table} drop column dataset")
+    con.close()
+    result = build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
+    assert result.warnings[0] == DATASET_UPGRADE
+    check(db)
+    again = build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
+    assert DATASET_UPGRADE not in again.warnings

@@ -41,18 +41,18 @@ case {{ outcome_col }}{% for o in profile_outcomes() %} when '{{ o }}' then {{ a
     from; the base period itself (c = c_{g-1}, identically 0) is not a cell. -#}
 with ck as (select * from {{ ref('int_profile_checkpoints') }}),
 outcomes as {{ profile_outcomes_relation() }}
-select b.model, o.outcome, b.step as base_step, n.step as next_step, c.step as checkpoint_step,
+select b.model, b.dataset, o.outcome, b.step as base_step, n.step as next_step, c.step as checkpoint_step,
        b.revision as base_revision, c.revision as checkpoint_revision,
        md5(b.membership_fingerprint || '|' || c.membership_fingerprint || '|{{ profile_config() }}') as cell_fingerprint
 from ck as b
-join ck as n on n.model = b.model and n.checkpoint_index = b.checkpoint_index + 1
-join ck as c on c.model = b.model and c.checkpoint_index <> b.checkpoint_index
+join ck as n on n.model = b.model and n.dataset = b.dataset and n.checkpoint_index = b.checkpoint_index + 1
+join ck as c on c.model = b.model and c.dataset = b.dataset and c.checkpoint_index <> b.checkpoint_index
 cross join outcomes as o
 {%- endmacro %}
 
 {% macro same_profile_cell(t, w) -%}
 {#- stored cell `t` is wanted cell `w`, computed from the same inputs -#}
-{{ t }}.model = {{ w }}.model and {{ t }}.outcome = {{ w }}.outcome
+{{ t }}.model = {{ w }}.model and {{ t }}.dataset = {{ w }}.dataset and {{ t }}.outcome = {{ w }}.outcome
 and {{ t }}.base_step = {{ w }}.base_step and {{ t }}.next_step = {{ w }}.next_step
 and {{ t }}.checkpoint_step = {{ w }}.checkpoint_step
 and {{ t }}.cell_fingerprint = {{ w }}.cell_fingerprint
@@ -77,15 +77,15 @@ where not exists (
 )
 {%- endmacro %}
 
-{% macro profile_scan_filter(model_col, revision_col, units_query) -%}
-{#- On incremental runs, the units `units_query` lists (model, revision) as literal predicates,
+{% macro profile_scan_filter(model_col, revision_col, dataset_col, units_query) -%}
+{#- On incremental runs, the units `units_query` lists (model, revision, dataset) as literal predicates,
     pushed into the score scan as unit_scan_filter does; `false` when there are none. -#}
 {%- if is_incremental() and execute -%}
     {%- set res = run_query("select distinct * from (" ~ units_query ~ ")") -%}
     {%- if res.rows | length == 0 -%}
     false
     {%- else -%}
-    ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})
+    ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}' and {{ dataset_col }} = '{{ r[2] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})
     {%- endif -%}
 {%- else -%}
     true
@@ -93,20 +93,20 @@ where not exists (
 {%- endmacro %}
 
 {% macro profile_cells_todo_units() -%}
-select model, base_revision from ({{ profile_cells_todo() }})
-union select model, checkpoint_revision from ({{ profile_cells_todo() }})
+select model, base_revision, dataset from ({{ profile_cells_todo() }})
+union select model, checkpoint_revision, dataset from ({{ profile_cells_todo() }})
 {%- endmacro %}
 
 {% macro changed_profile_units() -%}
 {#- Per-unit models of the profiles key on the membership fingerprint (rows, labels and exposure)
     plus the profile settings and outcomes. -#}
-    select u.model, u.revision, u.step,
+    select u.model, u.revision, u.dataset, u.step,
            md5(u.membership_fingerprint || '|{{ profile_config() }}|{{ profile_outcomes() | join(",") }}') as profile_fingerprint
     from {{ ref('int_profile_checkpoints') }} as u
     {% if is_incremental() %}
     where not exists (
         select 1 from {{ this }} as t
-        where t.model = u.model and t.revision = u.revision
+        where t.model = u.model and t.revision = u.revision and t.dataset = u.dataset
           and t.profile_fingerprint = md5(u.membership_fingerprint || '|{{ profile_config() }}|{{ profile_outcomes() | join(",") }}')
     )
     {% endif %}
@@ -116,36 +116,36 @@ union select model, checkpoint_revision from ({{ profile_cells_todo() }})
     delete from {{ this }} as t
     where not exists (
         select 1 from {{ ref('int_profile_checkpoints') }} as u
-        where u.model = t.model and u.revision = t.revision
+        where u.model = t.model and u.revision = t.revision and u.dataset = t.dataset
           and t.profile_fingerprint = md5(u.membership_fingerprint || '|{{ profile_config() }}|{{ profile_outcomes() | join(",") }}')
     )
 {%- endmacro %}
 
 {% macro history_units() -%}
 {#- The checkpoints a sequence's memorization history spans: units with a step and dense rows. -#}
-select e.model, e.revision, e.step, e.membership_fingerprint
+select e.model, e.revision, e.dataset, e.step, e.membership_fingerprint
 from {{ ref('int_unit_exposure') }} as e
-join {{ ref('int_units') }} as u on u.model = e.model and u.revision = e.revision
+join {{ ref('int_units') }} as u on u.model = e.model and u.revision = e.revision and u.dataset = e.dataset
 where e.step is not null and not u.is_sparse
 {%- endmacro %}
 
 {% macro history_models() -%}
-select model, max(step) as last_step,
+select model, dataset, max(step) as last_step,
        md5(string_agg(revision || ':' || membership_fingerprint, ',' order by revision)) as history_fingerprint
 from ({{ history_units() }}) as h
-group by model
+group by model, dataset
 {%- endmacro %}
 
 {% macro history_models_changed() -%}
 select * from ({{ history_models() }}) as m
 {% if is_incremental() %}
 where not exists (select 1 from {{ this }} as t
-                  where t.model = m.model and t.history_fingerprint = m.history_fingerprint)
+                  where t.model = m.model and t.dataset = m.dataset and t.history_fingerprint = m.history_fingerprint)
 {% endif %}
 {%- endmacro %}
 
 {% macro delete_stale_history() -%}
 delete from {{ this }} as t
 where not exists (select 1 from ({{ history_models() }}) as m
-                  where m.model = t.model and m.history_fingerprint = t.history_fingerprint)
+                  where m.model = t.model and m.dataset = t.dataset and m.history_fingerprint = t.history_fingerprint)
 {%- endmacro %}

@@ -154,13 +154,15 @@ where p.r = 1
 {#- Predictor -> target pairs of int_prediction_pairs between dense units, with the fingerprint
     of what their forecast rows depend on (both units' rows and labels, the population cut). -#}
 select
-    p.predictor_model, p.predictor_revision, p.target_model, p.target_revision,
+    p.dataset, p.predictor_model, p.predictor_revision, p.target_model, p.target_revision,
     p.population_seq_limit,
     md5(pu.unit_fingerprint || '|' || tu.unit_fingerprint || '|'
         || coalesce(p.population_seq_limit::varchar, 'all')) as forecast_fingerprint
 from {{ ref('int_prediction_pairs') }} as p
-join {{ ref('int_units') }} as pu on pu.model = p.predictor_model and pu.revision = p.predictor_revision
-join {{ ref('int_units') }} as tu on tu.model = p.target_model and tu.revision = p.target_revision
+join {{ ref('int_units') }} as pu
+  on pu.model = p.predictor_model and pu.revision = p.predictor_revision and pu.dataset = p.dataset
+join {{ ref('int_units') }} as tu
+  on tu.model = p.target_model and tu.revision = p.target_revision and tu.dataset = p.dataset
 where not pu.is_sparse and not tu.is_sparse
 {%- endmacro %}
 
@@ -168,7 +170,7 @@ where not pu.is_sparse and not tu.is_sparse
 delete from {{ this }} as t
 where not exists (
     select 1 from ({{ forecast_pairs() }}) as p
-    where p.predictor_model = t.predictor_model and p.predictor_revision = t.predictor_revision
+    where p.dataset = t.dataset and p.predictor_model = t.predictor_model and p.predictor_revision = t.predictor_revision
       and p.target_model = t.target_model and p.target_revision = t.target_revision
       and p.forecast_fingerprint = t.forecast_fingerprint)
 {%- endmacro %}

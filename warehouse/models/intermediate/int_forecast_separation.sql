@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['predictor_model', 'predictor_revision', 'target_model', 'target_revision'],
+    unique_key=['dataset', 'predictor_model', 'predictor_revision', 'target_model', 'target_revision'],
     post_hook=["{{ delete_stale_forecast_pairs() }}"]
 ) }}
 -- Memorization forecasting (STUDIES §3): how well each signal of a predictor unit ranks the
@@ -30,17 +30,17 @@ changed as (
     {% if is_incremental() %}
     where not exists (
         select 1 from {{ this }} as t
-        where t.predictor_model = p.predictor_model and t.predictor_revision = p.predictor_revision
+        where t.dataset = p.dataset and t.predictor_model = p.predictor_model and t.predictor_revision = p.predictor_revision
           and t.target_model = p.target_model and t.target_revision = p.target_revision
           and t.forecast_fingerprint = p.forecast_fingerprint)
     {% endif %}
 ),
 units as (
-    select u.model, u.revision, u.population_key, e.seq_end
+    select u.model, u.revision, u.dataset, u.population_key, e.seq_end
     from {{ ref('int_units') }} as u
-    join (select model, revision, max(hi) as seq_end
+    join (select model, revision, dataset, max(hi) as seq_end
           from {{ ref('int_unit_populations') }} group by all) as e
-      on e.model = u.model and e.revision = u.revision
+      on e.model = u.model and e.revision = u.revision and e.dataset = u.dataset
 ),
 cp as materialized (
     -- a limit at or past the predictor's last sequence cuts nothing: one population per predictor
@@ -48,12 +48,12 @@ cp as materialized (
            case when c.population_seq_limit < pu.seq_end then c.population_seq_limit end as seq_limit,
            pu.population_key = tu.population_key as same_population
     from changed as c
-    join units as pu on pu.model = c.predictor_model and pu.revision = c.predictor_revision
-    join units as tu on tu.model = c.target_model and tu.revision = c.target_revision
+    join units as pu on pu.model = c.predictor_model and pu.revision = c.predictor_revision and pu.dataset = c.dataset
+    join units as tu on tu.model = c.target_model and tu.revision = c.target_revision and tu.dataset = c.dataset
 ),
 {#- one population: breakpoints -#}
 predictor_groups as materialized (
-    select distinct predictor_model, predictor_revision, seq_limit from cp where same_population
+    select distinct dataset, predictor_model, predictor_revision, seq_limit from cp where same_population
 ),
 predictor_scores as (
     -- every distinct score of each predictor population: its rows, the rows at or above it, and
@@ -61,16 +61,16 @@ predictor_scores as (
     select *,
            sum(n_eq) over w as n_ge,
            lag(score) over w as next_higher,
-           sum(n_eq) over (partition by predictor_model, predictor_revision, seq_limit, signal) as n_total,
-           min(score) over (partition by predictor_model, predictor_revision, seq_limit, signal) as min_score
+           sum(n_eq) over (partition by dataset, predictor_model, predictor_revision, seq_limit, signal) as n_total,
+           min(score) over (partition by dataset, predictor_model, predictor_revision, seq_limit, signal) as min_score
     from (
-        select predictor_model, predictor_revision, seq_limit, signal, score, count(*) as n_eq
+        select dataset, predictor_model, predictor_revision, seq_limit, signal, score, count(*) as n_eq
         from (
             unpivot (
-                select g.predictor_model, g.predictor_revision, g.seq_limit, {{ oriented_signals('s') }}
+                select g.dataset, g.predictor_model, g.predictor_revision, g.seq_limit, {{ oriented_signals('s') }}
                 from {{ ref('int_scores_labeled') }} as s
                 join predictor_groups as g
-                  on g.predictor_model = s.model and g.predictor_revision = s.revision
+                  on g.predictor_model = s.model and g.predictor_revision = s.revision and g.dataset = s.dataset
                 where g.seq_limit is null or s.seq_idx < g.seq_limit
             )
             on {{ signal_names() }}
@@ -78,39 +78,40 @@ predictor_scores as (
         )
         group by all
     )
-    window w as (partition by predictor_model, predictor_revision, seq_limit, signal
+    window w as (partition by dataset, predictor_model, predictor_revision, seq_limit, signal
                  order by score desc rows between unbounded preceding and current row)
 ),
 positives as (
     -- the target's memorized sequences in the predictor's population, at the predictor's scores
     unpivot (
-        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit,
+        select c.pair_id, c.dataset, c.predictor_model, c.predictor_revision, c.seq_limit,
                {{ oriented_signals('s') }}
         from cp as c
         join {{ ref('int_memorized_sequences') }} as m
-          on m.model = c.target_model and m.revision = c.target_revision
+          on m.model = c.target_model and m.revision = c.target_revision and m.dataset = c.dataset
         join {{ ref('int_scores_labeled') }} as s
-          on s.model = c.predictor_model and s.revision = c.predictor_revision and s.seq_idx = m.seq_idx
+          on s.model = c.predictor_model and s.revision = c.predictor_revision and s.dataset = c.dataset
+         and s.seq_idx = m.seq_idx
         where c.same_population and (c.seq_limit is null or m.seq_idx < c.seq_limit)
     )
     on {{ signal_names() }}
     into name signal value score
 ),
 breakpoints as (
-    select pair_id, predictor_model, predictor_revision, seq_limit, signal, score,
+    select pair_id, dataset, predictor_model, predictor_revision, seq_limit, signal, score,
            sum(n_pos) as n_pos
     from (
         select *, 1 as n_pos from positives
         union all by name
-        select c.pair_id, c.predictor_model, c.predictor_revision, c.seq_limit, b.signal,
+        select c.pair_id, c.dataset, c.predictor_model, c.predictor_revision, c.seq_limit, b.signal,
                b.score, 0 as n_pos
         from cp as c
-        join (select predictor_model, predictor_revision, seq_limit, signal, min(score) as score
+        join (select dataset, predictor_model, predictor_revision, seq_limit, signal, min(score) as score
               from predictor_scores
               where signal = 'prefix_match_len' and score >= {{ var('memorized_min_tokens', 32) }}
               group by all) as b
           on b.predictor_model = c.predictor_model and b.predictor_revision = c.predictor_revision
-         and b.seq_limit is not distinct from c.seq_limit
+         and b.dataset = c.dataset and b.seq_limit is not distinct from c.seq_limit
         where c.same_population
     )
     group by all
@@ -122,7 +123,7 @@ placed_breakpoints as (
     from breakpoints as b
     join predictor_scores as d
       on d.predictor_model = b.predictor_model and d.predictor_revision = b.predictor_revision
-     and d.seq_limit is not distinct from b.seq_limit and d.signal = b.signal and d.score = b.score
+     and d.dataset = b.dataset and d.seq_limit is not distinct from b.seq_limit and d.signal = b.signal and d.score = b.score
     window w as (partition by b.pair_id, b.signal order by b.score desc)
 ),
 breakpoint_counts as (
@@ -141,26 +142,30 @@ breakpoint_counts as (
 ),
 {#- different populations: the row join -#}
 predictor_rows as (
-    select s.model, s.revision, s.seq_idx, {{ oriented_signals('s') }}
+    select s.model, s.revision, s.dataset, s.seq_idx, {{ oriented_signals('s') }}
     from {{ ref('int_scores_labeled') }} as s
     where exists (select 1 from cp as c
                   where not c.same_population
-                    and c.predictor_model = s.model and c.predictor_revision = s.revision)
+                    and c.predictor_model = s.model and c.predictor_revision = s.revision
+                    and c.dataset = s.dataset)
 ),
 target_rows as (
-    select s.model, s.revision, s.seq_idx, s.is_memorized
+    select s.model, s.revision, s.dataset, s.seq_idx, s.is_memorized
     from {{ ref('int_scores_labeled') }} as s
     where exists (select 1 from cp as c
                   where not c.same_population
-                    and c.target_model = s.model and c.target_revision = s.revision)
+                    and c.target_model = s.model and c.target_revision = s.revision
+                    and c.dataset = s.dataset)
 ),
 long as (
     unpivot (
-        select c.pair_id, t.is_memorized, p.* exclude (model, revision, seq_idx)
+        select c.pair_id, t.is_memorized, p.* exclude (model, revision, dataset, seq_idx)
         from cp as c
-        join predictor_rows as p on p.model = c.predictor_model and p.revision = c.predictor_revision
+        join predictor_rows as p
+          on p.model = c.predictor_model and p.revision = c.predictor_revision and p.dataset = c.dataset
         join target_rows as t
-          on t.model = c.target_model and t.revision = c.target_revision and t.seq_idx = p.seq_idx
+          on t.model = c.target_model and t.revision = c.target_revision and t.dataset = c.dataset
+         and t.seq_idx = p.seq_idx
         where not c.same_population
           and (c.population_seq_limit is null or p.seq_idx < c.population_seq_limit)
     )
@@ -181,7 +186,7 @@ metrics as (
     {{ separation_metrics('counts', ['pair_id']) }}
 )
 select
-    c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
+    c.dataset, c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
     c.forecast_fingerprint, m.signal,
     m.n_pos + m.n_neg as n_population, m.n_pos as n_positive,
     m.* exclude (pair_id, signal, n_pos, n_neg)

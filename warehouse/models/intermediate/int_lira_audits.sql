@@ -7,7 +7,7 @@ with audited as (
     select e.model, e.revision, u.family, p.family as shadow_family, p.dataset,
            p.n_shadow_units, p.population_fingerprint
     from {{ ref('int_unit_exposure') }} as e
-    join {{ ref('int_units') }} as u using (model, revision)
+    join {{ ref('int_units') }} as u using (model, revision, dataset)
     join {{ ref('int_unit_roles') }} as r using (model, revision)
     join {{ ref('int_shadow_populations') }} as p on p.dataset = e.dataset
     where r.role is distinct from 'shadow' and not u.is_sparse
@@ -18,6 +18,6 @@ select
     shadow_family,
     dataset,
     n_shadow_units,
-    family = shadow_family or count(*) over (partition by model, revision) = 1 as is_primary,
+    family = shadow_family or count(*) over (partition by model, revision, dataset) = 1 as is_primary,
     population_fingerprint as lira_fingerprint
 from audited

@@ -12,9 +12,9 @@ with audits as (
 ),
 unit_rows as (
     -- with the unit's own membership of each sequence (unknown without exposure)
-    select s.model, s.revision, s.seq_idx, s.membership, {{ oriented_signals('s') }}
+    select s.model, s.revision, s.dataset, s.seq_idx, s.membership, {{ oriented_signals('s') }}
     from {{ ref('int_scores_membership') }} as s
-    join (select distinct model, revision from audits) as a using (model, revision)
+    join (select distinct model, revision, dataset from audits) as a using (model, revision, dataset)
 ),
 long as (
     unpivot unit_rows on {{ signal_names() }} into name signal value score
@@ -27,7 +27,7 @@ joined as (
         f.n_out >= {{ min_models }} as has_out,
         (l.score - f.mean_out) / f.lira_sd_out as z_out
     from long as l
-    join audits as a using (model, revision)
+    join audits as a using (model, revision, dataset)
     join {{ ref('int_shadow_fits') }} as f
       on f.family = a.shadow_family and f.dataset = a.dataset
      and f.seq_idx = l.seq_idx and f.signal = l.signal

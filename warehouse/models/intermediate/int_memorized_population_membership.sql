@@ -6,16 +6,16 @@ with islands as (
     select distinct population_key, lo, hi from {{ ref('int_unit_populations') }}
 ),
 other_keys as (
-    select u.model, u.revision, k.population_key
+    select u.model, u.revision, u.dataset, k.population_key
     from {{ ref('int_units') }} as u
     join (select distinct population_key from islands) as k on k.population_key <> u.population_key
 ),
 candidates as (
-    select m.model, m.revision, m.seq_idx, o.population_key
+    select m.model, m.revision, m.dataset, m.seq_idx, o.population_key
     from {{ ref('int_memorized_sequences') }} as m
-    join other_keys as o on o.model = m.model and o.revision = m.revision
+    join other_keys as o on o.model = m.model and o.revision = m.revision and o.dataset = m.dataset
 )
-select c.model, c.revision, c.seq_idx, c.population_key
+select c.model, c.revision, c.dataset, c.seq_idx, c.population_key
 from candidates as c
 asof join islands as i on i.population_key = c.population_key and c.seq_idx >= i.lo
 where c.seq_idx < i.hi

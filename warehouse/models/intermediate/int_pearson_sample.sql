@@ -3,7 +3,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['model', 'revision'],
+    unique_key=['model', 'revision', 'dataset'],
     on_schema_change='sync_all_columns',
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
@@ -27,20 +27,20 @@
 {%- endif %}
 with changed as (
     {% if resample %}
-    select model, revision, unit_fingerprint from {{ ref('int_units') }}
+    select model, revision, dataset, unit_fingerprint from {{ ref('int_units') }}
     {% else %}
     {{ changed_units() }}
     {% endif %}
 )
-select s.model, s.revision, any_value(c.unit_fingerprint) as unit_fingerprint,
+select s.model, s.revision, s.dataset, any_value(c.unit_fingerprint) as unit_fingerprint,
        {{ modulus }}::bigint as pearson_modulus,
        count(*) as n, sum(s.prefix_match_len)::double as sx,
        sum(s.prefix_match_len::double * s.prefix_match_len) as sxx,
        list(s.seq_idx order by s.seq_idx) as seqs,
        list(s.prefix_match_len order by s.seq_idx) as xs
 from {{ ref('stg_memwh__scores') }} as s
-join changed as c on c.model = s.model and c.revision = s.revision
+join changed as c on c.model = s.model and c.revision = s.revision and c.dataset = s.dataset
 where s.prefix_match_len is not null
   and ((s.seq_idx * 2654435761) % 4294967296) % {{ modulus }} = 0
-  and {% if resample %}true{% else %}{{ unit_scan_filter('s.model', 's.revision') }}{% endif %}
-group by s.model, s.revision
+  and {% if resample %}true{% else %}{{ unit_scan_filter('s.model', 's.revision', 's.dataset') }}{% endif %}
+group by s.model, s.revision, s.dataset

@@ -6,13 +6,13 @@ with p as (
     select * from {{ ref('int_unit_pairs') }}
 ),
 oriented as (
-    select model_a as predictor_model, revision_a as predictor_revision,
+    select dataset, model_a as predictor_model, revision_a as predictor_revision,
            model_b as target_model, revision_b as target_revision,
            seen_limit, n_common_seen as n_population, n_a_seen as n_predicted,
            n_b_seen as n_target, n_both_seen as tp
     from p
     union all
-    select model_b, revision_b, model_a, revision_a,
+    select dataset, model_b, revision_b, model_a, revision_a,
            seen_limit, n_common_seen, n_b_seen, n_a_seen, n_both_seen
     from p
 ),
@@ -20,6 +20,7 @@ units as (
     select * from {{ ref('int_units') }}
 )
 select
+    o.dataset,
     o.predictor_model,
     o.predictor_revision,
     pu.step as predictor_step,
@@ -42,8 +43,8 @@ select
     tu.train_flops as target_flops,
     tu.is_final_revision and tu.is_largest_in_family as is_final_target
 from oriented as o
-join units as pu on pu.model = o.predictor_model and pu.revision = o.predictor_revision
-join units as tu on tu.model = o.target_model and tu.revision = o.target_revision
+join units as pu on pu.model = o.predictor_model and pu.revision = o.predictor_revision and pu.dataset = o.dataset
+join units as tu on tu.model = o.target_model and tu.revision = o.target_revision and tu.dataset = o.dataset
 where (pu.model = tu.model and pu.step < tu.step)
    or (pu.model <> tu.model and pu.ladder = tu.ladder and pu.revision = tu.revision
        and pu.n_params < tu.n_params)

@@ -4,6 +4,7 @@
 select
     s.model,
     s.revision,
+    s.dataset,
     s.seq_idx,
     s.prefix_match_len,
     s.memorization_score,

@@ -33,7 +33,7 @@ exposed as (
         s.zlib_ratio,
         s.tf_token_accuracy
     from {{ ref('int_scores_labeled') }} as s
-    join units as u on u.model = s.model and u.revision = s.revision
+    join units as u on u.model = s.model and u.revision = s.revision and u.dataset = s.dataset
     left join {{ ref('stg_memwh__exposure') }} as e
       on u.exposure_kind = 'table' and e.model = s.model and e.dataset = u.dataset and e.seq_idx = s.seq_idx
 )

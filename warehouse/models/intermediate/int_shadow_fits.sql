@@ -18,7 +18,7 @@ rows as (
     select sh.family, sh.dataset, s.seq_idx, s.membership = 'member' as is_in,
            {{ oriented_signals('s') }}
     from {{ ref('int_scores_membership') }} as s
-    join shadows as sh on sh.model = s.model and sh.revision = s.revision
+    join shadows as sh on sh.model = s.model and sh.revision = s.revision and sh.dataset = s.dataset
     where s.membership <> 'unknown'
 ),
 wide as (

@@ -11,7 +11,7 @@ with shadows as (
     where r.role = 'shadow'
 ),
 membership as (
-    select s.model, s.revision,
+    select s.model, s.revision, s.dataset,
            count(*) filter (where s.membership = 'member') as n_in,
            count(*) filter (where s.membership in ('held_out', 'not_yet_seen')) as n_out,
            count(*) filter (where s.membership = 'unknown') as n_unknown
@@ -30,12 +30,12 @@ select
     coalesce(m.n_out, 0) as n_out,
     coalesce(m.n_unknown, 0) as n_unknown,
     case
-        when e.dataset is null then e.exposure_status
+        when e.exposure_status = 'no dataset key' then e.exposure_status
         when e.exposure_kind is null
             then 'no exposure for its dataset: declare it with memwh import exposure'
         when u.is_sparse then 'sparse rows (only memorized sequences stored): score it densely'
     end as exclusion_reason
 from shadows as s
 join {{ ref('int_units') }} as u using (model, revision)
-join {{ ref('int_unit_exposure') }} as e using (model, revision)
-left join membership as m using (model, revision)
+join {{ ref('int_unit_exposure') }} as e using (model, revision, dataset)
+left join membership as m using (model, revision, dataset)

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['model', 'revision'],
+    unique_key=['model', 'revision', 'dataset'],
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
 -- Per unit and duplication count: sequences scored and memorized, for datasets whose
@@ -11,9 +11,9 @@
 -- shards mix datasets (several fingerprints) are left out.
 with changed as ({{ changed_units() }}),
 units as (
-    select u.model, u.revision, u.unit_fingerprint, u.population_key, u.data_fingerprint
+    select u.model, u.revision, u.dataset, u.unit_fingerprint, u.population_key, u.data_fingerprint
     from {{ ref('int_units') }} as u
-    join changed as c on c.model = u.model and c.revision = u.revision
+    join changed as c on c.model = u.model and c.revision = u.revision and c.dataset = u.dataset
     where u.data_fingerprint is not null and not contains(u.data_fingerprint, ',')
 ),
 seqs as (
@@ -36,14 +36,16 @@ scored as (
     group by all
 ),
 memorized as (
-    select u.model, u.revision, q.duplicates, count(*) as n_memorized
+    select u.model, u.revision, u.dataset, q.duplicates, count(*) as n_memorized
     from units as u
-    join {{ ref('int_memorized_sequences') }} as m on m.model = u.model and m.revision = u.revision
+    join {{ ref('int_memorized_sequences') }} as m
+      on m.model = u.model and m.revision = u.revision and m.dataset = u.dataset
     join seqs as q on q.data_fingerprint = u.data_fingerprint and q.seq_idx = m.seq_idx
     group by all
 )
-select u.model, u.revision, u.unit_fingerprint, s.duplicates, s.n_scored,
+select u.model, u.revision, u.dataset, u.unit_fingerprint, s.duplicates, s.n_scored,
        coalesce(m.n_memorized, 0) as n_memorized
 from units as u
 join scored as s on s.population_key = u.population_key and s.data_fingerprint = u.data_fingerprint
-left join memorized as m on m.model = u.model and m.revision = u.revision and m.duplicates = s.duplicates
+left join memorized as m
+  on m.model = u.model and m.revision = u.revision and m.dataset = u.dataset and m.duplicates = s.duplicates

@@ -1,8 +1,8 @@
 -- Per unit: the exposure declaration that applies to it, i.e. the one of (its model, the dataset
--- it scored). Units that mixed datasets, carry no dataset key, or whose (model, dataset) has no
+-- it scored). Units that carry no dataset key (dataset 'unspecified'), or whose (model, dataset) has no
 -- declaration get exposure_kind NULL and exposure_status saying why (their membership is unknown).
 with units as (
-    select model, revision, step, unit_fingerprint, data_fingerprint
+    select model, revision, dataset, step, unit_fingerprint, data_fingerprint
     from {{ ref('int_units') }}
 ),
 sets as (
@@ -12,7 +12,7 @@ select
     u.model,
     u.revision,
     u.step,
-    case when not contains(u.data_fingerprint, ',') then u.data_fingerprint end as dataset,
+    u.dataset,
     e.exposure_kind,
     e.rule_sequences_per_step,
     e.rule_train_steps,
@@ -21,7 +21,6 @@ select
     case
         when e.exposure_kind is not null then 'declared'
         when u.data_fingerprint is null then 'no dataset key'
-        when contains(u.data_fingerprint, ',') then 'several datasets'
         else 'no exposure for this model and dataset'
     end as exposure_status,
     -- what per-unit membership models key on: the unit's rows and labels, and its exposure

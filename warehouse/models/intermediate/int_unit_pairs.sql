@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['model_a', 'revision_a', 'model_b', 'revision_b'],
+    unique_key=['dataset', 'model_a', 'revision_a', 'model_b', 'revision_b'],
     post_hook=["{{ delete_stale_pairs() }}"]
 ) }}
 -- Counts for the unit pairs the marts use (int_unit_pair_scope, a < b) over their common
@@ -16,37 +16,37 @@ with cfg as (
     select pair_config, pearson_modulus from {{ ref('int_pair_config') }}
 ),
 mem as (
-    select model, revision, seq_idx from {{ ref('int_memorized_sequences') }}
+    select model, revision, dataset, seq_idx from {{ ref('int_memorized_sequences') }}
 ),
 units as (
-    select row_number() over (order by u.model, u.revision) as uid, u.model, u.revision,
+    select row_number() over (order by u.model, u.revision, u.dataset) as uid, u.model, u.revision, u.dataset,
            u.is_sparse, coalesce(m.n_memorized, 0) as n_memorized
     from {{ ref('int_units') }} as u
-    left join (select model, revision, sum(bit_count(bits))::bigint as n_memorized
-               from {{ ref('int_memorized_blocks') }} group by model, revision) as m
-      on m.model = u.model and m.revision = u.revision
+    left join (select model, revision, dataset, sum(bit_count(bits))::bigint as n_memorized
+               from {{ ref('int_memorized_blocks') }} group by model, revision, dataset) as m
+      on m.model = u.model and m.revision = u.revision and m.dataset = u.dataset
 ),
 blocks as (
     select u.uid, b.block, b.bits
     from {{ ref('int_memorized_blocks') }} as b
-    join units as u on u.model = b.model and u.revision = b.revision
+    join units as u on u.model = b.model and u.revision = b.revision and u.dataset = b.dataset
 ),
 pairs as (
     select
         a.uid as uid_a, b.uid as uid_b,
-        s.model_a, s.revision_a, s.model_b, s.revision_b,
+        s.dataset, s.model_a, s.revision_a, s.model_b, s.revision_b,
         s.fingerprint_a, s.fingerprint_b, s.population_key_a, s.population_key_b,
         a.n_memorized as n_memorized_a, b.n_memorized as n_memorized_b,
         a.is_sparse or b.is_sparse as any_sparse,
         s.seen_limit
     from {{ ref('int_unit_pair_scope') }} as s
-    join units as a on a.model = s.model_a and a.revision = s.revision_a
-    join units as b on b.model = s.model_b and b.revision = s.revision_b
+    join units as a on a.model = s.model_a and a.revision = s.revision_a and a.dataset = s.dataset
+    join units as b on b.model = s.model_b and b.revision = s.revision_b and b.dataset = s.dataset
     {% if is_incremental() %}
     -- only pairs not stored yet with these inputs (new, changed unit, new scope or settings)
     where not exists (
         select 1 from {{ this }} as t
-        where t.model_a = s.model_a and t.revision_a = s.revision_a
+        where t.dataset = s.dataset and t.model_a = s.model_a and t.revision_a = s.revision_a
           and t.model_b = s.model_b and t.revision_b = s.revision_b
           and t.fingerprint_a = s.fingerprint_a and t.fingerprint_b = s.fingerprint_b
           and t.seen_limit is not distinct from s.seen_limit
@@ -92,9 +92,9 @@ side_{{ side }} as (
            count(x.seq_idx) as n_in,
            count(x.seq_idx) filter (where p.seen_limit is null or m.seq_idx < p.seen_limit) as n_in_seen
     from pairs as p
-    join mem as m on m.model = p.model_{{ side }} and m.revision = p.revision_{{ side }}
+    join mem as m on m.model = p.model_{{ side }} and m.revision = p.revision_{{ side }} and m.dataset = p.dataset
     left join {{ ref('int_memorized_population_membership') }} as x
-      on x.model = m.model and x.revision = m.revision and x.seq_idx = m.seq_idx
+      on x.model = m.model and x.revision = m.revision and x.dataset = m.dataset and x.seq_idx = m.seq_idx
      and x.population_key = p.population_key_{{ other }}
     where p.population_key_a <> p.population_key_b
     group by all
@@ -103,7 +103,7 @@ side_{{ side }} as (
 sample as (
     select u.uid, s.n, s.sx, s.sxx, s.xs, hash(s.seqs) as seqs_hash
     from {{ ref('int_pearson_sample') }} as s
-    join units as u on u.model = s.model and u.revision = s.revision
+    join units as u on u.model = s.model and u.revision = s.revision and u.dataset = s.dataset
 ),
 {#- Pearson of prefix_match_len over the common sampled sequences. Both units sampled on the
     same sequences (one population, no NULLs): from n, the sums and one dot product, computed
@@ -136,7 +136,7 @@ unaligned as (
 sample_rows as (
     select u.uid, unnest(s.seqs) as seq_idx, unnest(s.xs)::double as x
     from {{ ref('int_pearson_sample') }} as s
-    join units as u on u.model = s.model and u.revision = s.revision
+    join units as u on u.model = s.model and u.revision = s.revision and u.dataset = s.dataset
     where u.uid in (select uid_a from unaligned union select uid_b from unaligned)
 ),
 pearson_joined as (
@@ -153,7 +153,7 @@ pearson as (
     from (select * from pearson_aligned union all by name select * from pearson_joined)
 )
 select
-    p.model_a, p.revision_a, p.model_b, p.revision_b,
+    p.dataset, p.model_a, p.revision_a, p.model_b, p.revision_b,
     p.fingerprint_a, p.fingerprint_b,
     (select pair_config from cfg) as pair_config,
     p.population_key_a, p.population_key_b, p.seen_limit,

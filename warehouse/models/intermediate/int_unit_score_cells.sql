@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['model', 'revision'],
+    unique_key=['model', 'revision', 'dataset'],
     on_schema_change='append_new_columns',
     post_hook=["{{ delete_stale_units() }}"]
 ) }}
@@ -14,6 +14,7 @@ with changed as ({{ changed_units() }})
 select
     s.model,
     s.revision,
+    s.dataset,
     c.unit_fingerprint,
     s.prefix_match_len,
     floor(s.memorization_score * {{ bins }})::integer as score_bin,
@@ -31,6 +32,6 @@ select
     max(s.seq_idx) as max_seq_idx,
     current_timestamp as computed_at
 from {{ ref('int_scores_labeled') }} as s
-join changed as c on c.model = s.model and c.revision = s.revision
-where {{ unit_scan_filter('s.model', 's.revision') }}
+join changed as c on c.model = s.model and c.revision = s.revision and c.dataset = s.dataset
+where {{ unit_scan_filter('s.model', 's.revision', 's.dataset') }}
 group by all

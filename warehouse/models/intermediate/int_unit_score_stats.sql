@@ -3,6 +3,7 @@
 select
     model,
     revision,
+    dataset,
     any_value(unit_fingerprint) as unit_fingerprint,
     sum(n_rows) as n_rows,
     sum(n_memorized) as n_memorized_rows,
@@ -19,4 +20,4 @@ select
     min(min_seq_idx) as min_seq_idx,
     max(max_seq_idx) as max_seq_idx
 from {{ ref('int_unit_score_cells') }}
-group by model, revision
+group by model, revision, dataset

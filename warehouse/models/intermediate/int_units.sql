@@ -1,5 +1,5 @@
 {{ config(materialized='table') }}
--- One row per unit (model x revision): runs rolled up, model registry joined, family/size
+-- One row per unit (model x revision x dataset): runs rolled up, model registry joined, family/size
 -- resolved (guesses flagged), and the fingerprint (run ids + label settings) that per-unit incremental models key on.
 with runs as (
     select * from {{ ref('stg_memwh__runs') }}
@@ -11,13 +11,14 @@ roles as (
     select model, revision, role from {{ ref('int_unit_roles') }}
 ),
 populations as (
-    select model, revision, any_value(population_key) as population_key, sum(hi - lo) as population_size
-    from {{ ref('int_unit_populations') }} group by model, revision
+    select model, revision, dataset, any_value(population_key) as population_key, sum(hi - lo) as population_size
+    from {{ ref('int_unit_populations') }} group by model, revision, dataset
 ),
 rolled as (
     select
         model,
         revision,
+        dataset,
         max(step) as step,
         max(family) as family,
         max(n_params) as n_params,
@@ -45,7 +46,7 @@ rolled as (
         max(ingested_at) as last_ingested_at,
         md5(string_agg(run_id, ',' order by run_id)) as run_fingerprint
     from runs
-    group by model, revision
+    group by model, revision, dataset
 ),
 resolved as (
     -- Family and size: manifest (--family/--n-params, suite, measured), else the registry
@@ -53,6 +54,7 @@ resolved as (
     select
         r.model,
         r.revision,
+        r.dataset,
         coalesce(r.family, g.family, {{ family_from_label('r.model') }}, r.model) as family,
         r.family is null and g.family is null as family_is_guessed,
         r.step,
@@ -63,7 +65,7 @@ resolved as (
         coalesce(r.sequences_per_step, g.sequences_per_step) as sequences_per_step,
         coalesce(r.tokens_seen, r.step * coalesce(r.tokens_per_step, g.tokens_per_step)) as tokens_seen,
         r.train_flops,
-        r.* exclude (model, revision, family, step, n_params, non_embedding_params,
+        r.* exclude (model, revision, dataset, family, step, n_params, non_embedding_params,
                      tokens_per_step, sequences_per_step, tokens_seen, train_flops)
     from rolled as r
     left join registry as g on g.model = r.model
@@ -85,11 +87,12 @@ placed as (
         case when u.suppress_eos then 'suppressed' when not u.suppress_eos then 'allowed'
              else 'unknown' end as eos_rule
     from resolved as u
+    -- a role is declared per checkpoint (model, revision): it holds for each dataset it scored
     left join roles as r using (model, revision)
 ),
 keyed as (
     select *,
-           concat_ws('|', coalesce(data_fingerprint, '?'), coalesce(prompt_len::varchar, '?'),
+           concat_ws('|', dataset, coalesce(prompt_len::varchar, '?'),
                      coalesce(cont_len::varchar, '?'), coalesce(mode_class, '?'), eos_rule) as setting_key
     from placed
 )
@@ -99,15 +102,15 @@ select
     p.population_key,
     p.population_size,
     md5(u.run_fingerprint || '|{{ label_config() }}|bins={{ var("score_bins", 32) }}') as unit_fingerprint,
-    coalesce(u.step = max(u.step) over (partition by u.model),
-             count(*) over (partition by u.model) = 1) as is_final_revision,
+    coalesce(u.step = max(u.step) over (partition by u.model, u.dataset),
+             count(*) over (partition by u.model, u.dataset) = 1) as is_final_revision,
     -- Largest on its ladder among the units of its setting; a unit on no ladder, or a ladder
     -- of one model (e.g. an import without a parameter count), is its own largest.
     coalesce(u.n_params = max(u.n_params) over ladder,
              min(u.model) over ladder = max(u.model) over ladder)
         as is_largest_in_family
 from keyed as u
-left join populations as p using (model, revision)
+left join populations as p using (model, revision, dataset)
 -- a unit whose cont_len is shorter than the label rule needs cannot be labelled (macros/labels.sql)
 where {{ can_label('u.cont_len') }}
 window ladder as (partition by u.ladder, case when u.ladder is null then u.model end, u.setting_key)

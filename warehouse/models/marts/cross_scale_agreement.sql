@@ -2,19 +2,19 @@
 -- of int_unit_pair_scope: sizes on one scaling ladder at one revision, within one setting, checkpoints of one model),
 -- listed in both orders (a -> b and b -> a) so a heatmap or `where model_a = ...` needs no union.
 with p as (
-    select model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both, n_pearson,
+    select dataset, model_a, revision_a, model_b, revision_b, n_common, n_a, n_b, n_both, n_pearson,
            pearson_prefix_match_len
     from {{ ref('int_unit_pairs') }}
 ),
 both_orders as (
     select * from p
     union all
-    select model_b, revision_b, model_a, revision_a, n_common, n_b, n_a, n_both, n_pearson,
+    select dataset, model_b, revision_b, model_a, revision_a, n_common, n_b, n_a, n_both, n_pearson,
            pearson_prefix_match_len
     from p
 )
 select
-    model_a, revision_a, model_b, revision_b, n_common::bigint as n_common, n_a, n_b, n_both,
+    dataset, model_a, revision_a, model_b, revision_b, n_common::bigint as n_common, n_a, n_b, n_both,
     n_both::double / nullif(n_a + n_b - n_both, 0) as jaccard,
     -- Jaccard = share of the union memorized by both: Wilson 95% of n_both out of the union,
     -- conditional on the union's size (an approximation; see the column docs).

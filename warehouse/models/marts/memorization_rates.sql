@@ -4,7 +4,7 @@
 -- its model and dataset, seen_exposure says which kind), so checkpoints are not diluted by
 -- sequences they have not reached; NULL when no exposure is declared.
 with seen as (
-    select model, revision, n_sequences as n_seen, n_memorized as n_memorized_seen
+    select model, revision, dataset, n_sequences as n_seen, n_memorized as n_memorized_seen
     from {{ ref('int_unit_membership_counts') }}
     where membership = 'member'
 )
@@ -13,6 +13,7 @@ select
     u.family,
     u.ladder,
     u.revision,
+    u.dataset,
     u.step,
     u.n_params,
     u.tokens_seen,
@@ -43,6 +44,8 @@ select
     {{ wilson_bound('n.n_memorized_seen', 'n.n_seen', '-') }} as memorization_rate_seen_lo,
     {{ wilson_bound('n.n_memorized_seen', 'n.n_seen', '+') }} as memorization_rate_seen_hi
 from {{ ref('int_units') }} as u
-left join {{ ref('int_unit_score_stats') }} as s on s.model = u.model and s.revision = u.revision
-left join {{ ref('int_unit_exposure') }} as e on e.model = u.model and e.revision = u.revision
-left join seen as n on n.model = u.model and n.revision = u.revision
+left join {{ ref('int_unit_score_stats') }} as s
+  on s.model = u.model and s.revision = u.revision and s.dataset = u.dataset
+left join {{ ref('int_unit_exposure') }} as e
+  on e.model = u.model and e.revision = u.revision and e.dataset = u.dataset
+left join seen as n on n.model = u.model and n.revision = u.revision and n.dataset = u.dataset

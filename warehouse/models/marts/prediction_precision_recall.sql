@@ -2,7 +2,7 @@
 -- precision = |P and T| / |P|, recall = |P and T| / |T| (P = predictor's memorized set, T = the
 -- target's, over the pair's population), Wilson 95% intervals, and compute C = 6 N D.
 select
-    predictor_model, predictor_revision, predictor_step,
+    dataset, predictor_model, predictor_revision, predictor_step,
     target_model, target_revision, target_step,
     predictor_kind, family, population_seq_limit,
     n_population::bigint as n_population, tp, fp, fn, tn::bigint as tn,

@@ -8,11 +8,11 @@ with r as (
     select m.*, u.setting_key,
            case when m.memorization_rate > 0 then ln(m.memorization_rate) end as ln_rate
     from {{ ref('memorization_rates') }} as m
-    join {{ ref('int_units') }} as u using (model, revision)
+    join {{ ref('int_units') }} as u using (model, revision, dataset)
 ),
 fitted as (
     select
-        family, ladder, setting_key, revision, step, model, n_params, tokens_seen, train_flops,
+        family, ladder, setting_key, dataset, revision, step, model, n_params, tokens_seen, train_flops,
         memorization_rate,
         regr_slope(ln_rate, case when n_params > 0 then ln(n_params) end) over sizes as slope_vs_params,
         regr_slope(ln_rate, case when tokens_seen > 0 then ln(tokens_seen) end)

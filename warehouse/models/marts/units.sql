@@ -1,6 +1,6 @@
--- One row per scored unit (model x revision) with its provenance and role (controlled experiments).
+-- One row per scored unit (model x revision x dataset) with its provenance and role (controlled experiments).
 select
-    u.model, u.family, u.family_is_guessed, u.revision, u.step, u.n_params, u.n_params_is_guessed,
+    u.model, u.family, u.family_is_guessed, u.revision, u.dataset, u.step, u.n_params, u.n_params_is_guessed,
     u.tokens_seen, u.train_flops, u.source,
     u.mode, u.dtype, u.device, u.suppress_eos, u.prompt_len, u.cont_len, u.n_shards,
     u.n_scored::bigint as n_scored, u.data_fingerprint, u.first_started_at, u.last_finished_at,

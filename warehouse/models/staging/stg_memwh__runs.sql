@@ -22,6 +22,7 @@ select
     suppress_eos,
     data_source,
     data_fingerprint,
+    {{ dataset_key('data_fingerprint') }} as dataset,
     shard,
     num_shards,
     seq_start,

@@ -1,10 +1,12 @@
 -- Per-sequence scores, typed and named as the warehouse uses them: ONE row per unit and sequence,
 -- scored at its run's prompt_len (the longest of a multi-prompt run). Rows at a run's other
 -- prompt lengths are in stg_memwh__scores_by_prompt_len (memorization_by_context reads them), so
--- every model keyed on (model, revision, seq_idx) stays within one setting per run.
+-- every model keyed on (model, revision, dataset, seq_idx) stays within one setting per run.
+-- dataset: the run's data_fingerprint (macros/datasets.sql), part of the unit.
 select
     model,
     revision,
+    {{ dataset_key('data_fingerprint') }} as dataset,
     seq_idx,
     prompt_len::integer as prompt_len,
     prefix_match_len::integer as prefix_match_len,

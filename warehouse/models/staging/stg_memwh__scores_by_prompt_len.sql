@@ -3,6 +3,7 @@
 select
     model,
     revision,
+    {{ dataset_key('data_fingerprint') }} as dataset,
     seq_idx,
     prompt_len::integer as prompt_len,
     prefix_match_len::integer as prefix_match_len,

@@ -9,22 +9,22 @@ with runs as (
 ),
 per_run as (
     select
-        s.model, s.revision, s.prompt_len, r.cont_len, s.run_id,
+        s.model, s.revision, s.dataset, s.prompt_len, r.cont_len, s.run_id,
         any_value(r.rows_are_sparse) as rows_are_sparse,
         any_value(r.population) as population,
         count(*) as n_rows,
         count_if({{ is_memorized('s.prefix_match_len', 's.memorization_score', 'r.cont_len') }}) as n_memorized
     from {{ ref('stg_memwh__scores_by_prompt_len') }} as s
     join runs as r on r.run_id = s.run_id
-    group by s.model, s.revision, s.prompt_len, r.cont_len, s.run_id
+    group by s.model, s.revision, s.dataset, s.prompt_len, r.cont_len, s.run_id
 ),
 cells as (
     select
-        model, revision, prompt_len, cont_len,
+        model, revision, dataset, prompt_len, cont_len,
         sum(case when rows_are_sparse then population else n_rows end)::bigint as n_scored,
         sum(n_memorized)::bigint as n_memorized
     from per_run
-    group by model, revision, prompt_len, cont_len
+    group by model, revision, dataset, prompt_len, cont_len
 ),
 rated as (
     select *, n_memorized::double / nullif(n_scored, 0) as memorization_rate from cells
@@ -32,6 +32,7 @@ rated as (
 select
     model,
     revision,
+    dataset,
     prompt_len,
     cont_len,
     n_scored,
@@ -44,4 +45,4 @@ select
         regr_slope(ln(memorization_rate), ln(prompt_len)) filter (where memorization_rate > 0) over unit
     end as log_log_slope
 from rated
-window unit as (partition by model, revision, cont_len)
+window unit as (partition by model, revision, dataset, cont_len)

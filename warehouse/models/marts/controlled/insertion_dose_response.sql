@@ -8,7 +8,7 @@ with seqs as (
     select * from {{ ref('int_scores_controlled') }} where duplicates is not null
 ),
 cells as (
-    select model, revision, category, duplicates_bin,
+    select model, revision, dataset, category, duplicates_bin,
            min(duplicates) as min_duplicates, max(duplicates) as max_duplicates,
            count(*)::bigint as n_scored, count_if(is_memorized)::bigint as n_memorized,
            count(loss)::bigint as n_loss, avg(loss) as mean_loss, stddev_samp(loss) as sd_loss
@@ -19,7 +19,7 @@ pairs as (
     select * from {{ ref('int_controlled_pairs') }}
 ),
 paired as (
-    select a.model, a.revision, a.category, a.duplicates_bin,
+    select a.model, a.revision, a.dataset, a.category, a.duplicates_bin,
            count(*)::bigint as n_paired,
            count_if(a.is_memorized and b.is_memorized)::bigint as n11,
            count_if(a.is_memorized and not b.is_memorized)::bigint as n10,
@@ -30,14 +30,15 @@ paired as (
            avg(a.loss - b.loss) as loss_diff,
            stddev_samp(a.loss - b.loss) as sd_loss_diff
     from pairs as p
-    join seqs as a on a.model = p.model and a.revision = p.revision
-    join seqs as b on b.model = p.control_model and b.revision = p.control_revision
+    join seqs as a on a.model = p.model and a.revision = p.revision and a.dataset = p.dataset
+    join seqs as b on b.model = p.control_model and b.revision = p.control_revision and b.dataset = p.dataset
         and b.seq_idx = a.seq_idx
     group by all
 )
 select
     c.model,
     c.revision,
+    c.dataset,
     u.family,
     u.n_params,
     u.step,
@@ -62,9 +63,9 @@ select
     {{ t_bound('x.loss_diff', 'x.sd_loss_diff', 'x.n_loss_diff', '-') }} as loss_diff_lo,
     {{ t_bound('x.loss_diff', 'x.sd_loss_diff', 'x.n_loss_diff', '+') }} as loss_diff_hi
 from cells as c
-join {{ ref('int_units') }} as u on u.model = c.model and u.revision = c.revision
+join {{ ref('int_units') }} as u on u.model = c.model and u.revision = c.revision and u.dataset = c.dataset
 join {{ ref('int_unit_roles') }} as r on r.model = c.model and r.revision = c.revision
-left join pairs as p on p.model = c.model and p.revision = c.revision
+left join pairs as p on p.model = c.model and p.revision = c.revision and p.dataset = c.dataset
 left join paired as x
-    on x.model = c.model and x.revision = c.revision
+    on x.model = c.model and x.revision = c.revision and x.dataset = c.dataset
     and x.category = c.category and x.duplicates_bin = c.duplicates_bin

@@ -10,7 +10,7 @@ with seqs as (
     where step is not null and insert_last_step is not null and insert_last_step < step
 ),
 cells as (
-    select model, revision, step, category, duplicates_bin,
+    select model, revision, dataset, step, category, duplicates_bin,
            {{ power_of_two_bin('steps_since_last_insert') }} as steps_since_bin,
            min(steps_since_last_insert) as min_steps_since, max(steps_since_last_insert) as max_steps_since,
            count(*)::bigint as n_scored, count_if(is_memorized)::bigint as n_memorized,
@@ -21,6 +21,7 @@ cells as (
 select
     c.model,
     c.revision,
+    c.dataset,
     c.step,
     u.family,
     u.n_params,
@@ -32,5 +33,5 @@ select
     c.max_steps_since,
     {{ rate_and_loss_with_intervals('c') }}
 from cells as c
-join {{ ref('int_units') }} as u on u.model = c.model and u.revision = c.revision
+join {{ ref('int_units') }} as u on u.model = c.model and u.revision = c.revision and u.dataset = c.dataset
 join {{ ref('int_unit_roles') }} as r on r.model = c.model and r.revision = c.revision

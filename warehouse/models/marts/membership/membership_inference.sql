@@ -23,4 +23,5 @@ select
     u.exposure_kind,
     u.exposure_source
 from {{ ref('int_membership_separation') }} as m
-join {{ ref('int_unit_exposure') }} as u on u.model = m.model and u.revision = m.revision
+join {{ ref('int_unit_exposure') }} as u
+  on u.model = m.model and u.revision = m.revision and u.dataset = m.dataset

@@ -4,6 +4,7 @@
 -- prediction_precision_recall. The paper's binary predictor is one point of the
 -- prefix_match_len curve (signal_curves.is_binary_predictor).
 select
+    f.dataset,
     f.predictor_model,
     f.predictor_revision,
     p.predictor_step,
@@ -27,5 +28,5 @@ select
     p.is_final_target
 from {{ ref('int_forecast_separation') }} as f
 join {{ ref('prediction_precision_recall') }} as p
-  on p.predictor_model = f.predictor_model and p.predictor_revision = f.predictor_revision
+  on p.dataset = f.dataset and p.predictor_model = f.predictor_model and p.predictor_revision = f.predictor_revision
  and p.target_model = f.target_model and p.target_revision = f.target_revision

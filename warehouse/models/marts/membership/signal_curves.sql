@@ -4,12 +4,12 @@
 -- (prefix_match_len >= memorized_min_tokens, flagged) survive. The first point of a curve is
 -- (0, 0) (threshold NULL: above every score); recall = tpr.
 with membership as (
-    select 'membership' as study, model, revision, null::varchar as target_model,
+    select 'membership' as study, dataset, model, revision, null::varchar as target_model,
            null::varchar as target_revision, nonmember_kind, signal, roc_points
     from {{ ref('int_membership_separation') }}
 ),
 forecast as (
-    select 'forecast', predictor_model, predictor_revision, target_model, target_revision,
+    select 'forecast', dataset, predictor_model, predictor_revision, target_model, target_revision,
            null::varchar, signal, roc_points
     from {{ ref('int_forecast_separation') }}
 ),
@@ -19,13 +19,13 @@ curves as (
     select * from forecast
 ),
 points as (
-    select study, model, revision, target_model, target_revision, nonmember_kind, signal,
+    select study, dataset, model, revision, target_model, target_revision, nonmember_kind, signal,
            generate_subscripts(roc_points, 1) - 1 as point_index,
            unnest(roc_points) as pt
     from curves
 )
 select
-    study, model, revision, target_model, target_revision, nonmember_kind, signal, point_index,
+    study, dataset, model, revision, target_model, target_revision, nonmember_kind, signal, point_index,
     pt.threshold, pt.fp, pt.tp, pt.fpr, pt.tpr, pt.precision, pt.tpr as recall,
     pt.is_binary_predictor
 from points

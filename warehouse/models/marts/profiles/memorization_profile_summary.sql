@@ -10,25 +10,25 @@
 -- at every checkpoint involved). Cohorts are disjoint, so their terms add; the shared controls
 -- enter once, with their covariance across cells, instead of being counted as independent.
 with ck as (
-    select model, max(step) as last_step from {{ ref('int_profile_checkpoints') }} group by model
+    select model, dataset, max(step) as last_step from {{ ref('int_profile_checkpoints') }} group by model, dataset
 ),
 cells as (
-    select p.model, p.outcome, p.cohort_index, p.event_time, p.base_step, p.checkpoint_step,
+    select p.model, p.dataset, p.outcome, p.cohort_index, p.event_time, p.base_step, p.checkpoint_step,
            p.n_treated, p.att, c.var_treated, p.checkpoint_step = ck.last_step as at_last
     from {{ ref('memorization_profiles') }} as p
     join {{ ref('int_profile_cells') }} as c
-      on c.model = p.model and c.outcome = p.outcome and c.base_step = p.base_step
+      on c.model = p.model and c.dataset = p.dataset and c.outcome = p.outcome and c.base_step = p.base_step
      and c.checkpoint_step = p.checkpoint_step
-    join ck on ck.model = p.model
+    join ck on ck.model = p.model and ck.dataset = p.dataset
 ),
 tagged as (
-    select model, outcome,
+    select model, dataset, outcome,
            case when event_time < 0 then 'placebo' when event_time = 0 then 'instantaneous'
                 else 'persistent' end as kind,
            event_time, base_step, checkpoint_step, n_treated, att, var_treated
     from cells
     union all
-    select model, outcome, 'residual', null, base_step, checkpoint_step, n_treated, att, var_treated
+    select model, dataset, outcome, 'residual', null, base_step, checkpoint_step, n_treated, att, var_treated
     from cells where at_last and event_time > 0
 ),
 weighted as (
@@ -36,10 +36,10 @@ weighted as (
            n_treated::double / sum(n_treated) over g as w,
            count(*) over g as n_cohorts
     from tagged
-    window g as (partition by model, outcome, kind, event_time)
+    window g as (partition by model, dataset, outcome, kind, event_time)
 ),
 agg as (
-    select model, outcome, kind, event_time,
+    select model, dataset, outcome, kind, event_time,
            any_value(n_cohorts) as n_cohorts,
            sum(n_treated)::bigint as n_treated,
            sum(w * att) as estimate,
@@ -48,20 +48,20 @@ agg as (
     group by all
 ),
 z as (
-    select w.model, w.outcome, w.kind, w.event_time, yb.seq_idx,
+    select w.model, w.dataset, w.outcome, w.kind, w.event_time, yb.seq_idx,
            sum(w.w * (yc.value - yb.value)) as z,
            count(*) as n_parts,
            any_value(w.n_cohorts) as n_cohorts
     from weighted as w
     join {{ ref('int_profile_control_values') }} as yb
-      on yb.model = w.model and yb.outcome = w.outcome and yb.step = w.base_step
+      on yb.model = w.model and yb.dataset = w.dataset and yb.outcome = w.outcome and yb.step = w.base_step
     join {{ ref('int_profile_control_values') }} as yc
-      on yc.model = w.model and yc.outcome = w.outcome and yc.step = w.checkpoint_step
+      on yc.model = w.model and yc.dataset = w.dataset and yc.outcome = w.outcome and yc.step = w.checkpoint_step
      and yc.seq_idx = yb.seq_idx
     group by all
 ),
 z_stats as (
-    select model, outcome, kind, event_time, count(*) as n_control, var_samp(z) as var_z
+    select model, dataset, outcome, kind, event_time, count(*) as n_control, var_samp(z) as var_z
     from z where n_parts = n_cohorts
     group by all
 ),
@@ -70,11 +70,11 @@ est as (
            sqrt(a.var_treated_part + zs.var_z / zs.n_control) as se
     from agg as a
     join z_stats as zs
-      on zs.model = a.model and zs.outcome = a.outcome and zs.kind = a.kind
+      on zs.model = a.model and zs.dataset = a.dataset and zs.outcome = a.outcome and zs.kind = a.kind
      and zs.event_time is not distinct from a.event_time
     where zs.n_control >= 2
 )
-select model, outcome, kind, event_time,
+select model, dataset, outcome, kind, event_time,
        case when event_time is null then kind else kind || ' ' || event_time end as term,
        n_cohorts, n_treated, n_control,
        estimate, se, estimate - 1.96 * se as lo, estimate + 1.96 * se as hi

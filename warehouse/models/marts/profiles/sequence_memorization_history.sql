@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key=['model'],
+    unique_key=['model', 'dataset'],
     post_hook=["{{ delete_stale_history() }}"]
 ) }}
 -- Per model and sequence memorized at one or more of its checkpoints (STUDIES §6; pythia#29):
@@ -12,24 +12,26 @@
 -- checkpoints (rows, labels, exposure) changes.
 with changed as ({{ history_models_changed() }}),
 rows as (
-    select s.model, s.step, s.seq_idx, s.is_memorized, s.first_step, s.n_exposures, s.membership
+    select s.model, s.dataset, s.step, s.seq_idx, s.is_memorized, s.first_step, s.n_exposures, s.membership
     from {{ ref('int_scores_membership') }} as s
-    join ({{ history_units() }}) as u on u.model = s.model and u.revision = s.revision
+    join ({{ history_units() }}) as u on u.model = s.model and u.revision = s.revision and u.dataset = s.dataset
     where s.model in (select model from changed)
-      and {{ profile_scan_filter('s.model', 's.revision', 'select u.model, u.revision from (' ~ history_units() ~ ') as u where u.model in (select model from (' ~ history_models_changed() ~ '))') }}
+      and {{ profile_scan_filter('s.model', 's.revision', 's.dataset', 'select u.model, u.revision, u.dataset from (' ~ history_units() ~ ') as u where (u.model, u.dataset) in (select (model, dataset) from (' ~ history_models_changed() ~ '))') }}
 ),
 {#- From the sparse memorized sets, not from `rows`: read twice, `rows` was materialized whole
     (every score row of every checkpoint: 439M rows and 7 min at the Pythia unit shape); read
     once, DuckDB probes the score scan against these sequences. -#}
 firsts as (
-    select m.model, m.seq_idx, min(u.step) as first_memorized_step
+    select m.model, m.dataset, m.seq_idx, min(u.step) as first_memorized_step
     from {{ ref('int_memorized_sequences') }} as m
-    join ({{ history_units() }}) as u on u.model = m.model and u.revision = m.revision
-    where m.model in (select model from changed)
+    join ({{ history_units() }}) as u
+      on u.model = m.model and u.revision = m.revision and u.dataset = m.dataset
+    where (m.model, m.dataset) in (select (model, dataset) from changed)
     group by all
 )
 select
     r.model,
+    r.dataset,
     r.seq_idx,
     any_value(r.first_step) as first_step,
     any_value(r.n_exposures) as n_exposures,
@@ -44,6 +46,6 @@ select
     m.history_fingerprint,
     current_timestamp as computed_at
 from rows as r
-join firsts as f on f.model = r.model and f.seq_idx = r.seq_idx
-join changed as m on m.model = r.model
-group by r.model, r.seq_idx, f.first_memorized_step, m.history_fingerprint, m.last_step
+join firsts as f on f.model = r.model and f.dataset = r.dataset and f.seq_idx = r.seq_idx
+join changed as m on m.model = r.model and m.dataset = r.dataset
+group by r.model, r.dataset, r.seq_idx, f.first_memorized_step, m.history_fingerprint, m.last_step
