@@ -67,13 +67,11 @@ pair_groups as materialized (
 predictor_scores as materialized (
     -- every distinct score of each predictor population: its rows, the rows at or above it, and
     -- the next higher score (the lowest score of a run of negatives ending above it); integer
-    -- keys and DOUBLE running sums (exact below 2^53): this is the model's one pass over all
+    -- keys and a DOUBLE running sum (exact below 2^53): this is the model's one pass over all
     -- the predictor's rows
     select *,
            (sum(n_eq::double) over w)::bigint as n_ge,
-           lag(score) over w as next_higher,
-           (sum(n_eq::double) over wa)::bigint as n_total,
-           last_value(score) over wa as min_score
+           lag(score) over w as next_higher
     from (
         select group_id, signal, score, count(*) as n_eq
         from (
@@ -88,9 +86,12 @@ predictor_scores as materialized (
         group by all
     )
     window w as (partition by group_id, signal order by score desc
-                 rows between unbounded preceding and current row),
-           wa as (partition by group_id, signal order by score desc
-                  rows between unbounded preceding and unbounded following)
+                 rows between unbounded preceding and current row)
+),
+predictor_totals as (
+    select group_id, signal, sum(n_eq) as n_total, min(score) as min_score
+    from predictor_scores
+    group by all
 ),
 positives as (
     -- the target's memorized sequences in the predictor's population, at the predictor's scores
@@ -123,12 +124,13 @@ breakpoints as (
     group by all
 ),
 placed_breakpoints as (
-    select b.*, d.n_eq, d.n_ge, d.next_higher, d.n_total, d.min_score,
+    select b.*, d.n_eq, d.n_ge, d.next_higher, t.n_total, t.min_score,
            coalesce(lag(d.n_ge) over w, 0) as n_ge_above,
            lead(b.score) over w is null as is_lowest
     from breakpoints as b
     join predictor_scores as d
       on d.group_id = b.group_id and d.signal = b.signal and d.score = b.score
+    join predictor_totals as t on t.group_id = b.group_id and t.signal = b.signal
     window w as (partition by b.pair_id, b.signal order by b.score desc)
 ),
 breakpoint_counts as (
