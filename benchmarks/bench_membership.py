@@ -10,7 +10,9 @@ not-yet-seen and N/4 held-out sequences. The timed call is one `memwh build` (al
 upstream of the two marts, their data tests; unit tests excluded) from a fresh dbt target: the
 membership mart of both units (2 x N rows, 2 kinds x 6 signals) and the forecast of the one
 smaller -> larger pair (N rows x 6 signals). Peak memory: the process's max RSS (dbt and
-DuckDB run in it).
+DuckDB run in it); CPU seconds: the process's user + system time over the build (DuckDB's
+threads included), so that a wall time taken while other jobs load the machine can be read.
+MEMWH_DUCKDB_MEMORY_LIMIT caps DuckDB (default here 6GB: the machine is shared).
 
 Run: .venv/bin/python -m benchmarks.bench_membership [--sequences N] [--regenerate]
 Results: benchmarks/results/membership.json and .md
@@ -124,7 +126,9 @@ def main() -> None:
     shutil.rmtree(target, ignore_errors=True)
     from memwh.warehouse.build import build
 
+    os.environ.setdefault("MEMWH_DUCKDB_MEMORY_LIMIT", "6GB")
     load = os.getloadavg()[0]
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     res = build(
         work,
@@ -134,6 +138,8 @@ def main() -> None:
         unit_tests=False,
     )
     seconds = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     con = duckdb.connect(str(work), read_only=True)
     n_mi = con.sql("select count(*) from membership_inference").fetchall()[0][0]
@@ -154,7 +160,9 @@ def main() -> None:
         "dbt_reported_seconds": round(res.seconds, 2),
         "target_seconds": TARGET_SECONDS,
         "met": seconds <= TARGET_SECONDS,
+        "cpu_seconds": round(cpu, 1),
         "peak_rss_mb": round(peak_mb),
+        "memory_limit": os.environ["MEMWH_DUCKDB_MEMORY_LIMIT"],
         "generate_seconds": round(gen, 1) if gen else None,
         "membership_rows": n_mi,
         "forecast_rows": n_fc,
@@ -179,7 +187,8 @@ def main() -> None:
         "",
         f"`memwh build --select +membership_inference +memorization_forecast` from a fresh dbt "
         f"target: **{seconds:.1f} s** (target <= {TARGET_SECONDS:.0f} s: "
-        f"{'met' if out['met'] else 'NOT met'}), peak RSS **{out['peak_rss_mb']:,} MB**; "
+        f"{'met' if out['met'] else 'NOT met'}), {cpu:.0f} CPU s, peak RSS "
+        f"**{out['peak_rss_mb']:,} MB** (MEMWH_DUCKDB_MEMORY_LIMIT={out['memory_limit']}); "
         f"{n_mi} membership rows (2 units x 6 signals x 2 kinds), {n_fc} forecast rows "
         "(1 pair x 6 signals).",
         "",

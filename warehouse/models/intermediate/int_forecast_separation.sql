@@ -51,79 +51,87 @@ cp as materialized (
     join units as pu on pu.model = c.predictor_model and pu.revision = c.predictor_revision and pu.dataset = c.dataset
     join units as tu on tu.model = c.target_model and tu.revision = c.target_revision and tu.dataset = c.dataset
 ),
-{#- one population: breakpoints -#}
+{#- one population: breakpoints (signals as ids 1-6 of oriented_signal_list, named at the end) -#}
 predictor_groups as materialized (
-    select distinct dataset, predictor_model, predictor_revision, seq_limit from cp where same_population
+    select *, (row_number() over ())::integer as group_id
+    from (select distinct dataset, predictor_model, predictor_revision, seq_limit from cp where same_population)
 ),
-predictor_scores as (
+pair_groups as materialized (
+    select c.pair_id, g.group_id
+    from cp as c
+    join predictor_groups as g
+      on g.predictor_model = c.predictor_model and g.predictor_revision = c.predictor_revision
+     and g.dataset = c.dataset and g.seq_limit is not distinct from c.seq_limit
+    where c.same_population
+),
+predictor_scores as materialized (
     -- every distinct score of each predictor population: its rows, the rows at or above it, and
-    -- the next higher score (the lowest score of a run of negatives ending above it)
+    -- the next higher score (the lowest score of a run of negatives ending above it); integer
+    -- keys and a DOUBLE running sum (exact below 2^53): this is the model's one pass over all
+    -- the predictor's rows
     select *,
-           sum(n_eq) over w as n_ge,
-           lag(score) over w as next_higher,
-           sum(n_eq) over (partition by dataset, predictor_model, predictor_revision, seq_limit, signal) as n_total,
-           min(score) over (partition by dataset, predictor_model, predictor_revision, seq_limit, signal) as min_score
+           (sum(n_eq::double) over w)::bigint as n_ge,
+           lag(score) over w as next_higher
     from (
-        select dataset, predictor_model, predictor_revision, seq_limit, signal, score, count(*) as n_eq
+        select group_id, signal, score, count(*) as n_eq
         from (
-            unpivot (
-                select g.dataset, g.predictor_model, g.predictor_revision, g.seq_limit, {{ oriented_signals('s') }}
-                from {{ ref('int_scores_labeled') }} as s
-                join predictor_groups as g
-                  on g.predictor_model = s.model and g.predictor_revision = s.revision and g.dataset = s.dataset
-                where g.seq_limit is null or s.seq_idx < g.seq_limit
-            )
-            on {{ signal_names() }}
-            into name signal value score
+            select g.group_id, unnest({{ signal_ids() }}) as signal,
+                   unnest({{ oriented_signal_list('s') }}) as score
+            from {{ ref('int_scores_labeled') }} as s
+            join predictor_groups as g
+              on g.predictor_model = s.model and g.predictor_revision = s.revision and g.dataset = s.dataset
+            where g.seq_limit is null or s.seq_idx < g.seq_limit
         )
+        where score is not null
         group by all
     )
-    window w as (partition by dataset, predictor_model, predictor_revision, seq_limit, signal
-                 order by score desc rows between unbounded preceding and current row)
+    window w as (partition by group_id, signal order by score desc
+                 rows between unbounded preceding and current row)
+),
+predictor_totals as (
+    select group_id, signal, sum(n_eq) as n_total, min(score) as min_score
+    from predictor_scores
+    group by all
 ),
 positives as (
     -- the target's memorized sequences in the predictor's population, at the predictor's scores
-    unpivot (
-        select c.pair_id, c.dataset, c.predictor_model, c.predictor_revision, c.seq_limit,
-               {{ oriented_signals('s') }}
+    select * from (
+        select c.pair_id, pg.group_id, unnest({{ signal_ids() }}) as signal,
+               unnest({{ oriented_signal_list('s') }}) as score
         from cp as c
+        join pair_groups as pg on pg.pair_id = c.pair_id
         join {{ ref('int_memorized_sequences') }} as m
           on m.model = c.target_model and m.revision = c.target_revision and m.dataset = c.dataset
         join {{ ref('int_scores_labeled') }} as s
           on s.model = c.predictor_model and s.revision = c.predictor_revision and s.dataset = c.dataset
          and s.seq_idx = m.seq_idx
-        where c.same_population and (c.seq_limit is null or m.seq_idx < c.seq_limit)
+        where c.seq_limit is null or m.seq_idx < c.seq_limit
     )
-    on {{ signal_names() }}
-    into name signal value score
+    where score is not null
 ),
 breakpoints as (
-    select pair_id, dataset, predictor_model, predictor_revision, seq_limit, signal, score,
-           sum(n_pos) as n_pos
+    select pair_id, group_id, signal, score, sum(n_pos) as n_pos
     from (
         select *, 1 as n_pos from positives
         union all by name
-        select c.pair_id, c.dataset, c.predictor_model, c.predictor_revision, c.seq_limit, b.signal,
-               b.score, 0 as n_pos
-        from cp as c
-        join (select dataset, predictor_model, predictor_revision, seq_limit, signal, min(score) as score
+        select pg.pair_id, pg.group_id, b.signal, b.score, 0 as n_pos
+        from pair_groups as pg
+        join (select group_id, signal, min(score) as score
               from predictor_scores
-              where signal = 'prefix_match_len' and score >= {{ var('memorized_min_tokens', 32) }}
+              where signal = {{ signal_id_of('prefix_match_len') }} and score >= {{ var('memorized_min_tokens', 32) }}
               group by all) as b
-          on b.predictor_model = c.predictor_model and b.predictor_revision = c.predictor_revision
-         and b.dataset = c.dataset and b.seq_limit is not distinct from c.seq_limit
-        where c.same_population
+          on b.group_id = pg.group_id
     )
     group by all
 ),
 placed_breakpoints as (
-    select b.*, d.n_eq, d.n_ge, d.next_higher, d.n_total, d.min_score,
+    select b.*, d.n_eq, d.n_ge, d.next_higher, t.n_total, t.min_score,
            coalesce(lag(d.n_ge) over w, 0) as n_ge_above,
            lead(b.score) over w is null as is_lowest
     from breakpoints as b
     join predictor_scores as d
-      on d.predictor_model = b.predictor_model and d.predictor_revision = b.predictor_revision
-     and d.dataset = b.dataset and d.seq_limit is not distinct from b.seq_limit and d.signal = b.signal and d.score = b.score
+      on d.group_id = b.group_id and d.signal = b.signal and d.score = b.score
+    join predictor_totals as t on t.group_id = b.group_id and t.signal = b.signal
     window w as (partition by b.pair_id, b.signal order by b.score desc)
 ),
 breakpoint_counts as (
@@ -142,7 +150,7 @@ breakpoint_counts as (
 ),
 {#- different populations: the row join -#}
 predictor_rows as (
-    select s.model, s.revision, s.dataset, s.seq_idx, {{ oriented_signals('s') }}
+    select s.model, s.revision, s.dataset, s.seq_idx, {{ oriented_signal_list('s') }} as scores
     from {{ ref('int_scores_labeled') }} as s
     where exists (select 1 from cp as c
                   where not c.same_population
@@ -158,8 +166,8 @@ target_rows as (
                     and c.dataset = s.dataset)
 ),
 long as (
-    unpivot (
-        select c.pair_id, t.is_memorized, p.* exclude (model, revision, dataset, seq_idx)
+    select * from (
+        select c.pair_id, t.is_memorized, unnest({{ signal_ids() }}) as signal, unnest(p.scores) as score
         from cp as c
         join predictor_rows as p
           on p.model = c.predictor_model and p.revision = c.predictor_revision and p.dataset = c.dataset
@@ -169,8 +177,7 @@ long as (
         where not c.same_population
           and (c.population_seq_limit is null or p.seq_idx < c.population_seq_limit)
     )
-    on {{ signal_names() }}
-    into name signal value score
+    where score is not null
 ),
 counts as (
     select * from breakpoint_counts
@@ -183,11 +190,11 @@ counts as (
 ),
 metrics as (
     {#- keyed by one integer per pair: the metrics sort, join and group every score row -#}
-    {{ separation_metrics('counts', ['pair_id']) }}
+    {{ separation_metrics('counts', ['pair_id'], signal_id_of('prefix_match_len')) }}
 )
 select
     c.dataset, c.predictor_model, c.predictor_revision, c.target_model, c.target_revision,
-    c.forecast_fingerprint, m.signal,
+    c.forecast_fingerprint, {{ signal_name_of('m.signal') }} as signal,
     m.n_pos + m.n_neg as n_population, m.n_pos as n_positive,
     m.* exclude (pair_id, signal, n_pos, n_neg)
 from metrics as m

@@ -6,8 +6,10 @@
 ) }}
 -- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
 -- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
--- oriented and unpivoted, counted per distinct score and class, then the exact metrics and the
--- chart points (macros/separation.sql). Rows of membership 'unknown' are left out. A unit a
+-- oriented and unpivoted, counted per distinct score and class, one running-sum window for the
+-- three classes (both kinds read it), then the exact metrics and the chart points
+-- (separation_from_cumulative in macros/separation.sql). Units and signals are numbered inside
+-- (integer keys: the 10M-row benchmark's aggregate and window are over ~50M score rows). Rows of membership 'unknown' are left out. A unit a
 -- shadow population audits (int_lira_audits, is_primary) also gets the LiRA statistics of each
 -- signal as signals lira_online_<signal> / lira_offline_<signal> (int_lira_scores). Incremental
 -- per unit: recomputed when its rows, labels, exposure, the reference unit or its shadow
@@ -16,6 +18,10 @@
 -- would make this the slowest model of the build for rows nobody reads.
 {%- set ref_unit = var('membership_reference_unit', none) %}
 {%- set lira_bases = signal_names().split(', ') %}
+{#- every signal, numbered: rows carry the number (cheap to group and sort), names come back at
+    the end -#}
+{%- set signals = lira_bases + (['ref_loss'] if ref_unit else []) %}
+{%- for sig in lira_bases %}{% do signals.extend(['lira_online_' ~ sig, 'lira_offline_' ~ sig]) %}{% endfor %}
 with ref_cfg as (
     select reference_config from {{ ref('int_membership_reference') }}
 ),
@@ -31,8 +37,10 @@ units as (
       and not exists (select 1 from {{ ref('int_unit_roles') }} as r
                       where r.model = u.model and r.revision = u.revision and r.role = 'shadow')
 ),
-changed as (
-    select * from units as u
+changed as materialized (
+    select *, (row_number() over ())::integer as unit_id,
+           {{ "model || '@' || revision = '" ~ ref_unit ~ "'" if ref_unit else 'false' }} as is_reference
+    from units as u
     {% if is_incremental() %}
     where not exists (select 1 from {{ this }} as t
                       where t.model = u.model and t.revision = u.revision and t.dataset = u.dataset
@@ -40,14 +48,17 @@ changed as (
     {% endif %}
 ),
 rows as (
-    select s.model, s.revision, s.seq_idx, s.dataset, s.membership, {{ oriented_signals('s') }}
+    select c.unit_id, c.dataset, c.is_reference, s.seq_idx,
+           -- 1 member, 2 held out, 3 not yet seen
+           (case s.membership when 'member' then 1 when 'held_out' then 2 else 3 end)::utinyint as cls,
+           {{ oriented_signals('s') }}
     from {{ ref('int_scores_membership') }} as s
     join changed as c on c.model = s.model and c.revision = s.revision and c.dataset = s.dataset
     where s.membership <> 'unknown'
 ),
 lira as (
     -- one column per LiRA statistic and base signal (unpivoted below with the others)
-    select l.model, l.revision, l.dataset, l.seq_idx,
+    select c.unit_id, l.seq_idx,
     {%- for sig in lira_bases %}
            max(l.lira_online) filter (where l.signal = '{{ sig }}') as lira_online_{{ sig }},
            max(l.lira_offline) filter (where l.signal = '{{ sig }}') as lira_offline_{{ sig }}{{ ',' if not loop.last }}
@@ -55,7 +66,7 @@ lira as (
     from {{ ref('int_lira_scores') }} as l
     join changed as c on c.model = l.model and c.revision = l.revision and c.dataset = l.dataset and c.has_lira
     where l.is_primary
-    group by l.model, l.revision, l.dataset, l.seq_idx
+    group by c.unit_id, l.seq_idx
 ),
 {% if ref_unit %}
 reference as (
@@ -67,47 +78,57 @@ reference as (
 ),
 {% endif %}
 long as (
-    unpivot (
-        select r.* exclude (seq_idx)
-        {%- if ref_unit %},
-               r.loss + x.ref_loss as ref_loss  {#- -(loss - ref loss); r.loss is already -loss #}
-        {%- endif %},
-        {%- for sig in lira_bases %}
-               lr.lira_online_{{ sig }}, lr.lira_offline_{{ sig }}{{ ',' if not loop.last }}
-        {%- endfor %}
+    -- unpivoted by zipping two lists (signal number, value): no signal name per row
+    select unit_id, cls, signal_id, score
+    from (
+        select r.unit_id, r.cls,
+               unnest(range(1, {{ signals | length + 1 }})::utinyint[]) as signal_id,
+               unnest([r.{{ lira_bases | join(', r.') }}
+                       {%- if ref_unit %}, r.loss + x.ref_loss {#- -(loss - ref loss); r.loss is already -loss #}{% endif %}
+                       {%- for sig in lira_bases %}, lr.lira_online_{{ sig }}, lr.lira_offline_{{ sig }}{% endfor %}]) as score
         from rows as r
-        left join lira as lr
-          on lr.model = r.model and lr.revision = r.revision and lr.dataset = r.dataset and lr.seq_idx = r.seq_idx
+        left join lira as lr on lr.unit_id = r.unit_id and lr.seq_idx = r.seq_idx
         {% if ref_unit %}
-        left join reference as x on x.seq_idx = r.seq_idx and x.dataset = r.dataset
-          and not (r.model || '@' || r.revision = '{{ ref_unit }}')
+        left join reference as x on x.seq_idx = r.seq_idx and x.dataset = r.dataset and not r.is_reference
         {% endif %}
     )
-    on {{ signal_names() }}{% if ref_unit %}, ref_loss{% endif %},
-       {%- for sig in lira_bases %} lira_online_{{ sig }}, lira_offline_{{ sig }}{{ ',' if not loop.last }}{% endfor %}
-    into name signal value score
+    where score is not null
 ),
 counts as (
-    select model, revision, dataset, signal, score,
-           count(*) filter (where membership = 'member') as n_member,
-           count(*) filter (where membership = 'held_out') as n_held_out,
-           count(*) filter (where membership = 'not_yet_seen') as n_not_yet_seen
+    -- members / held-out / not-yet-seen rows per distinct score of a unit's signal
+    select unit_id, signal_id, score,
+           (count(*) filter (where cls = 1))::integer as n_member,
+           (count(*) filter (where cls = 2))::integer as n_held_out,
+           (count(*) filter (where cls = 3))::integer as n_not_yet_seen
     from long
     group by all
 ),
-by_kind as (
-    select model, revision, dataset, 'held_out' as nonmember_kind, signal, score, n_member as n_pos, n_held_out as n_neg
-    from counts where n_member + n_held_out > 0
+cumulative as materialized (
+    -- one window for both kinds of non-member: rows at or above each score, per class (summed
+    -- as DOUBLE, exact below 2^53 and several times faster than the HUGEINT sum of integers)
+    select *,
+           (sum(n_member::double) over w)::bigint as ge_member,
+           (sum(n_held_out::double) over w)::bigint as ge_held_out,
+           (sum(n_not_yet_seen::double) over w)::bigint as ge_not_yet_seen
+    from counts
+    window w as (partition by unit_id, signal_id order by score desc rows unbounded preceding)
+),
+by_kind as not materialized (
+    select unit_id, 1 as kind_id, signal_id as signal, score,
+           n_member as n_pos, n_held_out as n_neg, ge_member as tp, ge_held_out as fp
+    from cumulative
     union all
-    select model, revision, dataset, 'not_yet_seen', signal, score, n_member, n_not_yet_seen
-    from counts where n_member + n_not_yet_seen > 0
+    select unit_id, 2, signal_id, score, n_member, n_not_yet_seen, ge_member, ge_not_yet_seen
+    from cumulative
 ),
 metrics as (
-    {{ separation_metrics('by_kind', ['model', 'revision', 'dataset', 'nonmember_kind']) }}
+    {{ separation_from_cumulative('by_kind', ['unit_id', 'kind_id'], signals.index('prefix_match_len') + 1) }}
 )
 select
-    m.model, m.revision, m.dataset, c.separation_fingerprint, m.signal, m.nonmember_kind,
+    c.model, c.revision, c.dataset, c.separation_fingerprint,
+    ['{{ signals | join("', '") }}'][m.signal] as signal,
+    ['held_out', 'not_yet_seen'][m.kind_id] as nonmember_kind,
     m.n_pos as n_members, m.n_neg as n_nonmembers,
-    m.* exclude (model, revision, dataset, signal, nonmember_kind, n_pos, n_neg)
+    m.* exclude (unit_id, kind_id, signal, n_pos, n_neg)
 from metrics as m
-join changed as c using (model, revision, dataset)
+join changed as c using (unit_id)
