@@ -229,10 +229,17 @@ def import_suite_exposure(suite_dir: Path, db: Path) -> None:
         )
 
 
+# Prompt lengths of the fast-mode checkpoints: one teacher-forced pass over the 64-token windows
+# gives all four (the k = 32 pass's FLOPs), so memorization_by_context has a curve per unit; every
+# other mart reads each run at its longest prompt length, 32, as the paper does.
+CONTEXT_PROMPT_LENS = (8, 16, 24, 32)
+
+
 def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -> None:
-    """Score every checkpoint on the corpus's distinct sequences; final ones in generate mode
-    (which also yields the paper's fractional score); then the controlled-experiment models
-    (standard, edited) in fast mode, with their roles. Finished shards are skipped."""
+    """Score every checkpoint on the corpus's distinct sequences: fast mode at every prompt length
+    of CONTEXT_PROMPT_LENS, final ones in generate mode at 32 (which also yields the paper's
+    fractional score; one decode per prompt length would cost 4x); then the controlled-experiment
+    models (standard, edited) in fast mode, with their roles. Finished shards are skipped."""
     from memwh.demo_suite import read_manifest, unique_sequences
     from memwh.inference_jobs import score
     from memwh.inference_jobs.plan import plan_shard
@@ -249,6 +256,7 @@ def score_suite(suite_dir: Path, out: Path, *, console: Console | None = None) -
             "revision": c["revision"],
             "name": c["model"],
             "mode": "generate" if final else "fast",
+            "prompt_len": 32 if final else list(CONTEXT_PROMPT_LENS),
             "suppress_eos": True,
             "save_generations": final,
         }
@@ -302,6 +310,38 @@ def _check_scored(result, c: dict) -> None:
         raise MemwhError(
             f"scoring {c['model']}@{c['revision']} was interrupted; rerun `memwh demo` to resume"
         )
+
+
+def print_context(db: Path, console: Console) -> None:
+    """Memorized per prompt length at each model's latest checkpoint scored at several (the
+    memorization_by_context mart: counts and the log-log slope of the rate in prompt length)."""
+    from memwh.query import sql
+
+    ctx = sql(
+        "WITH multi AS (SELECT model, revision, dataset FROM memorization_by_context "
+        "  GROUP BY ALL HAVING count(DISTINCT prompt_len) > 1), "
+        "latest AS (SELECT model, dataset, max_by(revision, step) AS revision "
+        "  FROM multi JOIN units USING (model, revision, dataset) GROUP BY ALL) "
+        "SELECT c.model, c.revision, c.prompt_len, c.n_memorized, c.log_log_slope "
+        "FROM memorization_by_context c JOIN latest USING (model, revision, dataset) "
+        "JOIN units u USING (model, revision, dataset) ORDER BY u.n_params, c.prompt_len",
+        db,
+    )
+    if not ctx.height:
+        return
+    lens = sorted(set(ctx["prompt_len"].to_list()))
+    t = Table(
+        "model", "revision", *[f"k={k}" for k in lens], "slope",
+        title="Memorized by prompt length k (continuation 32)",
+    )  # fmt: skip
+    for (model, revision), g in ctx.group_by(["model", "revision"], maintain_order=True):
+        by_k = dict(zip(g["prompt_len"].to_list(), g["n_memorized"].to_list(), strict=True))
+        slope = g["log_log_slope"].drop_nulls()
+        t.add_row(
+            model, revision, *[str(by_k.get(k, "")) for k in lens],
+            f"{slope[0]:.2f}" if len(slope) else "n/a",
+        )  # fmt: skip
+    console.print(t)
 
 
 def print_summary(summary: DemoSummary, console: Console) -> None:
@@ -367,6 +407,7 @@ def print_summary(summary: DemoSummary, console: Console) -> None:
                 f"{r['rate_diff']:+.2f} [{r['rate_diff_lo']:+.2f}, {r['rate_diff_hi']:+.2f}]",
             )
         console.print(t)
+    print_context(summary.db, console)
     times = ", ".join(f"{k} {v:.1f}s" for k, v in summary.seconds.items())
     console.print(f"[bold green]demo done[/] ({times}); warehouse: {summary.db}")
     if summary.report:

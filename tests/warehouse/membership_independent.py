@@ -89,7 +89,7 @@ def membership_rows(db: Path) -> pl.DataFrame:
         db, "SELECT model, dataset, kind, sequences_per_step, train_steps FROM raw.exposure_sets"
     )
     table = read(db, "SELECT model, dataset, seq_idx, first_step FROM raw.exposure")
-    scores = read(db, "SELECT * FROM raw.scores")
+    scores = read(db, "SELECT * FROM raw.scores WHERE is_run_prompt_len")
     df = scores.join(units, on=["model", "revision"]).join(
         sets, on=["model", "dataset"], how="left"
     )
@@ -166,7 +166,7 @@ def expected_forecast(db: Path) -> dict[tuple, dict]:
         "JOIN units AS b ON b.model = p.target_model AND b.revision = p.target_revision "
         "WHERE NOT a.is_sparse AND NOT b.is_sparse",
     )
-    scores = read(db, "SELECT * FROM raw.scores")
+    scores = read(db, "SELECT * FROM raw.scores WHERE is_run_prompt_len")
     scores = scores.with_columns(label=is_memorized(scores))
     by_unit = {k: g for k, g in scores.group_by(["model", "revision"])}
     out = {}

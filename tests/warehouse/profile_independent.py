@@ -36,7 +36,7 @@ def load_panel(db: Path, outcome: str = "loss", min_tokens: int = 32) -> pl.Data
         ).pl()
         scores = con.sql(
             f"select model, revision, seq_idx, prefix_match_len, memorization_score, "
-            f"{outcome}::double as value from raw.scores"
+            f"{outcome}::double as value from raw.scores where is_run_prompt_len"
         ).pl()
         sets = con.sql(
             "select model, dataset, kind, sequences_per_step, train_steps from raw.exposure_sets"

@@ -96,3 +96,35 @@ def test_other_marts_read_each_run_at_its_prompt_len(ctx_db: Path) -> None:
     assert units == [("step1", N), ("step2", N)]
     both = int(((_pml(seq, 32, 1) >= 32) & (_pml(seq, 32, 2) >= 32)).sum())
     assert pair == [(N, m1, m2, both)]
+
+
+@pytest.mark.slow
+def test_demo_rate_rises_with_prompt_length(demo_db: Path) -> None:
+    """The demo scores its fast checkpoints at k = 8, 16, 24, 32 (one pass): the mart's counts
+    equal the raw rows', and summed over those units more context memorizes more."""
+    from memwh.demo import CONTEXT_PROMPT_LENS
+
+    con = duckdb.connect(str(demo_db), read_only=True)
+    try:
+        got = con.execute(
+            "select model, revision, prompt_len, n_scored, n_memorized from "
+            "main.memorization_by_context order by all"
+        ).fetchall()
+        want = con.execute(
+            "select model, revision, prompt_len, count(*), "
+            "count(*) filter (where prefix_match_len >= 32) from raw.scores "
+            "group by all order by all"
+        ).fetchall()
+        by_k = dict(
+            con.execute(
+                "select prompt_len, sum(n_memorized) from main.memorization_by_context "
+                "where (model, revision) in (select (model, revision) from "
+                "  main.memorization_by_context group by all having count(*) > 1) group by all"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert got == want
+    assert sorted(by_k) == list(CONTEXT_PROMPT_LENS)
+    counts = [by_k[k] for k in CONTEXT_PROMPT_LENS]
+    assert counts == sorted(counts) and counts[-1] > counts[0], counts

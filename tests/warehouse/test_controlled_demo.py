@@ -21,7 +21,8 @@ def _scores(db, model: str, revision: str) -> pl.DataFrame:
     try:
         return con.sql(
             "SELECT seq_idx, prefix_match_len >= 32 AS mem, loss::DOUBLE AS loss FROM raw.scores "
-            f"WHERE model = '{model}' AND revision = '{revision}' ORDER BY seq_idx"
+            f"WHERE model = '{model}' AND revision = '{revision}' AND is_run_prompt_len "
+            "ORDER BY seq_idx"
         ).pl()
     finally:
         con.close()

@@ -34,7 +34,8 @@ def load_units(db: Path, min_tokens: int = 32) -> dict[tuple[str, str], Unit]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         scores = con.sql(
-            "select model, revision, seq_idx, prefix_match_len, memorization_score from raw.scores"
+            "select model, revision, seq_idx, prefix_match_len, memorization_score from raw.scores "
+            "where is_run_prompt_len"  # the marts read each run at its own prompt length
         ).pl()
         runs = con.sql("select * from raw.runs").pl()
         declared = dict(
