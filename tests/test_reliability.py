@@ -270,13 +270,14 @@ def f05_bad_manifest_values_and_mixed_settings(tmp_path: Path, good: tuple[Path,
         assert rows_of(db, model) == []
     assert len(rows_of(db, "mixed-dtype")) == 500  # shard 0 only: the first one defines the unit
     good_loaded(db)
-    # Across ingests too: a later shard with another data fingerprint is refused.
+    # Across ingests too: a later shard of the unit with another dtype is refused (another
+    # data_fingerprint would be another dataset's unit: tests/ingest/test_settings_kept_apart.py).
     before = snapshot(db)
     write_shard(root, revision="step200", shard=0)
     assert ingest(root, db).returncode == 1
-    write_shard(root, revision="step200", shard=1, manifest_overrides={"data_fingerprint": "x"})
+    write_shard(root, revision="step200", shard=1, manifest_overrides={"dtype": "float16"})
     r = ingest(root, db)
-    one_line_error(r, 1, "data_fingerprint 'x' here vs 'corpus-abc123' there")
+    one_line_error(r, 1, "dtype 'float16' here vs 'float32' there")
     assert len(rows_of(db, "demo-1m", "step200")) == 500
     assert snapshot(db)["score_rows"] != before["score_rows"]  # shard 0 of step200 did load
 
