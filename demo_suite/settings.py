@@ -51,7 +51,7 @@ DEFAULT_SIZES: tuple[ModelSize, ...] = (
     ModelSize(hidden=32, layers=1, heads=2, lr=2e-2),
     ModelSize(hidden=64, layers=2, heads=4, lr=1e-2),
     ModelSize(hidden=128, layers=3, heads=4, lr=5e-3),
-    ModelSize(hidden=224, layers=4, heads=8, lr=3e-3),
+    ModelSize(hidden=272, layers=4, heads=8, lr=3e-3),
 )
 
 
@@ -66,7 +66,7 @@ class SuiteSettings:
     branching: int = 4  # successors per token: how predictable the background language is
     zipf_exponent: float = 1.0  # skew of token popularity (unigram frequencies)
     successor_exponent: float = 2.0  # skew of transition probabilities over the successors
-    n_background: int = 1536  # unique background sequences (learnable, not memorizable)
+    n_background: int = 768  # unique background sequences (learnable, not memorizable)
     # Background sequences of the same language that no model trains on: appended after the
     # training order (seq_idx >= the trained rows), first_step NULL in the suite's exposure.
     n_held_out: int = 512

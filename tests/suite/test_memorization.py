@@ -65,4 +65,4 @@ def test_cli_build_is_cached_and_prints_manifest(default_suite, monkeypatch):
     res = CliRunner().invoke(app, ["suite", "build", "--out", str(default_suite)])
     assert res.exit_code == 0, res.output
     assert time.perf_counter() - t0 < 5
-    assert "demo-3.3m" in res.output and "step" in res.output
+    assert "demo-4.7m" in res.output and "step" in res.output
