@@ -66,7 +66,7 @@ class SuiteSettings:
     branching: int = 4  # successors per token: how predictable the background language is
     zipf_exponent: float = 1.0  # skew of token popularity (unigram frequencies)
     successor_exponent: float = 2.0  # skew of transition probabilities over the successors
-    n_background: int = 768  # unique background sequences (learnable, not memorizable)
+    n_background: int = 1024  # unique background sequences (learnable, not memorizable)
     # Background sequences of the same language that no model trains on: appended after the
     # training order (seq_idx >= the trained rows), first_step NULL in the suite's exposure.
     n_held_out: int = 512
