@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from benchmarks.bench_inference import RESULTS
+from benchmarks.bench_inference import write_results
 from memwh.inference_jobs import certify, score
 from memwh.inference_jobs.scoring import check_labels, score_batch
 
@@ -269,10 +269,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     r = run(a.rows, a.fresh, [int(x) for x in a.epochs.split(",")])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "certify.json").write_text(json.dumps(r, indent=2) + "\n")
-    (RESULTS / "certify.md").write_text(to_markdown(r))
-    print(to_markdown(r))
+    write_results("certify", r, to_markdown(r))
 
 
 if __name__ == "__main__":

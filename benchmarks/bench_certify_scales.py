@@ -18,7 +18,6 @@ Writes benchmarks/results/certify_scales.{json,md}.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.bench_inference import RESULTS
+from benchmarks.bench_inference import write_results
 from memwh.inference_jobs import certify
 from memwh.inference_jobs.scoring import prefix_len
 
@@ -155,10 +154,7 @@ def to_markdown(r: dict[str, Any]) -> str:
 def main() -> None:
     torch.set_num_threads(1)
     r = run()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "certify_scales.json").write_text(json.dumps(r, indent=2) + "\n")
-    (RESULTS / "certify_scales.md").write_text(to_markdown(r))
-    print(to_markdown(r))
+    write_results("certify_scales", r, to_markdown(r))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,15 @@ from memwh.inference_jobs.scoring import greedy_generate, prefix_len, score_batc
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def write_results(name: str, result: dict[str, Any], md: str, out: Path = RESULTS) -> None:
+    """`out/<name>.json` (the numbers) and `out/<name>.md` (the table docs link), then the
+    markdown printed: what every model-side benchmark ends with."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.md").write_text(md)
+    print(md)
+
+
 def matmul_peak_gflops(n: int = 1024, reps: int = 20) -> float:
     a, b = torch.randn(n, n), torch.randn(n, n)
     for _ in range(3):
@@ -309,11 +318,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     a = ap.parse_args()
     r = run(a.suite, a.n, a.batch_size, a.repeats)
-    a.out.mkdir(parents=True, exist_ok=True)
-    (a.out / "inference.json").write_text(json.dumps(r, indent=2) + "\n")
-    md = to_markdown(r)
-    (a.out / "inference.md").write_text(md)
-    print(md)
+    write_results("inference", r, to_markdown(r), a.out)
 
 
 if __name__ == "__main__":

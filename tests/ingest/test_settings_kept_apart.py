@@ -149,20 +149,6 @@ def _mart_rows(db: Path, mart: str, dataset: str | None = None) -> list[tuple]:
     df = _read(db, f"select * from {mart}")
     if dataset is not None:
         df = df.filter(pl.col("dataset") == dataset)
-    if "signal" in df.columns:
-        # LiRA statistics come from shadow fits (float means/variances aggregated in parallel):
-        # near-tied scores can order differently between two builds and move an AUC by ~1e-4.
-        # Which units and signals have LiRA rows is compared, not their values.
-        lira = pl.col("signal").str.starts_with("lira_")
-        df = pl.concat(
-            [
-                df.filter(~lira),
-                df.filter(lira)
-                .select([c for c in df.columns if df.schema[c] == pl.String])
-                .unique(),
-            ],
-            how="diagonal",
-        )
     keep = [
         c
         for c, t in df.schema.items()

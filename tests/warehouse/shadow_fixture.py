@@ -109,8 +109,10 @@ def write_exposure(path: Path, is_in: np.ndarray) -> Path:
     return path
 
 
-def build_population(d: Path, db: Path, seed: int = 7) -> dict:
-    """Write, ingest and declare the population under `d`; returns the membership matrix."""
+def build_population(d: Path, db: Path, seed: int = 7, reverse_ingest: bool = False) -> dict:
+    """Write, ingest and declare the population under `d`; returns the membership matrix.
+    reverse_ingest: each model in its own output root, ingested one by one in reverse order
+    (the same rows stored in another order)."""
     from memwh.ingest import import_exposure, ingest_root
 
     rng = np.random.default_rng(seed)
@@ -124,17 +126,26 @@ def build_population(d: Path, db: Path, seed: int = 7) -> dict:
     target_in = rng.random(N_SEQ) < 0.5
     target_in[2] = True
     root = d / "runs"
+    roots = {}  # model -> its output root
     models = {}
     for i in range(N_SHADOW):
         model = f"shdw-{i:02d}"
-        write_shard(root, model, "shadow", _signals(rng, difficulty, effect, keep[i]), N_SEQ)
+        roots[model] = root / model if reverse_ingest else root
+        write_shard(
+            roots[model], model, "shadow", _signals(rng, difficulty, effect, keep[i]), N_SEQ
+        )
         models[model] = keep[i]
-    write_shard(root, NO_EXPOSURE, "shadow", _signals(rng, difficulty, effect, keep[1]), N_SEQ)
+    roots[NO_EXPOSURE] = root / NO_EXPOSURE if reverse_ingest else root
+    write_shard(
+        roots[NO_EXPOSURE], NO_EXPOSURE, "shadow", _signals(rng, difficulty, effect, keep[1]), N_SEQ
+    )
     sig = _signals(rng, difficulty, effect, target_in)
     sig["loss"][2] = np.float32(0.0)  # ~20 out-sds into the member tail of seq 2's out fit
     sig["loss"][3] = np.float32(30.0)  # ~180 out-sds on the non-member side of seq 3
-    write_shard(root, TARGET, "perturbed", sig, N_SEQ)
-    ingest_root(root, db)
+    roots[TARGET] = root / TARGET if reverse_ingest else root
+    write_shard(roots[TARGET], TARGET, "perturbed", sig, N_SEQ)
+    for r in dict.fromkeys(reversed(roots.values())):
+        ingest_root(r, db, progress=False)
     for model, is_in in {**models, TARGET: target_in}.items():
         import_exposure(
             write_exposure(d / "exposure" / f"{model}.parquet", is_in), model=model, db=db

@@ -34,11 +34,13 @@
                         and s.seen_limit is not distinct from t.seen_limit)
 {%- endmacro %}
 
-{% macro unit_scan_filter(model_col, revision_col, dataset_col) -%}
-{#- On incremental runs, the changed units as literal predicates: DuckDB pushes them into the
-    raw.scores view and skips other units' row groups (a join/semi-join filter would scan all). -#}
+{% macro unit_scan_filter(model_col, revision_col, dataset_col, units_query=none) -%}
+{#- On incremental runs, the changed units (or the (model, revision, dataset) rows of
+    `units_query`: the profiles' per-cell and per-model units) as literal predicates: DuckDB
+    pushes them into the raw.scores view and skips other units' row groups (a join/semi-join
+    filter would scan all). `true` on a full build. -#}
 {%- if is_incremental() -%}
-    {{ units_scan_filter(model_col, revision_col, dataset_col, changed_units()) }}
+    {{ units_scan_filter(model_col, revision_col, dataset_col, changed_units() if units_query is none else units_query) }}
 {%- else -%}
     true
 {%- endif -%}

@@ -77,21 +77,6 @@ where not exists (
 )
 {%- endmacro %}
 
-{% macro profile_scan_filter(model_col, revision_col, dataset_col, units_query) -%}
-{#- On incremental runs, the units `units_query` lists (model, revision, dataset) as literal predicates,
-    pushed into the score scan as unit_scan_filter does; `false` when there are none. -#}
-{%- if is_incremental() and execute -%}
-    {%- set res = run_query("select distinct * from (" ~ units_query ~ ")") -%}
-    {%- if res.rows | length == 0 -%}
-    false
-    {%- else -%}
-    ({%- for r in res.rows %}({{ model_col }} = '{{ r[0] | replace("'", "''") }}' and {{ revision_col }} = '{{ r[1] | replace("'", "''") }}' and {{ dataset_col }} = '{{ r[2] | replace("'", "''") }}'){% if not loop.last %} or {% endif %}{% endfor -%})
-    {%- endif -%}
-{%- else -%}
-    true
-{%- endif -%}
-{%- endmacro %}
-
 {% macro profile_cells_todo_units() -%}
 select model, base_revision, dataset from ({{ profile_cells_todo() }})
 union select model, checkpoint_revision, dataset from ({{ profile_cells_todo() }})

@@ -29,7 +29,7 @@ scored as (
     where s.first_step is not null and s.step is not null
       {% if var('profile_exclude_repeated', true) %}and coalesce(s.n_exposures, 1) <= 1{% endif %}
       and s.model in (select model from todo)
-      and {{ profile_scan_filter('s.model', 's.revision', 's.dataset', profile_cells_todo_units()) }}
+      and {{ unit_scan_filter('s.model', 's.revision', 's.dataset', profile_cells_todo_units()) }}
 ),
 treated as (
     -- each row with the base step of its cohort: the last checkpoint at or before first_step

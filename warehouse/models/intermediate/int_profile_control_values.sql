@@ -15,6 +15,6 @@ rows as (
     join changed as c on c.model = s.model and c.revision = s.revision and c.dataset = s.dataset
     cross join {{ profile_outcomes_relation() }} as o
     where s.membership = 'held_out'
-      and {{ profile_scan_filter('s.model', 's.revision', 's.dataset', 'select model, revision, dataset from (' ~ changed_profile_units() ~ ')') }}
+      and {{ unit_scan_filter('s.model', 's.revision', 's.dataset', 'select model, revision, dataset from (' ~ changed_profile_units() ~ ')') }}
 )
 select *, current_timestamp as computed_at from rows where value is not null

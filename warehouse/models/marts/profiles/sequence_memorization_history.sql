@@ -16,7 +16,7 @@ rows as (
     from {{ ref('int_scores_membership') }} as s
     join ({{ history_units() }}) as u on u.model = s.model and u.revision = s.revision and u.dataset = s.dataset
     where s.model in (select model from changed)
-      and {{ profile_scan_filter('s.model', 's.revision', 's.dataset', 'select u.model, u.revision, u.dataset from (' ~ history_units() ~ ') as u where (u.model, u.dataset) in (select (model, dataset) from (' ~ history_models_changed() ~ '))') }}
+      and {{ unit_scan_filter('s.model', 's.revision', 's.dataset', 'select u.model, u.revision, u.dataset from (' ~ history_units() ~ ') as u where (u.model, u.dataset) in (select (model, dataset) from (' ~ history_models_changed() ~ '))') }}
 ),
 {#- From the sparse memorized sets, not from `rows`: read twice, `rows` was materialized whole
     (every score row of every checkpoint: 439M rows and 7 min at the Pythia unit shape); read
