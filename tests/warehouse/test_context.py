@@ -105,7 +105,7 @@ def _common_prefix_lens(tokens: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_demo_context_rows_match_raw(demo_db: Path) -> None:
+def test_demo_context_matches_raw_and_rises_with_prompt_length(demo_db: Path) -> None:
     """The demo scores its fast checkpoints at k = 8, 16, 24, 32 (one pass): every unit's row
     per prompt length equals the raw rows' counts, the largest model's latest such checkpoint
     has all four, and there memorization rises with k (issue 14's acceptance).
@@ -144,9 +144,9 @@ def test_demo_context_rows_match_raw(demo_db: Path) -> None:
         # independently of the marts: the largest model (raw.runs) at its latest revision
         # scored at several prompt lengths, memorized rows per k in raw.scores
         rise = con.execute(
-            "with multi as (select model, revision, max(step) as step, max(n_params) as n_params "
-            "  from raw.runs join raw.scores using (model, revision) group by all "
-            "  having count(distinct prompt_len) > 1), "
+            "with multi as (select model, revision, max(r.step) as step, "
+            "  max(r.n_params) as n_params from raw.runs r join raw.scores s using (model, revision) "
+            "  group by all having count(distinct s.prompt_len) > 1), "
             "pick as (select model, revision from multi order by n_params desc, step desc limit 1) "
             "select prompt_len, count(*) filter (where prefix_match_len >= 32) from raw.scores "
             "join pick using (model, revision) group by all order by prompt_len"
@@ -165,7 +165,11 @@ def test_demo_context_rows_match_raw(demo_db: Path) -> None:
     assert [k for (k,) in largest] == list(CONTEXT_PROMPT_LENS)
     ks, counts = [k for k, _ in rise], [n for _, n in rise]
     assert ks == list(CONTEXT_PROMPT_LENS)
-    assert counts == sorted(counts) and counts[-1] > counts[0], counts
+    # Measured 2026-11-30: 20, 24, 27, 30 (10 pairs with P >= 8 have both members memorized at
+    # k = 32; at k = 8 at most one each). Steps of 3-4 per k, while a label at the margin moves
+    # a count by about 1; the corpus without pairs gave 31, 32, 32, 32. So: non-decreasing, and
+    # at least +5 from k = 8 to 32 (half the measured rise).
+    assert counts == sorted(counts) and counts[-1] >= counts[0] + 5, counts
     # at k <= P < k + 32, never both members of a pair sharing P tokens
     seq = np.array([i for i, _ in canary])
     shared = _common_prefix_lens(np.array([t for _, t in canary]))
