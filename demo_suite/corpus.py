@@ -8,6 +8,16 @@ each is inserted a known number of times from a ladder (1, 2, 4, ...). All rows 
 into one training order; `seq_idx` is the position in that order, like Pythia's index, so
 checkpoint stepN has seen exactly `seq_idx < N * batch_size`.
 
+Real text shares long prefixes (licences, templates, boilerplate) and only a longer prompt
+says which continuation follows (Carlini et al. 2023: extraction rises with prompt length).
+An order-1 chain alone has no such structure: 8 tokens of a canary already identify it. So
+the canaries of each copy count come in pairs (`shared_prefix_lens`, default 4, 12, 20, 28
+tokens): the two members share their first P tokens, then diverge at token P along the chain.
+With a prompt of k <= P tokens the prompt lies inside the shared prefix and the continuation
+crosses the divergence, so at most one member can be extracted; with k > P both can. For a
+model that memorizes a whole rung of 8, the extractable canaries at k = 8, 16, 24, 32 are
+at most 5, 6, 7, 8.
+
 Held-out sequences (same language, distinct from every other row, never trained on) follow
 the training order, so every unit has members and held-out non-members. The suite's
 exposure table (`exposure_table`) says per seq_idx which step first trained on it (NULL for
@@ -84,10 +94,30 @@ class MarkovLanguage:
         """`n` independent sequences of `length` token ids, shape (n, length), int32."""
         out = np.empty((n, length), dtype=np.int64)
         out[:, 0] = rng.choice(len(self.popularity), size=n, p=self.popularity)
-        for t in range(1, length):
-            branch = np.searchsorted(self.cum_probs, rng.random(n), side="right")
-            out[:, t] = self.successors[out[:, t - 1], np.minimum(branch, len(self.cum_probs) - 1)]
+        self._walk(out, 1, rng)
         return (out + FIRST_WORD_ID).astype(np.int32)
+
+    def _walk(self, out: np.ndarray, start: int, rng: np.random.Generator) -> None:
+        """Fill columns `start`.. of `out` (word indices) by walking the chain from column
+        `start` - 1."""
+        for t in range(start, out.shape[1]):
+            branch = np.searchsorted(self.cum_probs, rng.random(len(out)), side="right")
+            out[:, t] = self.successors[out[:, t - 1], np.minimum(branch, len(self.cum_probs) - 1)]
+
+    def diverge(self, row: np.ndarray, shared: int, rng: np.random.Generator) -> np.ndarray:
+        """A sequence that shares `row`'s first `shared` tokens and then leaves it: token
+        `shared` is another successor of token `shared` - 1 (drawn with the chain's transition
+        probabilities among the successors other than `row`'s), the rest walks the chain on.
+        `row` holds token ids of this language; needs branching >= 2."""
+        words = np.asarray(row, dtype=np.int64) - FIRST_WORD_ID
+        succ = self.successors[words[shared - 1]]
+        probs = np.diff(self.cum_probs, prepend=0.0)
+        others = succ != words[shared]
+        out = np.empty((1, len(words)), dtype=np.int64)
+        out[0, :shared] = words[:shared]
+        out[0, shared] = rng.choice(succ[others], p=probs[others] / probs[others].sum())
+        self._walk(out, shared + 1, rng)
+        return (out[0] + FIRST_WORD_ID).astype(np.int32)
 
 
 def _unique_rows(candidates: np.ndarray, taken: set[bytes], need: int) -> np.ndarray:
@@ -104,6 +134,38 @@ def _unique_rows(candidates: np.ndarray, taken: set[bytes], need: int) -> np.nda
             "could not draw enough distinct sequences; raise branching or vocab_size"
         )
     return np.stack(rows) if rows else candidates[:0]
+
+
+def share_prefixes(
+    canaries: np.ndarray, settings: SuiteSettings, lang: MarkovLanguage, taken: set[bytes]
+) -> np.ndarray:
+    """Rewrite the second canary of each pair so that it shares the first's prefix.
+
+    `canaries` are in rung order (`canaries_per_rung` per copy count); in each rung, pair j
+    is canaries 2j and 2j + 1 and shares settings.shared_prefix_lens[j] tokens: the second
+    keeps the first's tokens [0, P) and then diverges along the chain (MarkovLanguage.diverge),
+    so both are text of the language. Drawn from their own RNG stream, so every other row of
+    the corpus (background, held-out, fresh, training order) is the same as without sharing;
+    each new row is distinct from every row in `taken` (and joins it)."""
+    prefixes = settings.shared_prefix_lens
+    if not prefixes or not len(canaries):
+        return canaries
+    rng = np.random.default_rng([settings.seed, 0xC1])
+    out = canaries.copy()
+    for rung in range(len(settings.ladder)):
+        for j, shared in enumerate(prefixes):
+            first = rung * settings.canaries_per_rung + 2 * j
+            for _ in range(100):
+                row = lang.diverge(out[first], shared, rng)
+                if (key := row.tobytes()) not in taken:
+                    break
+            else:
+                raise RuntimeError(
+                    "could not draw a distinct diverging canary; raise branching or vocab_size"
+                )
+            taken.add(key)
+            out[first + 1] = row
+    return out
 
 
 def build_corpus(settings: SuiteSettings) -> pa.Table:
@@ -129,6 +191,8 @@ def build_corpus_and_fresh(settings: SuiteSettings) -> tuple[pa.Table, np.ndarra
     # Distinct canaries first, then background rows that collide with nothing.
     n_canaries = settings.canaries_per_rung * len(settings.ladder)
     canaries = _unique_rows(lang.sample(n_canaries + 16, L, rng), taken, n_canaries)
+    # (the replaced second members stay in `taken`, so the background draws do not change)
+    canaries = share_prefixes(canaries, settings, lang, taken)
     background = _unique_rows(
         lang.sample(settings.n_background + 64, L, rng), taken, settings.n_background
     )

@@ -15,7 +15,9 @@ from typing import Any
 from memwh.core.errors import MemwhError
 
 # Bump when the corpus generator or training code changes what a given setting produces.
-SUITE_FORMAT = 3  # 2: held-out sequences, step0, exposure.parquet; 3: controls, category/window
+# 2: held-out sequences, step0, exposure.parquet; 3: controls, category/window;
+# 4: canaries in pairs sharing a prefix (shared_prefix_lens)
+SUITE_FORMAT = 4
 
 EOS_ID = 0  # Pythia convention: <|endoftext|> is id 0 and never appears inside a sequence
 PAD_ID = 1
@@ -72,6 +74,12 @@ class SuiteSettings:
     n_held_out: int = 512
     ladder: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # copies per canary
     canaries_per_rung: int = 8  # distinct canaries inserted with each copy count
+    # Shared prefixes (templates, licences, boilerplate of real text): in every rung, canary
+    # pair j shares its first shared_prefix_lens[j] tokens and then diverges, both members with
+    # the rung's copy count. A prompt of k <= P tokens cannot tell the members apart, so at
+    # most one is extractable; only k > P can extract both (memorization rises with k, as in
+    # Carlini et al. 2023). Needs 2 * len(...) <= canaries_per_rung; () = no sharing.
+    shared_prefix_lens: tuple[int, ...] = (4, 12, 20, 28)
     # training: one pass over the shuffled corpus, identical batches for every model
     sizes: tuple[ModelSize, ...] = DEFAULT_SIZES
     batch_size: int = 16  # sequences per optimizer step
@@ -93,6 +101,10 @@ class SuiteSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "sizes", tuple(ModelSize.coerce(s) for s in self.sizes))
         object.__setattr__(self, "ladder", tuple(int(c) for c in self.ladder))
+        object.__setattr__(
+            self, "shared_prefix_lens", tuple(int(p) for p in self.shared_prefix_lens)
+        )
+        pairs = len(self.shared_prefix_lens) if self.canaries_per_rung else 0
         checks = [
             (
                 self.vocab_size > FIRST_WORD_ID + self.branching,
@@ -105,6 +117,24 @@ class SuiteSettings:
             (self.n_held_out >= 0, "n_held_out", "must be >= 0"),
             (all(c >= 1 for c in self.ladder), "ladder", "copy counts must be >= 1"),
             (self.canaries_per_rung >= 0, "canaries_per_rung", "must be >= 0"),
+            (
+                all(1 <= p < self.seq_len for p in self.shared_prefix_lens),
+                "shared_prefix_lens",
+                f"each shared prefix must be 1 .. seq_len - 1 = {self.seq_len - 1} tokens "
+                f"(got {list(self.shared_prefix_lens)})",
+            ),
+            (
+                2 * pairs <= self.canaries_per_rung,
+                "shared_prefix_lens",
+                f"{pairs} pairs need 2 x {pairs} canaries per rung but canaries_per_rung is "
+                f"{self.canaries_per_rung}; list fewer prefix lengths (() for none) or raise "
+                "canaries_per_rung",
+            ),
+            (
+                pairs == 0 or self.branching >= 2,
+                "shared_prefix_lens",
+                "pairs that diverge need branching >= 2 (a second successor); use () for none",
+            ),
             (len(self.sizes) >= 1, "sizes", "needs at least one model size"),
             (self.batch_size >= 1, "batch_size", "must be >= 1"),
             (self.n_checkpoints >= 1, "n_checkpoints", "must be >= 1"),
@@ -184,6 +214,7 @@ class SuiteSettings:
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["ladder"] = list(self.ladder)
+        d["shared_prefix_lens"] = list(self.shared_prefix_lens)
         d["sizes"] = [dataclasses.asdict(s) for s in self.sizes]
         return d
 

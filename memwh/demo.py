@@ -31,6 +31,7 @@ QUICK_SUITE: dict = {
     "n_background": 512,
     "ladder": (1, 16, 128, 256),
     "canaries_per_rung": 2,
+    "shared_prefix_lens": (12,),  # one pair per rung sharing 12 tokens (k = 16 tells them apart)
     "n_checkpoints": 2,
 }
 QUICK_SUBDIR = "quick"

@@ -24,7 +24,8 @@ def small_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return demo_suite.build_suite(
         tmp_path_factory.mktemp("demo") / "suite", progress=False, threads=1,
         vocab_size=256, sizes=((32, 1, 2, 1e-2), (64, 2, 4, 6e-3)), n_background=192,
-        ladder=(1, 16, 48), canaries_per_rung=4, batch_size=16, n_checkpoints=2, n_held_out=16,
+        ladder=(1, 16, 48), canaries_per_rung=4,
+        shared_prefix_lens=(8, 24), batch_size=16, n_checkpoints=2, n_held_out=16,
     )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import pytest
 TINY = {
     "n_background": 192,
     "canaries_per_rung": 4,
+    "shared_prefix_lens": (4, 20),
     "ladder": (1, 2, 4, 8),
     "sizes": [(16, 1, 2, 1e-2), (32, 2, 2, 1e-2)],
     "batch_size": 16,

@@ -4,11 +4,24 @@ from collections import Counter
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
-from memwh.demo_suite.corpus import CORPUS_SCHEMA, build_corpus, exposure_table, write_corpus
+from memwh.demo_suite.corpus import (
+    CORPUS_SCHEMA,
+    MarkovLanguage,
+    build_corpus,
+    exposure_table,
+    write_corpus,
+)
 from memwh.demo_suite.settings import EOS_ID, SuiteSettings
 
-SMALL = {"n_background": 300, "canaries_per_rung": 3, "ladder": (1, 2, 4, 8, 16), "batch_size": 16}
+SMALL = {
+    "n_background": 300,
+    "canaries_per_rung": 3,
+    "shared_prefix_lens": (12,),  # one pair and one lone canary per rung
+    "ladder": (1, 2, 4, 8, 16),
+    "batch_size": 16,
+}
 
 
 def test_same_seed_gives_byte_identical_parquet(tmp_path):
@@ -100,3 +113,77 @@ def test_corpus_loads_with_hf_datasets(tiny_suite):
     assert set(ds.column_names) >= {"seq_idx", "tokens", "duplicates", "is_canary"}
     assert len(ds[0]["tokens"]) == 64
     assert ds.num_rows == pq.read_metadata(tiny_suite / "corpus.parquet").num_rows
+
+
+def _distinct_canaries(t) -> dict[int, np.ndarray]:
+    """Distinct canary rows per copy count (the rung), in first-occurrence order."""
+    tok = np.array(t.column("tokens").to_pylist())
+    canary, dups = t.column("is_canary").to_numpy(), t.column("duplicates").to_numpy()
+    _, first = np.unique(tok, axis=0, return_index=True)
+    first = np.sort(first)
+    return {
+        int(c): tok[[i for i in first if canary[i] and dups[i] == c]] for c in set(dups[canary])
+    }
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> int:
+    differ = np.flatnonzero(a != b)
+    return int(differ[0]) if len(differ) else len(a)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the demo's: 8 canaries per rung, pairs sharing 4, 12, 20, 28 tokens
+        dict(SMALL, seed=5),  # one pair and one lone canary per rung
+        {"canaries_per_rung": 6, "shared_prefix_lens": (1, 40, 63), "seed": 9},  # extremes
+    ],
+)
+def test_canary_pairs_share_exactly_their_prefix(overrides):
+    """In every rung, each prefix length P pairs two canaries that agree on tokens [0, P) and
+    differ at token P (a prompt of k <= P tokens cannot tell them apart); every canary is in
+    at most one pair, every other two canaries of the rung share fewer tokens than the
+    shortest P, every row stays a walk of the chain, and rows are distinct."""
+    s = SuiteSettings(**overrides)
+    t = build_corpus(s)
+    rungs = _distinct_canaries(t)
+    assert sorted(rungs) == sorted(s.ladder)
+    for copies, rows in rungs.items():
+        assert len(rows) == s.canaries_per_rung, copies
+        n = len(rows)
+        lcp = np.array(
+            [
+                [_common_prefix(rows[i], rows[j]) if i != j else -1 for j in range(n)]
+                for i in range(n)
+            ]
+        )
+        partner = lcp.argmax(axis=1)
+        paired = [i for i in range(n) if lcp[i, partner[i]] >= min(s.shared_prefix_lens)]
+        assert all(partner[partner[i]] == i for i in paired), copies  # mutual: pairs, not chains
+        shared = sorted(int(lcp[i, partner[i]]) for i in paired if i < partner[i])
+        assert shared == sorted(s.shared_prefix_lens), copies
+        assert len(paired) == 2 * len(s.shared_prefix_lens), copies
+    # the corpus is one language: every transition of every row is a successor in the chain
+    lang = MarkovLanguage(
+        s.vocab_size, s.branching, s.zipf_exponent, s.successor_exponent,
+        np.random.default_rng([s.seed, 0xC0]),  # build_corpus's first draws
+    )  # fmt: skip
+    tok = np.array(t.column("tokens").to_pylist()) - 3
+    ok = (lang.successors[tok[:, :-1]] == tok[:, 1:, None]).any(axis=2)
+    assert ok.all()
+    # distinct rows: the canaries' copies are the only repeats
+    n_rows = s.n_background + s.n_held_out + s.canaries_per_rung * len(s.ladder)
+    assert len(np.unique(tok, axis=0)) == n_rows
+
+
+def test_sharing_rewrites_only_the_second_members():
+    """The pairs are drawn from their own RNG stream: background, held-out rows and the
+    training order are the same as without sharing, and only one canary per pair changes."""
+    s = SuiteSettings(seed=2)
+    t, t0 = build_corpus(s), build_corpus(SuiteSettings(seed=2, shared_prefix_lens=()))
+    tok, tok0 = np.array(t.column("tokens").to_pylist()), np.array(t0.column("tokens").to_pylist())
+    canary = t.column("is_canary").to_numpy()
+    assert (canary == t0.column("is_canary").to_numpy()).all()
+    assert (tok[~canary] == tok0[~canary]).all()
+    changed = {r.tobytes() for r in tok0[canary & (tok != tok0).any(axis=1)]}
+    assert len(changed) == len(s.shared_prefix_lens) * len(s.ladder)

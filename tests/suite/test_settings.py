@@ -61,10 +61,34 @@ def test_unknown_or_bad_settings_are_user_errors():
         SuiteSettings(n_background=10, canaries_per_rung=0, batch_size=8)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "why"),
+    [
+        ({"canaries_per_rung": 6}, "4 pairs need 2 x 4 canaries per rung"),
+        ({"shared_prefix_lens": (4, 64)}, "1 .. seq_len - 1 = 63"),
+        ({"shared_prefix_lens": (0,)}, "1 .. seq_len - 1"),
+        ({"branching": 1}, "branching >= 2"),
+    ],
+)
+def test_bad_shared_prefixes_are_user_errors(overrides, why):
+    with pytest.raises(MemwhError, match=f"shared_prefix_lens: .*{why}"):
+        SuiteSettings(**overrides)
+
+
+def test_shared_prefixes_need_no_canaries_when_there_are_none():
+    # the shadow suite trains without canaries: nothing to pair, whatever the default says
+    assert SuiteSettings(canaries_per_rung=0, branching=1).shared_prefix_lens == (4, 12, 20, 28)
+    assert SuiteSettings(canaries_per_rung=6, shared_prefix_lens=[4, 12]).shared_prefix_lens == (
+        4,
+        12,
+    )
+
+
 def test_config_hash_tracks_settings():
     assert SuiteSettings().config_hash() == SuiteSettings().config_hash()
     assert SuiteSettings(seed=1).config_hash() != SuiteSettings().config_hash()
     assert SuiteSettings(batch_size=32).config_hash() != SuiteSettings().config_hash()
+    assert SuiteSettings(shared_prefix_lens=()).config_hash() != SuiteSettings().config_hash()
 
 
 def test_tokenizer_round_trips_ids():
