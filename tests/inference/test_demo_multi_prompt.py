@@ -59,15 +59,13 @@ def _check_equivalence(demo_run) -> None:
         pml = np.concatenate([f.prefix_match_len for f in fast]).reshape(-1, len(KS))
         # k = 32: the demo's own generate-mode rows (100% of its sequences)
         np.testing.assert_array_equal(pml[:, -1], stored.column("prefix_match_len").to_numpy())
-        # generate mode decodes each k on its own from tokens [0, k) (greedy_generate per k);
-        # one call per batch for the three k shares only its teacher-forced pass (loss etc.)
-        gen = np.concatenate([
-            score_batch(net, toks[i : i + 512], KS[:-1], M, mode="generate",
-                        suppress_ids=[0]).prefix_match_len
-            for i in range(0, len(toks), 512)
-        ]).reshape(-1, len(KS) - 1)  # fmt: skip
         for j, k in enumerate(KS[:-1]):
-            np.testing.assert_array_equal(pml[:, j], gen[:, j], err_msg=f"{model}@{revision} k={k}")
+            gen = np.concatenate([
+                score_batch(net, toks[i : i + 512, : k + M], k, M, mode="generate",
+                            suppress_ids=[0]).prefix_match_len
+                for i in range(0, len(toks), 512)
+            ])  # fmt: skip
+            np.testing.assert_array_equal(pml[:, j], gen, err_msg=f"{model}@{revision} k={k}")
         for j, k in enumerate(KS):
             exact_by_k[k] += int((pml[:, j] == M).sum())
     assert all(v > 0 for v in exact_by_k.values()), exact_by_k  # labels really occur
