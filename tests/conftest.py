@@ -6,9 +6,11 @@ and the scores are cached there); CI starts from a fresh temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -100,21 +102,34 @@ def demo_suite_dir(request: pytest.FixtureRequest) -> Path:
     return build_suite(request.config.cache.mkdir("memwh-demo-suite") / "suite", progress=False)
 
 
-@pytest.fixture(scope="session")
-def demo_run(demo_home: Path, demo_suite_dir: Path):
-    """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once.
-    Scored with every core, as `memwh demo` does: tests/inference sets torch to one thread
-    for its tiny models, which would double the demo's scoring time."""
+@contextlib.contextmanager
+def every_core() -> Iterator[None]:
+    """torch on every core for the demo's models, as `memwh demo` runs them: tests/inference
+    sets one thread for its tiny models, which would double the time of demo-sized ones."""
     import torch
-
-    from memwh.demo import run_demo
 
     threads = torch.get_num_threads()
     torch.set_num_threads(os.cpu_count() or 1)
     try:
-        return run_demo(demo_home, suite_dir=demo_suite_dir, db=demo_home / "memwh.duckdb")
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def all_cores() -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """`with all_cores():` runs demo-sized torch work on every core (every_core)."""
+    return every_core
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_home: Path, demo_suite_dir: Path):
+    """The whole demo pipeline (suite -> scores -> ingest -> dbt build -> report), once,
+    scored with every core."""
+    from memwh.demo import run_demo
+
+    with every_core():
+        return run_demo(demo_home, suite_dir=demo_suite_dir, db=demo_home / "memwh.duckdb")
 
 
 @pytest.fixture(scope="session")

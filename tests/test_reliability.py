@@ -158,9 +158,17 @@ def wait_until_holding(proc: subprocess.Popen, path: Path, timeout: float = 120)
 
 
 def copy_db(db: Path, dest: Path) -> Path:
+    """A copy of `db` with its dbt target (the built warehouse's unit-test stamp comes along:
+    a build of the copy on the same code runs its unit tests only when told to)."""
+    from memwh.core.config import dbt_target_dir
+
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / db.name
     shutil.copy(db, out)
+    if dbt_target_dir(db).is_dir():
+        shutil.copytree(
+            dbt_target_dir(db), dbt_target_dir(out), ignore=shutil.ignore_patterns("logs")
+        )
     return out
 
 

@@ -8,8 +8,6 @@ generate mode at k = 32 over every sequence, so only k = 8, 16, 24 are decoded h
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -33,13 +31,9 @@ def _final_shards(scores_root) -> dict[str, tuple]:
     return out
 
 
-def test_one_pass_equals_generate_per_prompt_length_on_demo_models(demo_run):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)  # demo-sized models use every core
-    try:
+def test_one_pass_equals_generate_per_prompt_length_on_demo_models(demo_run, all_cores):
+    with all_cores():  # demo-sized models use every core
         _check_equivalence(demo_run)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _check_equivalence(demo_run) -> None:

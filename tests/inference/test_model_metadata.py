@@ -71,7 +71,7 @@ def test_family_option_makes_one_family_with_precision_recall(tmp_path, monkeypa
     db = tmp_path / "wh.duckdb"
     report = ingest_root(out, db, progress=False)
     assert not report.problems
-    result = build(db, quiet=True, target_path=tmp_path / "target")
+    result = build(db, quiet=True, target_path=tmp_path / "target", unit_tests=False)
     assert result.guessed == {"other": ("family",)}
     assert "guessed from the label for 1 model(s): other (family)" in result.summary()
 

@@ -9,8 +9,9 @@ from memwh.demo_suite.measure import memorization_table
 
 
 @pytest.fixture(scope="module")
-def mem(default_suite) -> pl.DataFrame:
-    return memorization_table(default_suite, n_background=256)
+def mem(default_suite, all_cores) -> pl.DataFrame:
+    with all_cores():  # ~30 demo checkpoints' forward passes
+        return memorization_table(default_suite, n_background=256)
 
 
 @pytest.mark.slow

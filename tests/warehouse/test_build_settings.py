@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from wh_fixtures import Built, copy_built
 
 pytestmark = pytest.mark.slow
 
@@ -24,17 +25,18 @@ def _settings(db: Path) -> dict[str, str]:
 
 
 def test_changed_label_follows_into_settings_and_captions_and_plain_build_warns(
-    toy_db: Path, tmp_path: Path
+    toy_build: Built, tmp_path: Path
 ) -> None:
     from memwh.reports import render_report
     from memwh.warehouse.build import build
 
-    db = tmp_path / "w.duckdb"
-    shutil.copy(toy_db, db)
-    target = tmp_path / "target"
+    db, target = copy_built(toy_build, tmp_path)  # its stamp: default-vars unit tests passed
     assert _settings(db)["memorized_min_tokens"] == "32"
 
-    r16 = build(db, quiet=True, target_path=target, vars={"memorized_min_tokens": 16})
+    # dbt's unit tests under another label var: test_incremental's relabelled build runs them
+    r16 = build(
+        db, quiet=True, target_path=target, vars={"memorized_min_tokens": 16}, unit_tests=False
+    )
     assert r16.warnings == []  # named on the command line: intended
     s = _settings(db)
     assert s["memorized_min_tokens"] == "16" and s["label_definition"] == "prefix_match"
@@ -55,12 +57,14 @@ def test_changed_label_follows_into_settings_and_captions_and_plain_build_warns(
     assert "reproduces all 32 continuation tokens exactly" in rep.captions.read_text()
 
 
-def test_cli_build_prints_the_warning(toy_db: Path, tmp_path: Path) -> None:
+def test_cli_build_prints_the_warning(toy_build: Built, tmp_path: Path) -> None:
+    from memwh.core.config import dbt_target_dir
     from memwh.warehouse.build import build
 
-    db = tmp_path / "w.duckdb"
-    shutil.copy(toy_db, db)
-    build(db, quiet=True, target_path=tmp_path / "t", vars={"score_bins": 16})
+    db, target = copy_built(toy_build, tmp_path)
+    # the last build's settings are what the warning reads: build_settings alone records them
+    build(db, quiet=True, select="build_settings", target_path=target, vars={"score_bins": 16})
+    shutil.move(target, dbt_target_dir(db))  # where the CLI keeps dbt's target for this file
     r = subprocess.run(
         [
             sys.executable,

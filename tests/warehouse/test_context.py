@@ -54,7 +54,7 @@ def ctx_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("wh-ctx")
     db = make_db(d / "ctx.duckdb", _load)
-    assert build(db, quiet=True, target_path=d / "target").success
+    assert build(db, quiet=True, target_path=d / "target", unit_tests=False).success
     return db
 
 

@@ -30,7 +30,7 @@ def ctl(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Controlled]:
     d = tmp_path_factory.mktemp("wh-controlled")
     held: dict[str, Controlled] = {}
     db = make_db(d / "ctl.duckdb", lambda con: held.setdefault("x", load_controlled(con)))
-    assert build(db, quiet=True, target_path=d / "target").success
+    assert build(db, quiet=True, target_path=d / "target", unit_tests=False).success
     return db, held["x"]
 
 

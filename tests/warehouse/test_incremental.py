@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from wh_fixtures import add_toy_unit, load_toy, make_db
+from wh_fixtures import Built, add_toy_unit, copy_built, load_toy, make_db
 from wh_independent import (
     assert_frames_match,
     expected_agreement,
@@ -58,12 +58,13 @@ def check(db: Path) -> None:
     )
 
 
-def test_add_rerun_delete_unit(tmp_path: Path):
+def test_add_rerun_delete_unit(tmp_path: Path, toy_build: Built):
+    """Starts from a copy of the session's toy warehouse and its dbt target: its build was
+    this code's first (on a fresh target), the build the others are incremental to."""
     from memwh.warehouse.build import build
 
-    db = make_db(tmp_path / "inc.duckdb", load_toy)
-    target = tmp_path / "target"
-    first = build(db, quiet=True, target_path=target)
+    db, target = copy_built(toy_build, tmp_path)
+    first = toy_build.result
     before = computed_at(db)
     # dbt unit tests run on the first build of this code, then only when code/vars change
     assert sum(n.resource_type == "unit_test" for n in first.nodes) >= 4
@@ -162,19 +163,17 @@ def pair_keys(db: Path) -> set[tuple[str, str, str, str]]:
 PAIR_KEY = ["model_a", "revision_a", "model_b", "revision_b"]
 
 
-# the pair marts and what they read (the test builds five times)
+# the pair marts and what they read (the test builds four times on a copy of the toy warehouse)
 PAIRS = "+cross_scale_agreement +prediction_precision_recall +memorization_rates"
 
 
-def test_pair_scope_final_only_and_count(tmp_path: Path):
+def test_pair_scope_final_only_and_count(tmp_path: Path, toy_build: Built):
     """Only the pairs the marts use are formed (sizes within a family at one revision,
     checkpoints of one model), the checkpoint var switches incrementally both ways, and a new
     final checkpoint moves the final_only pairs to it."""
     from memwh.warehouse.build import build
 
-    db = make_db(tmp_path / "scope.duckdb", load_toy)
-    target = tmp_path / "target"
-    build(db, quiet=True, select=PAIRS, target_path=target)
+    db, target = copy_built(toy_build, tmp_path)  # the toy built at the default vars
     # toy: sizes s, m, l at step1 and step2 (3 + 3 pairs), toy-m step1..3 (3 pairs),
     # toy-s and toy-l step1 -> step2 (1 + 1); idx-model x csv-model at 'main' (1): 12 of 36.
     assert len(pair_keys(db)) == 12

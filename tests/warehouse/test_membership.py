@@ -108,7 +108,7 @@ def ties_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for model in ("tie-s", "tie-l"):
         import_exposure(d / "exposure.csv", model=model, db=db)
     declare_exposure_rule(model="tie-rule", sequences_per_step=200, train_steps=12, db=db)
-    assert build(db, quiet=True, target_path=d / "target").success
+    assert build(db, quiet=True, target_path=d / "target", unit_tests=False).success
     return db
 
 

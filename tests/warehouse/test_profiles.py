@@ -96,7 +96,7 @@ def profile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     d = tmp_path_factory.mktemp("wh-profiles")
     db = make_db(d / "profiles.duckdb", load_profiles)
-    assert build(db, quiet=True, target_path=d / "target").success
+    assert build(db, quiet=True, target_path=d / "target", unit_tests=False).success
     return db
 
 

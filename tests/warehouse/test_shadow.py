@@ -33,7 +33,7 @@ def shadow_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, obj
     d = tmp_path_factory.mktemp("wh-shadow")
     db = d / "shadow.duckdb"
     build_population(d, db)
-    result = build(db, quiet=True, target_path=d / "target")
+    result = build(db, quiet=True, target_path=d / "target", unit_tests=False)
     return d, db, result
 
 

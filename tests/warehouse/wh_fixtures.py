@@ -5,9 +5,11 @@ PR #161 data: EleutherAI/pythia (Apache-2.0), data file added in PR #161 (commit
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -194,3 +196,20 @@ def load_toy(con: duckdb.DuckDBPyConnection) -> None:
         "insert into raw.sequences (data_fingerprint, seq_idx, duplicates, is_canary) "
         "select 'fp1', i, 1 + i % 4, false from range(60) t(i)"
     )
+
+
+class Built(NamedTuple):
+    db: Path
+    target: Path  # dbt's target (its unit-test stamp says which fingerprints passed)
+    result: object  # the BuildResult of the first build
+
+
+def copy_built(built: Built, dst: Path) -> tuple[Path, Path]:
+    """A private copy (db, target) of a built warehouse under dst, for a test that mutates it:
+    copying the file is seconds cheaper than building it again."""
+    dst.mkdir(parents=True, exist_ok=True)
+    db = dst / built.db.name
+    shutil.copy(built.db, db)
+    target = dst / "target"
+    shutil.copytree(built.target, target, ignore=shutil.ignore_patterns("logs"))
+    return db, target
