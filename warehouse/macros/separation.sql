@@ -186,10 +186,12 @@ with scored as not materialized (
 by_bin as (
     select
         {{ k }}, signal, pbin, any_value(p) as p, any_value(n) as n,
-        sum(n_pos::hugeint * c) as s1c,
-        sum(n_pos::hugeint * c * c) as s2c,
-        sum(n_neg::hugeint * b2) as s3,
-        sum(n_neg::hugeint * b2 * b2) as s4,
+        -- products in BIGINT where they fit (|c|, |b2| <= 3 x a class's rows; past ~1e9 rows
+        -- per class DuckDB raises an overflow error rather than wrap), summed as HUGEINT
+        sum(n_pos * c) as s1c,
+        sum(n_pos * (c * c)::hugeint) as s2c,
+        sum(n_neg * b2) as s3,
+        sum(n_neg * (b2 * b2)::hugeint) as s4,
         max(tpr_) filter (where fpr_ <= 0.001) as tpr_at_fpr_0001,
         max(tpr_) filter (where fpr_ <= 0.01) as tpr_at_fpr_001,
         max(tpr_) filter (where fpr_ <= 0.1) as tpr_at_fpr_01,
