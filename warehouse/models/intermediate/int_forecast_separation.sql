@@ -20,8 +20,8 @@
 -- lowest score >= memorized_min_tokens of prefix_match_len (the paper's binary predictor).
 -- Merging a run of negatives that no positive separates changes no AUC term, DeLong placement,
 -- TPR at an FPR (points inside a run are dominated) or average-precision term; the curve keeps
--- its corners. The predictor's counts per score (cumulative from the top) are computed once per
--- predictor unit and population, not per pair. Pairs over different populations (a target
+-- its corners. The predictor's counts per score (cumulative from the top: one sort and running
+-- sum, cumulative_from_top) are computed once per predictor unit and population, not per pair. Pairs over different populations (a target
 -- scored other sequences) join rows as before.
 with pairs as (
     select * from ({{ forecast_pairs() }})

@@ -8,9 +8,10 @@
 -- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
 -- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
 -- oriented and unpivoted, counted per distinct score and class, one sort and running sum for the
--- three classes (both kinds read it: macros/separation.sql cumulative_from_top), then the exact metrics and the chart points
--- (separation_from_cumulative in macros/separation.sql). Units and signals are numbered inside
--- (integer keys: the 10M-row benchmark's aggregate and window are over ~50M score rows). Rows of membership 'unknown' are left out. A unit a
+-- three classes (cumulative_from_top; both kinds read it), then the exact metrics and the chart
+-- points (separation_from_cumulative; both in macros/separation.sql). Units and signals are
+-- numbered inside (integer keys: the 10M-row benchmark's aggregate and sort are over ~50M score
+-- rows). Rows of membership 'unknown' are left out. A unit a
 -- shadow population audits (int_lira_audits, is_primary) also gets the LiRA statistics of each
 -- signal as signals lira_online_<signal> / lira_offline_<signal> (int_lira_scores). Incremental
 -- per unit: recomputed when its rows, labels, exposure, the reference unit or its shadow
