@@ -2,7 +2,8 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['dataset', 'predictor_model', 'predictor_revision', 'target_model', 'target_revision'],
-    post_hook=["{{ delete_stale_forecast_pairs() }}"]
+    pre_hook=["{{ disable_common_subplans() }}"],
+    post_hook=["reset disabled_optimizers", "{{ delete_stale_forecast_pairs() }}"]
 ) }}
 -- Memorization forecasting (STUDIES §3): how well each signal of a predictor unit ranks the
 -- target unit's memorized sequences, for every pair of int_prediction_pairs and over the same
@@ -19,8 +20,8 @@
 -- lowest score >= memorized_min_tokens of prefix_match_len (the paper's binary predictor).
 -- Merging a run of negatives that no positive separates changes no AUC term, DeLong placement,
 -- TPR at an FPR (points inside a run are dominated) or average-precision term; the curve keeps
--- its corners. The predictor's counts per score (cumulative from the top) are computed once per
--- predictor unit and population, not per pair. Pairs over different populations (a target
+-- its corners. The predictor's counts per score (cumulative from the top: one sort and running
+-- sum, cumulative_from_top) are computed once per predictor unit and population, not per pair. Pairs over different populations (a target
 -- scored other sequences) join rows as before.
 with pairs as (
     select * from ({{ forecast_pairs() }})
@@ -64,34 +65,28 @@ pair_groups as materialized (
      and g.dataset = c.dataset and g.seq_limit is not distinct from c.seq_limit
     where c.same_population
 ),
-predictor_scores as materialized (
-    -- every distinct score of each predictor population: its rows, the rows at or above it, and
-    -- the next higher score (the lowest score of a run of negatives ending above it); integer
-    -- keys and a DOUBLE running sum (exact below 2^53): this is the model's one pass over all
-    -- the predictor's rows
-    select *,
-           (sum(n_eq::double) over w)::bigint as n_ge,
-           lag(score) over w as next_higher
+predictor_counts as materialized (
+    -- the predictor's rows per distinct score of each population and signal: integer keys,
+    -- this is the model's one pass over all the predictor's rows
+    select group_id, signal, score, count(*) as n_eq
     from (
-        select group_id, signal, score, count(*) as n_eq
-        from (
-            select g.group_id, unnest({{ signal_ids() }}) as signal,
-                   unnest({{ oriented_signal_list('s') }}) as score
-            from {{ ref('int_scores_labeled') }} as s
-            join predictor_groups as g
-              on g.predictor_model = s.model and g.predictor_revision = s.revision and g.dataset = s.dataset
-            where g.seq_limit is null or s.seq_idx < g.seq_limit
-        )
-        where score is not null
-        group by all
+        select g.group_id, unnest({{ signal_ids() }}) as signal,
+               unnest({{ oriented_signal_list('s') }}) as score
+        from {{ ref('int_scores_labeled') }} as s
+        join predictor_groups as g
+          on g.predictor_model = s.model and g.predictor_revision = s.revision and g.dataset = s.dataset
+        where g.seq_limit is null or s.seq_idx < g.seq_limit
     )
-    window w as (partition by group_id, signal order by score desc
-                 rows between unbounded preceding and current row)
-),
-predictor_totals as (
-    select group_id, signal, sum(n_eq) as n_total, min(score) as min_score
-    from predictor_scores
+    where score is not null
     group by all
+),
+predictor_scores as materialized (
+    -- per distinct score: its rows (n_eq), the rows at or above it (n_ge), the population's rows
+    -- (n_total), its lowest score (min_score) and the next higher score (the lowest score of a
+    -- run of negatives ending above it)
+    select group_id, signal, score, n_eq, ge_n_eq as n_ge, total_n_eq as n_total,
+           lowest_score as min_score, next_higher
+    from ({{ cumulative_from_top('predictor_counts', ['group_id', 'signal'], ['n_eq'], next_higher=true) }})
 ),
 positives as (
     -- the target's memorized sequences in the predictor's population, at the predictor's scores
@@ -125,13 +120,12 @@ breakpoints as (
     group by all
 ),
 placed_breakpoints as (
-    select b.*, d.n_eq, d.n_ge, d.next_higher, t.n_total, t.min_score,
+    select b.*, d.n_eq, d.n_ge, d.next_higher, d.n_total, d.min_score,
            coalesce(lag(d.n_ge) over w, 0) as n_ge_above,
            lead(b.score) over w is null as is_lowest
     from breakpoints as b
     join predictor_scores as d
       on d.group_id = b.group_id and d.signal = b.signal and d.score = b.score
-    join predictor_totals as t on t.group_id = b.group_id and t.signal = b.signal
     window w as (partition by b.pair_id, b.signal order by b.score desc)
 ),
 breakpoint_counts as (
@@ -179,7 +173,7 @@ long as (
     )
     where score is not null
 ),
-counts as (
+counts as materialized (
     select * from breakpoint_counts
     union all
     select pair_id, signal, score,

@@ -2,14 +2,16 @@
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['model', 'revision', 'dataset'],
-    post_hook=["delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u left join {{ ref('int_lira_audits') }} as la on la.model = u.model and la.revision = u.revision and la.dataset = u.dataset and la.is_primary where u.model = t.model and u.revision = t.revision and u.dataset = t.dataset and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }}) || coalesce('|lira=' || la.lira_fingerprint, '')) = t.separation_fingerprint) or exists (select 1 from {{ ref('int_unit_roles') }} as r where r.model = t.model and r.revision = t.revision and r.role = 'shadow')"]
+    pre_hook=["{{ disable_common_subplans() }}"],
+    post_hook=["reset disabled_optimizers", "delete from {{ this }} as t where not exists (select 1 from {{ ref('int_unit_exposure') }} as u left join {{ ref('int_lira_audits') }} as la on la.model = u.model and la.revision = u.revision and la.dataset = u.dataset and la.is_primary where u.model = t.model and u.revision = t.revision and u.dataset = t.dataset and md5(u.membership_fingerprint || '|' || (select reference_config from {{ ref('int_membership_reference') }}) || coalesce('|lira=' || la.lira_fingerprint, '')) = t.separation_fingerprint) or exists (select 1 from {{ ref('int_unit_roles') }} as r where r.model = t.model and r.revision = t.revision and r.role = 'shadow')"]
 ) }}
 -- Membership inference per unit x signal x kind of non-member (STUDIES §1-3): members vs
 -- held-out, and members vs not-yet-seen, apart. One scan of each changed unit's rows: signals
--- oriented and unpivoted, counted per distinct score and class, one running-sum window for the
--- three classes (both kinds read it), then the exact metrics and the chart points
--- (separation_from_cumulative in macros/separation.sql). Units and signals are numbered inside
--- (integer keys: the 10M-row benchmark's aggregate and window are over ~50M score rows). Rows of membership 'unknown' are left out. A unit a
+-- oriented and unpivoted, counted per distinct score and class, one sort and running sum for the
+-- three classes (cumulative_from_top; both kinds read it), then the exact metrics and the chart
+-- points (separation_from_cumulative; both in macros/separation.sql). Units and signals are
+-- numbered inside (integer keys: the 10M-row benchmark's aggregate and sort are over ~50M score
+-- rows). Rows of membership 'unknown' are left out. A unit a
 -- shadow population audits (int_lira_audits, is_primary) also gets the LiRA statistics of each
 -- signal as signals lira_online_<signal> / lira_offline_<signal> (int_lira_scores). Incremental
 -- per unit: recomputed when its rows, labels, exposure, the reference unit or its shadow
@@ -48,7 +50,7 @@ changed as materialized (
     {% endif %}
 ),
 rows as (
-    select c.unit_id, c.dataset, c.is_reference, s.seq_idx,
+    select c.unit_id, c.dataset, c.is_reference, c.has_lira, s.seq_idx,
            -- 1 member, 2 held out, 3 not yet seen
            (case s.membership when 'member' then 1 when 'held_out' then 2 else 3 end)::utinyint as cls,
            {{ oriented_signals('s') }}
@@ -78,23 +80,29 @@ reference as (
 ),
 {% endif %}
 long as (
-    -- unpivoted by zipping two lists (signal number, value): no signal name per row
+    -- unpivoted by zipping two lists (signal number, value): no signal name per row; the LiRA
+    -- statistics only in the rows of units that have them (no NULL score rows for the others)
+    {%- set base_scores %}r.{{ lira_bases | join(', r.') }}
+                       {%- if ref_unit %}, r.loss + x.ref_loss {#- -(loss - ref loss); r.loss is already -loss #}{% endif %}{% endset %}
+    {%- set n_base = lira_bases | length + (1 if ref_unit else 0) %}
     select unit_id, cls, signal_id, score
     from (
         select r.unit_id, r.cls,
-               unnest(range(1, {{ signals | length + 1 }})::utinyint[]) as signal_id,
-               unnest([r.{{ lira_bases | join(', r.') }}
-                       {%- if ref_unit %}, r.loss + x.ref_loss {#- -(loss - ref loss); r.loss is already -loss #}{% endif %}
-                       {%- for sig in lira_bases %}, lr.lira_online_{{ sig }}, lr.lira_offline_{{ sig }}{% endfor %}]) as score
+               unnest(case when r.has_lira then range(1, {{ signals | length + 1 }})::utinyint[]
+                           else range(1, {{ n_base + 1 }})::utinyint[] end) as signal_id,
+               unnest(case when r.has_lira
+                           then [{{ base_scores }}
+                                 {%- for sig in lira_bases %}, lr.lira_online_{{ sig }}, lr.lira_offline_{{ sig }}{% endfor %}]
+                           else [{{ base_scores }}] end) as score
         from rows as r
         left join lira as lr on lr.unit_id = r.unit_id and lr.seq_idx = r.seq_idx
-        {% if ref_unit %}
+        {%- if ref_unit %}
         left join reference as x on x.seq_idx = r.seq_idx and x.dataset = r.dataset and not r.is_reference
-        {% endif %}
+        {%- endif %}
     )
     where score is not null
 ),
-counts as (
+counts as materialized (
     -- members / held-out / not-yet-seen rows per distinct score of a unit's signal
     select unit_id, signal_id, score,
            (count(*) filter (where cls = 1))::integer as n_member,
@@ -103,22 +111,17 @@ counts as (
     from long
     group by all
 ),
-cumulative as materialized (
-    -- one window for both kinds of non-member: rows at or above each score, per class (summed
-    -- as DOUBLE, exact below 2^53 and several times faster than the HUGEINT sum of integers)
-    select *,
-           (sum(n_member::double) over w)::bigint as ge_member,
-           (sum(n_held_out::double) over w)::bigint as ge_held_out,
-           (sum(n_not_yet_seen::double) over w)::bigint as ge_not_yet_seen
-    from counts
-    window w as (partition by unit_id, signal_id order by score desc rows unbounded preceding)
+cumulative as (
+    -- one sort and running sum for both kinds of non-member: rows at or above each score, per
+    -- class, and each class's total per unit and signal
+    {{ cumulative_from_top('counts', ['unit_id', 'signal_id'], ['n_member', 'n_held_out', 'n_not_yet_seen']) }}
 ),
 by_kind as not materialized (
-    select unit_id, 1 as kind_id, signal_id as signal, score,
-           n_member as n_pos, n_held_out as n_neg, ge_member as tp, ge_held_out as fp
-    from cumulative
-    union all
-    select unit_id, 2, signal_id, score, n_member, n_not_yet_seen, ge_member, ge_not_yet_seen
+    -- both kinds of non-member from one read of each row (a union would fan the rows out)
+    select unit_id, unnest([1, 2]) as kind_id, signal_id as signal, score, n_member as n_pos,
+           unnest([n_held_out, n_not_yet_seen]) as n_neg, ge_n_member as tp,
+           unnest([ge_n_held_out, ge_n_not_yet_seen]) as fp, total_n_member as p,
+           unnest([total_n_held_out, total_n_not_yet_seen]) as n
     from cumulative
 ),
 metrics as (
