@@ -24,8 +24,9 @@ from memwh.core.config import data_dir, resolve_db
 from memwh.core.errors import MemwhError
 
 # The quick demo's suite: SuiteSettings overrides (only what differs from the defaults). Two
-# sizes keep the cross-scale marts non-empty; 64 and 128 copies are still memorized after one
-# short pass. It lives in <home>/quick/, so it never replaces the full suite or its scores.
+# sizes keep the cross-scale marts non-empty; it runs every stage quickly, while the effects
+# (memorization by copies, size, training) are the full demo's. It lives in <home>/quick/, so it
+# never replaces the full suite or its scores.
 QUICK_SUITE: dict = {
     "sizes": ((32, 1, 2, 2e-2), (64, 2, 4, 1e-2)),
     "n_background": 512,
