@@ -290,11 +290,5 @@ def test_contradicting_shard_of_the_same_dataset_is_refused(tmp_path: Path) -> N
     line = rep.bad[0].line()
     assert "dtype 'bfloat16' here vs 'float32' there" in line and "\n" not in line
     assert str(tmp_path / "a") in line and "overlaps" not in line
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        got = con.execute(
-            "select data_fingerprint, count(*) from raw.scores group by all order by 1"
-        ).fetchall()
-    finally:
-        con.close()
-    assert got == [(DATASETS[0], 2 * N), (DATASETS[1], 2 * N)]
+    got = _read(db, "select data_fingerprint, count(*) from raw.scores group by all order by 1")
+    assert got.rows() == [(DATASETS[0], 2 * N), (DATASETS[1], 2 * N)]
